@@ -1,0 +1,132 @@
+//! The check abstraction: a check fetches facts and judges them once per attempt; the runner
+//! decides when to attempt again.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::outcome::Outcome;
+use crate::tier::Tier;
+
+/// Which outside system a check talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// The Kubernetes API.
+    Kubernetes,
+}
+
+/// A check's identity and place in the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckMeta {
+    /// Stable id, e.g. `nodes-ready`; also the key of its settings.
+    pub id: &'static str,
+    /// One line saying what it verifies.
+    pub title: String,
+    /// The tier that first needs it.
+    pub tier: Tier,
+    /// The system it talks to.
+    pub family: Family,
+    /// Checks that must pass (or warn) before this one can run.
+    pub needs: Vec<&'static str>,
+    /// Whether its failure fails the run; advisory checks only report.
+    pub required: bool,
+}
+
+/// Where to wait for a Kubernetes condition to change: a watch on a collection, starting at
+/// the resource version the facts were read at, so no change in between is missed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeWatch {
+    /// The collection path, e.g. `/api/v1/nodes`.
+    pub path: String,
+    /// A field selector narrowing the watch, e.g. `metadata.name=kong`.
+    pub field_selector: Option<String>,
+    /// The resource version the judged facts were read at.
+    pub resource_version: String,
+}
+
+/// What the runner may do after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Nothing will change by waiting (wrong credentials, forbidden, unsupported version).
+    Never,
+    /// A transient failure (refused, timed out, 429/5xx): try again after a backoff.
+    Backoff,
+    /// A condition that is not true yet: try again when any of the watched collections change.
+    OnChange(Vec<KubeWatch>),
+}
+
+/// The result of one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// What was found.
+    pub outcome: Outcome,
+    /// What may change it; ignored when the outcome passes.
+    pub retry: Retry,
+}
+
+impl Attempt {
+    /// A final outcome: waiting will not change it.
+    #[must_use]
+    pub fn settled(outcome: Outcome) -> Self {
+        Attempt {
+            outcome,
+            retry: Retry::Never,
+        }
+    }
+
+    /// A transient failure, retried with backoff.
+    #[must_use]
+    pub fn transient(outcome: Outcome) -> Self {
+        Attempt {
+            outcome,
+            retry: Retry::Backoff,
+        }
+    }
+
+    /// A condition not yet true, re-judged when the watched objects change.
+    #[must_use]
+    pub fn until_changed(outcome: Outcome, watches: Vec<KubeWatch>) -> Self {
+        Attempt {
+            outcome,
+            retry: Retry::OnChange(watches),
+        }
+    }
+}
+
+/// The clients a check may use. Checks never build their own, so tests can hand them fakes.
+#[derive(Clone, Default)]
+pub struct Context {
+    kube: Option<kube::Client>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("kube", &self.kube.is_some())
+            .finish()
+    }
+}
+
+impl Context {
+    /// A context with a Kubernetes client.
+    #[must_use]
+    pub fn with_kube(mut self, client: kube::Client) -> Self {
+        self.kube = Some(client);
+        self
+    }
+
+    /// The Kubernetes client, if one was configured.
+    #[must_use]
+    pub fn kube(&self) -> Option<&kube::Client> {
+        self.kube.as_ref()
+    }
+}
+
+/// One readiness check.
+#[async_trait::async_trait]
+pub trait Check: Send + Sync + fmt::Debug {
+    /// Fetches the facts and judges them, once. Must not sleep, retry or time itself out:
+    /// the runner owns time.
+    async fn attempt(&self, ctx: &Context) -> Attempt;
+}

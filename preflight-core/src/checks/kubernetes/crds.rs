@@ -1,0 +1,212 @@
+//! `crds` and `observability-crds`: the CustomResourceDefinitions a tier's apps create objects of
+//! exist and are `Established`.
+
+use futures::future::join_all;
+use serde::Deserialize;
+
+use super::conditions::{self, Condition};
+use super::fetch::{self, CRDS};
+use crate::check::{Attempt, Check, Context};
+use crate::config::CrdSettings;
+use crate::outcome::{Outcome, name_list};
+
+/// The status of a CRD; its schema, often hundreds of kilobytes, is skipped while parsing.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct CrdDoc {
+    #[serde(default)]
+    status: CrdStatus,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct CrdStatus {
+    #[serde(default)]
+    conditions: Vec<Condition>,
+}
+
+/// Which chart installs the CRDs of a group, and the value that turns them on: the usual cause
+/// of a missing CRD is a chart installed with its CRDs disabled.
+fn chart_hint(group: &str) -> &'static str {
+    match group {
+        "external-secrets.io" => "external-secrets chart with installCRDs=true",
+        "argoproj.io" => "argo-cd chart with crds.install=true",
+        "cert-manager.io" => {
+            "cert-manager chart with crds.enabled=true (installCRDs=true before v1.15)"
+        }
+        "monitoring.coreos.com" => "kube-prometheus-stack chart with crds.enabled=true",
+        _ => "chart that owns it, with its CRDs enabled",
+    }
+}
+
+/// Judges the CRDs found (by name; `None` when absent).
+pub(crate) fn judge(found: &[(String, Option<CrdDoc>)]) -> Outcome {
+    let missing: Vec<&str> = found
+        .iter()
+        .filter(|(_, d)| d.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let not_established: Vec<String> = found
+        .iter()
+        .filter_map(|(name, doc)| {
+            let doc = doc.as_ref()?;
+            if conditions::is_true(&doc.status.conditions, "Established") {
+                return None;
+            }
+            // NamesAccepted=False explains why a CRD never becomes Established (a name clash).
+            let why = conditions::find(&doc.status.conditions, "NamesAccepted")
+                .filter(|c| c.status == "False")
+                .or_else(|| conditions::find(&doc.status.conditions, "Established"));
+            Some(format!("{name}{}", conditions::explain(why)))
+        })
+        .collect();
+    let total = found.len();
+    let evidence = |o: Outcome| {
+        o.evidence("required", total)
+            .evidence("missing", missing.len())
+    };
+    if missing.is_empty() && not_established.is_empty() {
+        return evidence(Outcome::pass(
+            "crds-established",
+            format!("all {total} required CRDs are established"),
+        ));
+    }
+    let mut groups: Vec<&str> = missing
+        .iter()
+        .filter_map(|n| n.split_once('.').map(|(_, g)| g))
+        .collect();
+    groups.dedup();
+    let hint = if missing.is_empty() {
+        "A CRD that is not Established is still being registered, or its names clash with another CRD (see NamesAccepted): kubectl describe crd <name>.".to_owned()
+    } else {
+        let installs: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{g}: install the {}", chart_hint(g)))
+            .collect();
+        format!(
+            "{}. Tier apps fail to sync with `no matches for kind` until then.",
+            installs.join("; ")
+        )
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing: {}", name_list(&missing, 10)));
+    }
+    if !not_established.is_empty() {
+        parts.push(format!(
+            "not established: {}",
+            name_list(&not_established, 10)
+        ));
+    }
+    let code = if missing.is_empty() {
+        "crds-not-established"
+    } else {
+        "crds-missing"
+    };
+    evidence(
+        Outcome::fail(
+            code,
+            format!(
+                "{} of {total} required CRDs are not usable; {}",
+                missing.len() + not_established.len(),
+                parts.join("; ")
+            ),
+        )
+        .hint(hint),
+    )
+}
+
+/// The `crds` and `observability-crds` checks.
+#[derive(Debug)]
+pub struct CrdsEstablished {
+    settings: CrdSettings,
+}
+
+impl CrdsEstablished {
+    /// A check with these settings.
+    #[must_use]
+    pub fn new(settings: CrdSettings) -> Self {
+        CrdsEstablished { settings }
+    }
+}
+
+#[async_trait::async_trait]
+impl Check for CrdsEstablished {
+    async fn attempt(&self, ctx: &Context) -> Attempt {
+        // One read per CRD rather than a list of all: CRDs carry large schemas, and a platform
+        // cluster has hundreds of them.
+        let reads = join_all(
+            self.settings
+                .names
+                .iter()
+                .map(|name| fetch::get_watchable::<CrdDoc>(ctx, &CRDS, None, name)),
+        )
+        .await;
+        let mut found = Vec::with_capacity(reads.len());
+        let mut watches = Vec::with_capacity(reads.len());
+        for (name, read) in self.settings.names.iter().zip(reads) {
+            match read {
+                Ok((doc, watch)) => {
+                    found.push((name.clone(), doc));
+                    watches.push(watch);
+                }
+                Err(failed) => return *failed,
+            }
+        }
+        Attempt::until_changed(judge(&found), watches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Status;
+
+    fn crd(yaml: &str) -> Option<CrdDoc> {
+        Some(serde_saphyr::from_str(yaml).expect("parses"))
+    }
+
+    const ESTABLISHED: &str = "status:\n  conditions:\n  - {type: NamesAccepted, status: \"True\", reason: NoConflicts}\n  - {type: Established, status: \"True\", reason: InitialNamesAccepted}\n";
+
+    #[test]
+    fn judges_established_missing_and_pending_crds() {
+        let ok = judge(&[("a.example.io".into(), crd(ESTABLISHED))]);
+        assert_eq!(
+            (ok.status, ok.code.as_str()),
+            (Status::Pass, "crds-established")
+        );
+
+        let missing = judge(&[
+            ("externalsecrets.external-secrets.io".into(), None),
+            ("applications.argoproj.io".into(), crd(ESTABLISHED)),
+        ]);
+        assert_eq!(
+            (missing.status, missing.code.as_str()),
+            (Status::Fail, "crds-missing")
+        );
+        assert!(
+            missing
+                .message
+                .contains("missing: externalsecrets.external-secrets.io"),
+            "{}",
+            missing.message
+        );
+        assert!(missing.hint.expect("hint").contains("installCRDs=true"));
+
+        let clash = judge(&[(
+            "widgets.example.io".into(),
+            crd(
+                "status:\n  conditions:\n  - {type: NamesAccepted, status: \"False\", reason: ListKindConflict, message: '\"WidgetList\" is already in use'}\n  - {type: Established, status: \"False\", reason: NotAccepted}\n",
+            ),
+        )]);
+        assert_eq!(clash.code, "crds-not-established");
+        assert!(
+            clash
+                .message
+                .contains("widgets.example.io: ListKindConflict: \"WidgetList\" is already in use"),
+            "{}",
+            clash.message
+        );
+
+        let fresh = judge(&[("widgets.example.io".into(), crd("{}"))]);
+        assert_eq!(fresh.code, "crds-not-established");
+    }
+}

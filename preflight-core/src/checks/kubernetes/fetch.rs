@@ -1,0 +1,413 @@
+//! How Kubernetes checks read the API: typed resource descriptors, reads that return the
+//! resource version to watch from, and the mapping of API errors to outcomes.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use kube::api::ListParams;
+use kube::core::{ObjectList, Request};
+use serde::de::DeserializeOwned;
+
+use crate::check::{Attempt, Context, KubeWatch};
+use crate::outcome::{Outcome, error_chain};
+
+/// A resource type a check reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ResourceType {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version within the group.
+    pub version: Cow<'static, str>,
+    /// Plural resource name, as in URLs and RBAC rules.
+    pub plural: &'static str,
+    /// Kind, for messages.
+    pub kind: &'static str,
+}
+
+impl ResourceType {
+    pub(crate) const fn new(
+        group: &'static str,
+        version: &'static str,
+        plural: &'static str,
+        kind: &'static str,
+    ) -> Self {
+        ResourceType {
+            group,
+            version: Cow::Borrowed(version),
+            plural,
+            kind,
+        }
+    }
+
+    /// The same resource at another version (for CRDs served at several).
+    pub(crate) fn at_version(&self, version: String) -> Self {
+        ResourceType {
+            version: Cow::Owned(version),
+            ..self.clone()
+        }
+    }
+
+    /// `/api/v1/...` or `/apis/{group}/{version}/...` for the collection, in a namespace or not.
+    pub(crate) fn collection_path(&self, namespace: Option<&str>) -> String {
+        let mut path = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        if let Some(ns) = namespace {
+            let _ = write!(path, "/namespaces/{ns}");
+        }
+        let _ = write!(path, "/{}", self.plural);
+        path
+    }
+}
+
+pub(crate) static NODES: ResourceType = ResourceType::new("", "v1", "nodes", "Node");
+pub(crate) static SERVICE_ACCOUNTS: ResourceType =
+    ResourceType::new("", "v1", "serviceaccounts", "ServiceAccount");
+pub(crate) static DEPLOYMENTS: ResourceType =
+    ResourceType::new("apps", "v1", "deployments", "Deployment");
+pub(crate) static DAEMON_SETS: ResourceType =
+    ResourceType::new("apps", "v1", "daemonsets", "DaemonSet");
+pub(crate) static CRDS: ResourceType = ResourceType::new(
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    "CustomResourceDefinition",
+);
+pub(crate) static INGRESS_CLASSES: ResourceType =
+    ResourceType::new("networking.k8s.io", "v1", "ingressclasses", "IngressClass");
+pub(crate) static STORAGE_CLASSES: ResourceType =
+    ResourceType::new("storage.k8s.io", "v1", "storageclasses", "StorageClass");
+pub(crate) static CLUSTER_SECRET_STORES: ResourceType = ResourceType::new(
+    "external-secrets.io",
+    "v1",
+    "clustersecretstores",
+    "ClusterSecretStore",
+);
+
+/// One request, described well enough to name the RBAC permission it needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Access<'a> {
+    pub verb: &'static str,
+    pub resource: &'a ResourceType,
+    pub namespace: Option<&'a str>,
+}
+
+impl Access<'_> {
+    fn scope(&self) -> String {
+        match self.namespace {
+            Some(ns) => format!("in the namespace {ns:?}"),
+            None => "at the cluster scope".to_owned(),
+        }
+    }
+
+    /// The RBAC rule that grants this access, as YAML to paste into a (Cluster)Role.
+    fn rule(&self) -> String {
+        let role = if self.namespace.is_some() {
+            "Role in that namespace"
+        } else {
+            "ClusterRole"
+        };
+        format!(
+            "grant it to preflight's ServiceAccount in a {role}:\n  - apiGroups: [\"{}\"]\n    resources: [\"{}\"]\n    verbs: [\"get\", \"list\", \"watch\"]",
+            self.resource.group, self.resource.plural
+        )
+    }
+}
+
+/// Maps a failed API call to an attempt: permanent for credentials and permissions, transient
+/// for the network and the server's own trouble.
+pub(crate) fn failure(err: &kube::Error, access: Access<'_>) -> Attempt {
+    let what = format!(
+        "{} {} (API group {:?}) {}",
+        access.verb,
+        access.resource.plural,
+        access.resource.group,
+        access.scope()
+    );
+    match err {
+        kube::Error::Api(status) => match status.code {
+            401 => Attempt::settled(
+                Outcome::fail(
+                    "unauthorized",
+                    format!("the Kubernetes API rejected preflight's credentials ({}): {}", status.code, status.message),
+                )
+                .hint("The token is missing, expired or revoked. Refresh the kubeconfig (aws eks update-kubeconfig --name <cluster>) or, in the cluster, check the ServiceAccount token."),
+            ),
+            403 => Attempt::settled(
+                Outcome::fail("forbidden", format!("missing permission: cannot {what}; the server said: {}", status.message))
+                    .hint(access.rule())
+                    .evidence("verb", access.verb)
+                    .evidence("resource", access.resource.plural)
+                    .evidence("apiGroup", access.resource.group),
+            ),
+            // A plain-text 404 is what the server sends for a group/version it does not serve:
+            // the CRD is missing, which may still change while waiting for an earlier wave.
+            404 if status.reason == "Failed to parse error data" => Attempt::transient(
+                Outcome::fail(
+                    "api-not-served",
+                    format!(
+                        "the API server does not serve {}/{} (404 page not found), so the {} CRD is not installed",
+                        access.resource.group, access.resource.version, access.resource.kind
+                    ),
+                )
+                .hint(format!(
+                    "Install the CustomResourceDefinition {}.{} (the chart that owns it, with its CRDs enabled).",
+                    access.resource.plural, access.resource.group
+                )),
+            ),
+            429 | 500..=599 => Attempt::transient(Outcome::fail(
+                "api-error",
+                format!("the Kubernetes API answered {} to {what}: {}", status.code, status.message),
+            )),
+            code => Attempt::settled(Outcome::fail(
+                "api-error",
+                format!("the Kubernetes API answered {code} to {what}: {}", status.message),
+            )),
+        },
+        kube::Error::Auth(e) => Attempt::settled(
+            Outcome::fail("auth-failed", format!("cannot obtain Kubernetes credentials: {}", error_chain(e)))
+                .hint("The kubeconfig's credential plugin failed (for EKS, `aws eks get-token`): check the AWS credentials and region it runs with."),
+        ),
+        kube::Error::SerdeError(e) => Attempt::settled(Outcome::fail(
+            "unexpected-response",
+            format!("the Kubernetes API sent a response preflight cannot read for {what}: {e}"),
+        )),
+        other => Attempt::transient(
+            Outcome::fail("api-unreachable", format!("cannot reach the Kubernetes API: {}", error_chain(other)))
+                .hint("Check the server address in the kubeconfig, the network path to it (VPC endpoint access, security groups, proxy) and that the cluster is running."),
+        ),
+    }
+}
+
+/// The Kubernetes client, or a failed attempt saying there is none.
+pub(crate) fn client(ctx: &Context) -> Fetched<&kube::Client> {
+    ctx.kube().ok_or_else(|| {
+        Box::new(Attempt::settled(
+            Outcome::fail("no-kubernetes-client", "no Kubernetes client is configured")
+                .hint("Run with a kubeconfig (--kubeconfig, $KUBECONFIG) or inside the cluster."),
+        ))
+    })
+}
+
+/// A read's result: the facts, or the failed attempt to report instead (boxed: outcomes are
+/// large next to the facts).
+pub(crate) type Fetched<T> = Result<T, Box<Attempt>>;
+
+/// A page size that keeps memory flat on large clusters, like kubectl's `--chunk-size`.
+const PAGE: u32 = 500;
+
+/// Lists a collection page by page, handing each page to `on_page`, and returns the resource
+/// version of the (consistent) list, from which a watch misses nothing.
+pub(crate) async fn list_pages<T, F>(
+    ctx: &Context,
+    resource: &ResourceType,
+    namespace: Option<&str>,
+    field_selector: Option<&str>,
+    mut on_page: F,
+) -> Fetched<String>
+where
+    T: DeserializeOwned + Clone,
+    F: FnMut(Vec<T>),
+{
+    let client = client(ctx)?;
+    let access = Access {
+        verb: "list",
+        resource,
+        namespace,
+    };
+    let request = Request::new(resource.collection_path(namespace));
+    let mut params = ListParams::default().limit(PAGE);
+    if let Some(fs) = field_selector {
+        params = params.fields(fs);
+    }
+    let mut version = None;
+    loop {
+        let http = request.list(&params).map_err(|e| {
+            Attempt::settled(Outcome::fail(
+                "bad-request",
+                format!("cannot build the list request: {e}"),
+            ))
+        })?;
+        let page: ObjectList<T> = client
+            .request(http)
+            .await
+            .map_err(|e| failure(&e, access))?;
+        version.get_or_insert(page.metadata.resource_version.clone().unwrap_or_default());
+        on_page(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    Ok(version.unwrap_or_default())
+}
+
+/// Lists a whole collection into memory; for small collections.
+pub(crate) async fn list_all<T: DeserializeOwned + Clone>(
+    ctx: &Context,
+    resource: &ResourceType,
+    namespace: Option<&str>,
+) -> Fetched<(Vec<T>, KubeWatch)> {
+    let mut all = Vec::new();
+    let version = list_pages(ctx, resource, namespace, None, |page| all.extend(page)).await?;
+    Ok((
+        all,
+        KubeWatch {
+            path: resource.collection_path(namespace),
+            field_selector: None,
+            resource_version: version,
+        },
+    ))
+}
+
+/// Reads one object by name. Uses a list with a `metadata.name` field selector rather than a
+/// get, so that a missing object still yields a resource version to watch for its creation.
+pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(
+    ctx: &Context,
+    resource: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+) -> Fetched<(Option<T>, KubeWatch)> {
+    let selector = format!("metadata.name={name}");
+    let mut found = None;
+    let version = list_pages(ctx, resource, namespace, Some(&selector), |page: Vec<T>| {
+        if found.is_none() {
+            found = page.into_iter().next();
+        }
+    })
+    .await?;
+    Ok((
+        found,
+        KubeWatch {
+            path: resource.collection_path(namespace),
+            field_selector: Some(selector),
+            resource_version: version,
+        },
+    ))
+}
+
+/// The version of a custom resource's group that the server prefers among those preflight
+/// understands, or `None` when the group is not served at all (its CRDs are missing).
+pub(crate) async fn served_version(
+    ctx: &Context,
+    resource: &ResourceType,
+    understood: &[&str],
+) -> Fetched<Option<String>> {
+    let client = client(ctx)?;
+    let http = http_get(&format!("/apis/{}", resource.group))?;
+    let group: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroup =
+        match client.request(http).await {
+            Ok(g) => g,
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+            Err(e) => {
+                return Err(Box::new(failure(
+                    &e,
+                    Access {
+                        verb: "get",
+                        resource,
+                        namespace: None,
+                    },
+                )));
+            }
+        };
+    let served: Vec<&str> = group.versions.iter().map(|v| v.version.as_str()).collect();
+    let preferred = group.preferred_version.as_ref().map(|p| p.version.as_str());
+    let pick = preferred
+        .filter(|p| understood.contains(p))
+        .or_else(|| understood.iter().copied().find(|u| served.contains(u)));
+    Ok(pick.map(str::to_owned))
+}
+
+/// A bodiless GET request for a raw path.
+pub(crate) fn http_get(path: &str) -> Fetched<http::Request<Vec<u8>>> {
+    http::Request::get(path).body(Vec::new()).map_err(|e| {
+        Box::new(Attempt::settled(Outcome::fail(
+            "bad-request",
+            format!("cannot build a request for {path}: {e}"),
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Retry;
+
+    #[test]
+    fn builds_collection_paths() {
+        assert_eq!(NODES.collection_path(None), "/api/v1/nodes");
+        assert_eq!(
+            DEPLOYMENTS.collection_path(Some("kube-system")),
+            "/apis/apps/v1/namespaces/kube-system/deployments"
+        );
+        assert_eq!(
+            CLUSTER_SECRET_STORES
+                .at_version("v1beta1".into())
+                .collection_path(None),
+            "/apis/external-secrets.io/v1beta1/clustersecretstores"
+        );
+    }
+
+    fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn maps_a_403_to_the_missing_permission_and_the_rule_that_grants_it() {
+        let access = Access {
+            verb: "list",
+            resource: &NODES,
+            namespace: None,
+        };
+        let err = api_error(
+            403,
+            "Forbidden",
+            "nodes is forbidden: User \"x\" cannot list resource \"nodes\" in API group \"\" at the cluster scope",
+        );
+        let a = failure(&err, access);
+        assert_eq!(a.retry, Retry::Never);
+        assert_eq!(a.outcome.code, "forbidden");
+        assert!(a.outcome.message.starts_with(
+            "missing permission: cannot list nodes (API group \"\") at the cluster scope"
+        ));
+        let hint = a.outcome.hint.expect("hint");
+        assert!(
+            hint.contains("ClusterRole") && hint.contains("resources: [\"nodes\"]"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn classifies_errors_as_permanent_or_transient() {
+        let access = Access {
+            verb: "get",
+            resource: &DEPLOYMENTS,
+            namespace: Some("kube-system"),
+        };
+        for (code, reason, retry, outcome_code) in [
+            (401, "Unauthorized", Retry::Never, "unauthorized"),
+            (503, "ServiceUnavailable", Retry::Backoff, "api-error"),
+            (429, "TooManyRequests", Retry::Backoff, "api-error"),
+            (
+                404,
+                "Failed to parse error data",
+                Retry::Backoff,
+                "api-not-served",
+            ),
+            (400, "BadRequest", Retry::Never, "api-error"),
+        ] {
+            let a = failure(&api_error(code, reason, "m"), access);
+            assert_eq!(
+                (a.retry, a.outcome.code.as_str()),
+                (retry, outcome_code),
+                "{code}"
+            );
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Checks against the Kubernetes API, one file per check. Each file holds the facts it reads,
+//! a pure `judge` function, and the check that fetches the facts and calls it.
+
+mod api;
+mod conditions;
+mod crds;
+pub(crate) mod fetch;
+mod ingress_class;
+mod irsa;
+mod nodes;
+mod secret_store;
+mod storage_class;
+mod workloads;
+
+pub use api::KubeApi;
+pub use crds::CrdsEstablished;
+pub use ingress_class::IngressClass;
+pub use irsa::{Irsa, ROLE_ARN_ANNOTATION};
+pub use nodes::NodesReady;
+pub use secret_store::ClusterSecretStore;
+pub use storage_class::StorageClass;
+pub use workloads::{Cni, CoreDns};

@@ -1,0 +1,155 @@
+//! The check catalogue: every check preflight knows, with its tier and dependencies.
+
+pub mod kubernetes;
+
+use std::sync::Arc;
+
+use crate::check::{Check, CheckMeta, Family};
+use crate::config::Config;
+use crate::tier::Tier;
+
+/// A check with its place in the plan.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Identity, tier and dependencies.
+    pub meta: CheckMeta,
+    /// The check itself.
+    pub check: Arc<dyn Check>,
+}
+
+/// Ids of the catalogue's checks, for dependencies and settings.
+pub mod ids {
+    /// API reachable, authenticated, supported version.
+    pub const KUBE_API: &str = "kube-api";
+    /// Enough Ready, schedulable nodes.
+    pub const NODES_READY: &str = "nodes-ready";
+    /// CoreDNS available.
+    pub const COREDNS: &str = "coredns";
+    /// CNI DaemonSet ready.
+    pub const CNI: &str = "cni";
+    /// Tier 1 CRDs established.
+    pub const CRDS: &str = "crds";
+    /// IngressClass present.
+    pub const INGRESS_CLASS: &str = "ingress-class";
+    /// ClusterSecretStore Ready.
+    pub const CLUSTER_SECRET_STORE: &str = "cluster-secret-store";
+    /// IRSA annotations present.
+    pub const IRSA: &str = "irsa";
+    /// Tier 1.5 CRDs established.
+    pub const OBSERVABILITY_CRDS: &str = "observability-crds";
+    /// A usable StorageClass.
+    pub const STORAGE_CLASS: &str = "storage-class";
+}
+
+/// Every check, in the order reports list them (by tier, then by what depends on what).
+#[must_use]
+pub fn catalogue(config: &Config) -> Vec<Entry> {
+    use kubernetes as k;
+    let s = &config.checks;
+    let entry = |id: &'static str,
+                 tier: Tier,
+                 title: String,
+                 needs: &[&'static str],
+                 check: Arc<dyn Check>| Entry {
+        meta: CheckMeta {
+            id,
+            title,
+            tier,
+            family: Family::Kubernetes,
+            needs: needs.to_vec(),
+            required: !config.advisory.iter().any(|a| a == id),
+        },
+        check,
+    };
+    vec![
+        entry(
+            ids::KUBE_API,
+            Tier::Zero,
+            format!(
+                "Kubernetes API reachable, authenticated, version {} or later",
+                s.kube_api.min_version
+            ),
+            &[],
+            Arc::new(k::KubeApi::new(s.kube_api.clone())),
+        ),
+        entry(
+            ids::NODES_READY,
+            Tier::Zero,
+            format!(
+                "at least {} Ready, schedulable node(s)",
+                s.nodes_ready.min_ready
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::NodesReady::new(s.nodes_ready.clone())),
+        ),
+        entry(
+            ids::COREDNS,
+            Tier::Zero,
+            format!("CoreDNS Deployment {} available", s.coredns.workload),
+            &[ids::KUBE_API],
+            Arc::new(k::CoreDns::new(s.coredns.clone())),
+        ),
+        entry(
+            ids::CNI,
+            Tier::Zero,
+            format!("CNI DaemonSet {} ready", s.cni.workload),
+            &[ids::KUBE_API],
+            Arc::new(k::Cni::new(s.cni.clone())),
+        ),
+        entry(
+            ids::CRDS,
+            Tier::One,
+            format!(
+                "{} CRDs of External Secrets, ArgoCD and cert-manager established",
+                s.crds.names.len()
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::CrdsEstablished::new(s.crds.clone())),
+        ),
+        entry(
+            ids::INGRESS_CLASS,
+            Tier::One,
+            format!("IngressClass {:?} exists", s.ingress_class.name),
+            &[ids::KUBE_API],
+            Arc::new(k::IngressClass::new(s.ingress_class.clone())),
+        ),
+        entry(
+            ids::CLUSTER_SECRET_STORE,
+            Tier::One,
+            format!("ClusterSecretStore {:?} Ready", s.cluster_secret_store.name),
+            &[ids::CRDS],
+            Arc::new(k::ClusterSecretStore::new(s.cluster_secret_store.clone())),
+        ),
+        entry(
+            ids::IRSA,
+            Tier::One,
+            format!(
+                "{} ServiceAccount(s) carry {}",
+                s.irsa.service_accounts.len(),
+                k::ROLE_ARN_ANNOTATION
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::Irsa::new(s.irsa.clone())),
+        ),
+        entry(
+            ids::OBSERVABILITY_CRDS,
+            Tier::OneAndHalf,
+            format!(
+                "{} Prometheus operator CRDs established",
+                s.observability_crds.names.len()
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::CrdsEstablished::new(s.observability_crds.clone())),
+        ),
+        entry(
+            ids::STORAGE_CLASS,
+            Tier::OneAndHalf,
+            match &s.storage_class.name {
+                Some(n) => format!("StorageClass {n:?} exists"),
+                None => "exactly one default StorageClass".to_owned(),
+            },
+            &[ids::KUBE_API],
+            Arc::new(k::StorageClass::new(s.storage_class.clone())),
+        ),
+    ]
+}

@@ -1,0 +1,360 @@
+//! Per-check settings: one optional file whose defaults follow the platform's conventions,
+//! so that `preflight --tier 2` needs no configuration on a conventional cluster.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Errors of loading the settings file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid YAML of the settings' shape, or an unknown key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line, column and a snippet.
+        message: String,
+    },
+    /// A setting is out of range or names something that does not exist.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The file (or `defaults`).
+        path: String,
+        /// The setting, as written in the file.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    humantime::parse_duration(&raw).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{raw:?} is not a duration ({e}); write e.g. 10s, 500ms, 2m"
+        ))
+    })
+}
+
+/// How the runner treats time.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunnerSettings {
+    /// Longest a single attempt of a check may take.
+    #[serde(deserialize_with = "duration", serialize_with = "humantime_ser")]
+    pub attempt_timeout: Duration,
+    /// First delay between attempts of a transient failure.
+    #[serde(deserialize_with = "duration", serialize_with = "humantime_ser")]
+    pub backoff_initial: Duration,
+    /// Longest delay between attempts; also the longest a watch waits before re-checking.
+    #[serde(deserialize_with = "duration", serialize_with = "humantime_ser")]
+    pub backoff_max: Duration,
+}
+
+fn humantime_ser<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            attempt_timeout: Duration::from_secs(10),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `checks.kube-api`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeApiSettings {
+    /// The oldest supported Kubernetes minor version, `"1.29"`.
+    pub min_version: String,
+}
+
+impl Default for KubeApiSettings {
+    fn default() -> Self {
+        KubeApiSettings {
+            min_version: "1.29".into(),
+        }
+    }
+}
+
+/// `checks.nodes-ready`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodesSettings {
+    /// Fewest Ready, schedulable nodes.
+    pub min_ready: usize,
+    /// CPU architectures the platform's images are built for; nodes of another
+    /// architecture would fail with `exec format error`. Empty: any.
+    pub architectures: Vec<String>,
+}
+
+impl Default for NodesSettings {
+    fn default() -> Self {
+        NodesSettings {
+            min_ready: 1,
+            architectures: vec!["amd64".into()],
+        }
+    }
+}
+
+/// A namespaced object, `namespace/name`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl ObjectRef {
+    /// `namespace/name`.
+    #[must_use]
+    pub fn new(namespace: &str, name: &str) -> Self {
+        ObjectRef {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(ObjectRef::new(ns, name))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "{raw:?} is not namespace/name"
+            ))),
+        }
+    }
+}
+
+/// `checks.coredns` and `checks.cni`: one workload.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkloadSettings {
+    /// The workload, `namespace/name`.
+    pub workload: ObjectRef,
+}
+
+/// `checks.crds` and `checks.observability-crds`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CrdSettings {
+    /// CRD names, `plural.group`.
+    pub names: Vec<String>,
+}
+
+/// `checks.ingress-class`, `checks.cluster-secret-store`: one named cluster-scoped object.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamedSettings {
+    /// The object's name.
+    pub name: String,
+}
+
+/// `checks.irsa`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IrsaSettings {
+    /// Service accounts that must carry `eks.amazonaws.com/role-arn`.
+    pub service_accounts: Vec<ObjectRef>,
+}
+
+/// `checks.storage-class`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StorageClassSettings {
+    /// A class that must exist (e.g. `gp3`); when unset, exactly one default class must exist.
+    pub name: Option<String>,
+}
+
+/// Settings of every check.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CheckSettings {
+    /// `kube-api`.
+    pub kube_api: KubeApiSettings,
+    /// `nodes-ready`.
+    pub nodes_ready: NodesSettings,
+    /// `coredns`.
+    pub coredns: WorkloadSettings,
+    /// `cni`.
+    pub cni: WorkloadSettings,
+    /// `crds`.
+    pub crds: CrdSettings,
+    /// `observability-crds`.
+    pub observability_crds: CrdSettings,
+    /// `ingress-class`.
+    pub ingress_class: NamedSettings,
+    /// `cluster-secret-store`.
+    pub cluster_secret_store: NamedSettings,
+    /// `irsa`.
+    pub irsa: IrsaSettings,
+    /// `storage-class`.
+    pub storage_class: StorageClassSettings,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        CheckSettings {
+            kube_api: KubeApiSettings::default(),
+            nodes_ready: NodesSettings::default(),
+            coredns: WorkloadSettings {
+                workload: ObjectRef::new("kube-system", "coredns"),
+            },
+            cni: WorkloadSettings {
+                workload: ObjectRef::new("kube-system", "aws-node"),
+            },
+            crds: CrdSettings {
+                names: names(&[
+                    "externalsecrets.external-secrets.io",
+                    "clustersecretstores.external-secrets.io",
+                    "secretstores.external-secrets.io",
+                    "applications.argoproj.io",
+                    "appprojects.argoproj.io",
+                    "certificates.cert-manager.io",
+                    "clusterissuers.cert-manager.io",
+                    "issuers.cert-manager.io",
+                ]),
+            },
+            observability_crds: CrdSettings {
+                names: names(&[
+                    "prometheuses.monitoring.coreos.com",
+                    "alertmanagers.monitoring.coreos.com",
+                    "servicemonitors.monitoring.coreos.com",
+                    "podmonitors.monitoring.coreos.com",
+                    "prometheusrules.monitoring.coreos.com",
+                ]),
+            },
+            ingress_class: NamedSettings {
+                name: "kong".into(),
+            },
+            cluster_secret_store: NamedSettings {
+                name: "aws-secretsmanager".into(),
+            },
+            irsa: IrsaSettings {
+                service_accounts: vec![
+                    ObjectRef::new("external-secrets", "external-secrets"),
+                    ObjectRef::new("external-dns", "external-dns"),
+                ],
+            },
+            storage_class: StorageClassSettings::default(),
+        }
+    }
+}
+
+/// The whole settings file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Time limits and backoff.
+    pub runner: RunnerSettings,
+    /// Check ids left out of every plan.
+    pub disable: Vec<String>,
+    /// Check ids whose failure is reported but does not fail the run.
+    pub advisory: Vec<String>,
+    /// Per-check settings.
+    pub checks: CheckSettings,
+}
+
+impl Config {
+    /// Parses a settings document; `path` names it in errors.
+    pub fn from_yaml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a settings file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_yaml(&text, &shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_means_the_platforms_conventions() {
+        let c = Config::from_yaml("", "c.yaml").expect("empty is fine");
+        assert_eq!(c, Config::default());
+        assert_eq!(c.checks.ingress_class.name, "kong");
+        assert_eq!(c.checks.cni.workload.to_string(), "kube-system/aws-node");
+    }
+
+    #[test]
+    fn overrides_only_what_is_written() {
+        let c = Config::from_yaml(
+            "runner:\n  attemptTimeout: 3s\nchecks:\n  nodes-ready:\n    minReady: 3\n  storage-class:\n    name: gp3\n",
+            "c.yaml",
+        )
+        .expect("valid");
+        assert_eq!(c.runner.attempt_timeout, Duration::from_secs(3));
+        assert_eq!(c.runner.backoff_max, Duration::from_secs(15));
+        assert_eq!(c.checks.nodes_ready.min_ready, 3);
+        assert_eq!(c.checks.nodes_ready.architectures, ["amd64"]);
+        assert_eq!(c.checks.storage_class.name.as_deref(), Some("gp3"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_bad_durations_and_bad_refs_with_their_line() {
+        for (yaml, needle) in [
+            ("checks:\n  nodes-ready:\n    minready: 3\n", "line 3"),
+            ("runner:\n  attemptTimeout: soon\n", "not a duration"),
+            (
+                "checks:\n  irsa:\n    serviceAccounts: [just-a-name]\n",
+                "not namespace/name",
+            ),
+            (
+                "checks:\n  no-such-check: {}\n",
+                "unknown field `no-such-check`",
+            ),
+        ] {
+            let err = Config::from_yaml(yaml, "c.yaml")
+                .expect_err(yaml)
+                .to_string();
+            assert!(
+                err.starts_with("c.yaml: ") && err.contains(needle),
+                "{yaml:?} -> {err}"
+            );
+        }
+    }
+}

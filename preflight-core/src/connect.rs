@@ -1,0 +1,60 @@
+//! Connecting to the outside systems checks talk to. Clients are built once here and handed
+//! to checks through [`Context`](crate::check::Context).
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Why no Kubernetes client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The kubeconfig file is missing or malformed.
+    #[error("cannot load the kubeconfig {path}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The default kubeconfig cannot be used with the requested context.
+    #[error("cannot use the kubeconfig ($KUBECONFIG or ~/.kube/config)")]
+    DefaultKubeconfig(#[source] kube::config::KubeconfigError),
+    /// Neither a kubeconfig nor an in-cluster ServiceAccount was found.
+    #[error("no Kubernetes configuration: give --kubeconfig, set $KUBECONFIG, or run inside a cluster")]
+    Infer(#[source] kube::config::InferConfigError),
+    /// The configuration is complete but the client cannot be built (e.g. a bad certificate).
+    #[error("cannot build the Kubernetes client")]
+    Client(#[source] kube::Error),
+}
+
+/// Builds the Kubernetes client from `kubeconfig` (or `$KUBECONFIG`, `~/.kube/config`, or
+/// the in-cluster ServiceAccount). Connecting is bounded by `connect_timeout`; reads are not,
+/// because watches legitimately stay quiet: the runner bounds every attempt and every wait.
+pub async fn kube_client(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    connect_timeout: Duration,
+) -> Result<kube::Client, ConnectError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let shown = || path.display().to_string();
+            let file = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig { path: shown(), source })?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|source| ConnectError::Kubeconfig { path: shown(), source })?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(ConnectError::DefaultKubeconfig)?,
+        None => kube::Config::infer().await.map_err(ConnectError::Infer)?,
+    };
+    config.connect_timeout = Some(connect_timeout);
+    config.read_timeout = None;
+    kube::Client::try_from(config).map_err(ConnectError::Client)
+}

@@ -1,0 +1,11 @@
+//! The bootstrap contract: values, their sources, and the platform's tier rules.
+
+mod configmap;
+mod source;
+mod values;
+
+pub use configmap::{ConfigMapError, ValuesConfigMap};
+pub use source::{Origin, Source, Sourced};
+pub use values::{
+    Ceiling, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, Mode, Platform, Problem, Values, ValuesError, ValuesLayer,
+};

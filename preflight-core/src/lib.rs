@@ -1,0 +1,21 @@
+//! preflight-core: checks that tell, before anything is deployed, whether a Kubernetes cluster
+//! and its cloud dependencies are ready for the apps of a tier.
+//!
+//! The pieces, bottom up: the [`tier`]s and the bootstrap [`contract`]; per-check
+//! [`config`]; the [`check`] abstraction and its [`outcome`]s; the [`checks`] catalogue; the
+//! [`plan`] of a run; the [`runner`] that owns time; the [`report`] and its formats; the
+//! [`exit`] codes. This crate never prints and never exits the process.
+
+pub mod check;
+pub mod checks;
+pub mod config;
+pub mod connect;
+pub mod contract;
+pub mod exit;
+pub mod outcome;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod tier;
+
+pub use tier::Tier;

@@ -1,0 +1,299 @@
+//! The runner: runs a plan's checks concurrently, owns every timeout, retry and wait, and
+//! stops on the deadline or on cancellation with whatever it has.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use futures::future::{join_all, select_all};
+use kube::api::WatchParams;
+use kube::core::{Request, WatchEvent};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{Attempt, Context, KubeWatch, Retry};
+use crate::checks::Entry;
+use crate::config::RunnerSettings;
+use crate::outcome::{Outcome, Status};
+use crate::plan::Plan;
+use crate::report::{CheckResult, RunEnd};
+
+/// How long to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Per-attempt timeout and backoff.
+    pub settings: RunnerSettings,
+    /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting.
+    pub wait: Option<Duration>,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResults {
+    /// When it started.
+    pub started_at: jiff::Timestamp,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub end: RunEnd,
+    /// One result per planned check, in plan order.
+    pub checks: Vec<CheckResult>,
+}
+
+/// What a dependant needs to know of a finished check.
+#[derive(Clone, Copy, Debug)]
+struct Settled {
+    ok: bool,
+    settled: bool,
+}
+
+/// Shortest spacing of two attempts woken by watch events, so that a busy collection (node
+/// heartbeats on a large cluster) does not turn into back-to-back re-lists.
+const MIN_SPACING: Duration = Duration::from_millis(200);
+
+/// Upper bound of a watch request; real servers close watches after about five minutes.
+const WATCH_SECONDS: u32 = 290;
+
+/// Runs every check of the plan. Returns when all have settled, when the deadline passes, or
+/// soon after `cancel` fires; checks still waiting then are reported as unsettled.
+pub async fn run(
+    plan: &Plan,
+    ctx: &Context,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+) -> RunResults {
+    let started_at = jiff::Timestamp::now();
+    let start = Instant::now();
+    let deadline = options.wait.map(|w| start + w);
+
+    let mut senders = HashMap::new();
+    let mut receivers = HashMap::new();
+    for entry in &plan.checks {
+        let (tx, rx) = watch::channel(None::<Settled>);
+        senders.insert(entry.meta.id, tx);
+        receivers.insert(entry.meta.id, rx);
+    }
+    // Each check is a future polled by join_all on this task: nothing is spawned, so nothing
+    // outlives the run.
+    let runs = plan.checks.iter().map(|entry| {
+        let deps: Vec<_> = entry
+            .meta
+            .needs
+            .iter()
+            .filter_map(|n| Some((*n, receivers.get(n)?.clone())))
+            .collect();
+        let done = senders.remove(entry.meta.id);
+        async move {
+            let result = run_check(entry, deps, ctx, options, deadline, cancel).await;
+            if let Some(done) = done {
+                let _ = done.send(Some(Settled {
+                    ok: result.outcome.status.is_ok(),
+                    settled: result.settled,
+                }));
+            }
+            result
+        }
+    });
+    let checks = join_all(runs).await;
+    let end = if cancel.is_cancelled() {
+        RunEnd::Interrupted
+    } else if checks.iter().any(|c| !c.settled) {
+        RunEnd::DeadlineReached
+    } else {
+        RunEnd::Completed
+    };
+    RunResults {
+        started_at,
+        duration: start.elapsed(),
+        end,
+        checks,
+    }
+}
+
+/// A failed outcome for a check cut short before any attempt finished.
+fn cut_short(end: RunEnd) -> Outcome {
+    match end {
+        RunEnd::Interrupted => {
+            Outcome::fail("interrupted", "interrupted before the check finished")
+        }
+        _ => Outcome::fail(
+            "deadline-reached",
+            "the deadline was reached before the check finished",
+        ),
+    }
+}
+
+async fn run_check(
+    entry: &Entry,
+    deps: Vec<(&'static str, watch::Receiver<Option<Settled>>)>,
+    ctx: &Context,
+    options: &RunOptions,
+    deadline: Option<Instant>,
+    cancel: &CancellationToken,
+) -> CheckResult {
+    let meta = &entry.meta;
+    let unsettled = |outcome: Outcome, attempts: u32, started: Instant| CheckResult {
+        settled: false,
+        attempts,
+        duration: started.elapsed(),
+        ..CheckResult::new(meta, outcome)
+    };
+
+    // Wait for dependencies; a failed one blocks this check.
+    let waiting = Instant::now();
+    for (dep, mut rx) in deps {
+        let state = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return unsettled(cut_short(RunEnd::Interrupted), 0, waiting),
+            state = rx.wait_for(Option::is_some) => state.ok().and_then(|s| *s),
+        };
+        match state {
+            Some(Settled { ok: true, .. }) => {}
+            Some(Settled { settled, .. }) => {
+                return CheckResult {
+                    blocked_by: Some(dep),
+                    settled,
+                    ..CheckResult::new(
+                        meta,
+                        Outcome::new(
+                            Status::Skip,
+                            "blocked",
+                            format!("not run: {dep} did not pass"),
+                        ),
+                    )
+                };
+            }
+            // The dependency's sender is gone without a result: it cannot happen, as every
+            // check sends before returning; treat it like an interruption rather than panic.
+            None => return unsettled(cut_short(RunEnd::Interrupted), 0, waiting),
+        }
+    }
+
+    let started = Instant::now();
+    let settings = &options.settings;
+    let mut backoff = ExponentialBuilder::default()
+        .with_min_delay(settings.backoff_initial)
+        .with_max_delay(settings.backoff_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    let mut attempts = 0;
+    let mut last: Option<Outcome> = None;
+    loop {
+        attempts += 1;
+        let attempt_started = Instant::now();
+        let limit = match deadline {
+            Some(d) => settings
+                .attempt_timeout
+                .min(d.saturating_duration_since(attempt_started)),
+            None => settings.attempt_timeout,
+        };
+        let attempt = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                return unsettled(last.unwrap_or_else(|| cut_short(RunEnd::Interrupted)), attempts - 1, started);
+            }
+            result = timeout(limit, entry.check.attempt(ctx)) => result.unwrap_or_else(|_| timed_out(limit)),
+        };
+        let finished = |outcome: Outcome, settled: bool| CheckResult {
+            settled,
+            attempts,
+            duration: started.elapsed(),
+            ..CheckResult::new(meta, outcome)
+        };
+        let Attempt { outcome, retry } = attempt;
+        let Some(deadline) = deadline else {
+            return finished(outcome, true);
+        };
+        if outcome.status != Status::Fail || retry == Retry::Never {
+            return finished(outcome, true);
+        }
+        if Instant::now() >= deadline {
+            return finished(outcome, false);
+        }
+        tracing::info!(check = meta.id, attempt = attempts, code = %outcome.code, "waiting: {}", outcome.message);
+        let delay = backoff.next().unwrap_or(settings.backoff_max);
+        let wake = async {
+            match &retry {
+                Retry::OnChange(watches) => {
+                    wait_for_change(ctx, watches, delay, settings.backoff_max).await;
+                    sleep_until(attempt_started + MIN_SPACING).await;
+                }
+                _ => sleep(delay).await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return finished(outcome, false),
+            () = sleep_until(deadline) => return finished(outcome, false),
+            () = wake => {}
+        }
+        last = Some(outcome);
+    }
+}
+
+fn timed_out(limit: Duration) -> Attempt {
+    Attempt::transient(
+        Outcome::fail("timed-out", format!("no answer within {}", humantime::format_duration(limit)))
+            .hint("The endpoint accepted no request in time: packets dropped by a security group, NACL or firewall look like this. Raise runner.attemptTimeout only for an endpoint known to be slow."),
+    )
+}
+
+/// Any object: watch events are only a signal here, so their content is skipped.
+#[derive(Clone, Debug, Deserialize)]
+struct Anything {}
+
+/// Returns when any watched collection changes, or after `fallback` at most. A watch that
+/// cannot be opened (no client, no `watch` permission) degrades to waiting `delay`, so that a
+/// broken watch never turns into a busy loop.
+async fn wait_for_change(
+    ctx: &Context,
+    watches: &[KubeWatch],
+    delay: Duration,
+    fallback: Duration,
+) {
+    let Some(client) = ctx.kube() else {
+        sleep(delay).await;
+        return;
+    };
+    let first_events = watches.iter().map(|w| {
+        Box::pin(async move {
+            if let Err(e) = first_event(client, w).await {
+                tracing::debug!(path = %w.path, "watch failed, waiting instead: {e}");
+                sleep(delay).await;
+            }
+        })
+    });
+    if watches.is_empty() {
+        sleep(delay).await;
+        return;
+    }
+    let _ = timeout(fallback, select_all(first_events)).await;
+}
+
+/// Opens a watch from the resource version the facts were read at and waits for its first
+/// event (bookmarks aside). A closed stream also counts as a change worth re-checking.
+async fn first_event(client: &kube::Client, w: &KubeWatch) -> Result<(), kube::Error> {
+    let mut params = WatchParams::default().timeout(WATCH_SECONDS);
+    if let Some(fs) = &w.field_selector {
+        params = params.fields(fs);
+    }
+    let request = Request::new(&w.path)
+        .watch(&params, &w.resource_version)
+        .map_err(kube::Error::BuildRequest)?;
+    let events = client.request_events::<Anything>(request).await?;
+    futures::pin_mut!(events);
+    while let Some(event) = events.next().await {
+        match event? {
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(status) if status.code != 410 => {
+                return Err(kube::Error::Api(status));
+            }
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Command-line arguments, and the layer of contract values they (and their `PREFLIGHT_*`
+//! variables) set.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
+use preflight_core::Tier;
+use preflight_core::contract::{Source, Sourced, ValuesLayer};
+
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  every required check passed (warnings allowed)
+  1  a required check failed
+  2  usage or configuration error (flags, values, config, kubeconfig, a tier above the ceiling)
+  3  the --wait deadline was reached, or the run was interrupted (SIGTERM/SIGINT), before
+     every required check settled";
+
+/// Tells, before anything is deployed, whether a cluster is ready for a tier's apps.
+///
+/// `preflight --tier N` runs every check of tiers 0..N against the cluster and exits non-zero
+/// when a prerequisite is missing. `preflight plan --tier N` shows what would run, offline.
+#[derive(Debug, Parser)]
+#[command(name = "preflight", version, args_conflicts_with_subcommands = true, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the checks of tiers 0..N against the cluster (the default command).
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// List the checks a run would perform, and why others are left out; contacts nothing.
+    #[command(after_help = EXIT_CODES)]
+    Plan(PlanArgs),
+}
+
+/// The contract, the selection and the config: what both commands need.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Common {
+    /// Tier to check, cumulatively: 0, 1, 1.5, 2 or 3. Default: the cluster's ceiling.
+    #[arg(long, env = "PREFLIGHT_TIER", value_parser = parse_tier)]
+    pub tier: Option<Tier>,
+
+    /// Bootstrap values file (the contract Terraform writes).
+    #[arg(long, env = "PREFLIGHT_VALUES", value_name = "FILE")]
+    pub values: Option<PathBuf>,
+
+    /// Per-check settings file; defaults follow the platform's conventions.
+    #[arg(long, env = "PREFLIGHT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Run only these checks (repeatable); see `preflight plan` for ids.
+    #[arg(long = "check", value_name = "ID")]
+    pub only: Vec<String>,
+
+    /// bootstrap.mode: ephemeral or persistent.
+    #[arg(long, env = "PREFLIGHT_MODE", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub mode: Option<String>,
+    /// bootstrap.maxTier.
+    #[arg(long, env = "PREFLIGHT_MAX_TIER", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub max_tier: Option<String>,
+    /// bootstrap.env: dev, test, staging or prod.
+    #[arg(long = "env", env = "PREFLIGHT_ENV", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub environment: Option<String>,
+    /// bootstrap.buildId (ephemeral clusters).
+    #[arg(long, env = "PREFLIGHT_BUILD_ID", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub build_id: Option<String>,
+    /// dns.hostSuffix (derived when absent).
+    #[arg(long, env = "PREFLIGHT_HOST_SUFFIX", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub host_suffix: Option<String>,
+    /// dns.baseDomain (goldenpathidp.io when absent).
+    #[arg(long, env = "PREFLIGHT_BASE_DOMAIN", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub base_domain: Option<String>,
+    /// dns.ownerId, the ExternalDNS owner id (derived when absent).
+    #[arg(long, env = "PREFLIGHT_OWNER_ID", help_heading = "Contract values (override the file and the ConfigMap)")]
+    pub owner_id: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Output format: human or json.
+    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    pub output: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Report output, repeatable: human, json, junit or github, each optionally =PATH
+    /// (e.g. --output human --output junit=report.xml). Default: human on stdout.
+    #[arg(long = "output", short = 'o', env = "PREFLIGHT_OUTPUT", value_delimiter = ',', value_name = "FORMAT[=PATH]")]
+    pub outputs: Vec<String>,
+
+    /// Keep re-checking failures that can still change until this deadline (e.g. 5m).
+    /// Default: a single attempt per check.
+    #[arg(long, env = "PREFLIGHT_WAIT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Option<Duration>,
+
+    /// Longest a single attempt of a check may take (overrides runner.attemptTimeout).
+    #[arg(long, env = "PREFLIGHT_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub attempt_timeout: Option<Duration>,
+
+    /// Kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The bootstrap ConfigMap holding the contract values, NAMESPACE/NAME[:KEY].
+    #[arg(long, env = "PREFLIGHT_VALUES_CONFIGMAP", default_value = "kube-system/goldenpath-bootstrap:values.yaml", value_name = "NS/NAME[:KEY]")]
+    pub values_configmap: String,
+
+    /// Do not read the bootstrap ConfigMap.
+    #[arg(long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
+    pub no_cluster_values: bool,
+
+    /// Where to write the short summary Kubernetes shows as the container's termination
+    /// message. The default path is written only when it exists (i.e. inside a Pod).
+    #[arg(long, env = "PREFLIGHT_TERMINATION_MESSAGE_PATH", value_name = "FILE")]
+    pub termination_message_path: Option<PathBuf>,
+}
+
+fn parse_tier(s: &str) -> Result<Tier, String> {
+    s.parse().map_err(|e: preflight_core::tier::InvalidTier| e.to_string())
+}
+
+impl Common {
+    /// The values these flags and variables set, each with its true source.
+    pub(crate) fn layer(&self, matches: &ArgMatches) -> ValuesLayer {
+        let sourced = |id: &str, flag: &str, env: &str, value: &Option<String>| {
+            value.clone().map(|v| {
+                let source = match matches.value_source(id) {
+                    Some(ValueSource::EnvVariable) => Source::Env { var: env.into() },
+                    _ => Source::Flag { flag: flag.into() },
+                };
+                Sourced::new(v, source)
+            })
+        };
+        ValuesLayer {
+            mode: sourced("mode", "--mode", "PREFLIGHT_MODE", &self.mode),
+            max_tier: sourced("max_tier", "--max-tier", "PREFLIGHT_MAX_TIER", &self.max_tier),
+            env: sourced("environment", "--env", "PREFLIGHT_ENV", &self.environment),
+            build_id: sourced("build_id", "--build-id", "PREFLIGHT_BUILD_ID", &self.build_id),
+            host_suffix: sourced("host_suffix", "--host-suffix", "PREFLIGHT_HOST_SUFFIX", &self.host_suffix),
+            base_domain: sourced("base_domain", "--base-domain", "PREFLIGHT_BASE_DOMAIN", &self.base_domain),
+            owner_id: sourced("owner_id", "--owner-id", "PREFLIGHT_OWNER_ID", &self.owner_id),
+            ..ValuesLayer::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,186 @@
+//! `preflight`: parses, loads, runs, reports, and maps the verdict to an exit code. All logic
+//! lives in `preflight-core`.
+
+mod cli;
+mod outputs;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use preflight_core::check::Context;
+use preflight_core::config::Config;
+use preflight_core::contract::{Values, ValuesConfigMap, ValuesLayer};
+use preflight_core::plan::{Plan, plan};
+use preflight_core::report::{self, Report};
+use preflight_core::runner::{RunOptions, run};
+use preflight_core::exit;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, Common, PlanArgs, RunArgs};
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("preflight_core=info,warn")),
+        )
+        .init();
+
+    // One thread: checks are I/O-bound, and a small footprint matters inside a hook Pod.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result = match cli.command {
+        Some(Command::Plan(args)) => {
+            let sub = matches.subcommand_matches("plan").unwrap_or(&matches);
+            show_plan(&args, sub)
+        }
+        Some(Command::Run(args)) => {
+            let sub = matches.subcommand_matches("run").unwrap_or(&matches);
+            runtime.block_on(run_checks(&args, sub))
+        }
+        None => runtime.block_on(run_checks(&cli.run, &matches)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "preflight: {e:#}");
+    ExitCode::from(exit::USAGE as u8)
+}
+
+fn load_config(common: &Common) -> anyhow::Result<Config> {
+    match &common.config {
+        Some(path) => Ok(Config::from_file(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn file_layer(common: &Common) -> anyhow::Result<ValuesLayer> {
+    match &common.values {
+        Some(path) => Ok(ValuesLayer::from_file(path)?),
+        None => Ok(ValuesLayer::default()),
+    }
+}
+
+fn validate(layer: ValuesLayer) -> anyhow::Result<Values> {
+    layer.validate().context(
+        "the bootstrap values are incomplete or invalid (give --values FILE, the bootstrap ConfigMap, PREFLIGHT_* variables or flags)",
+    )
+}
+
+fn make_plan(values: &Values, config: &Config, common: &Common) -> anyhow::Result<Plan> {
+    let tier = common.tier.unwrap_or(values.ceiling.tier);
+    Ok(plan(values, config, tier, &common.only)?)
+}
+
+fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
+    let config = load_config(&args.common)?;
+    let values = validate(file_layer(&args.common)?.merge(args.common.layer(matches)))?;
+    let plan = make_plan(&values, &config, &args.common)?;
+    let text = match args.output.as_str() {
+        "json" => report::plan_json(&plan, &values),
+        _ => report::plan_text(&plan, &values),
+    };
+    let mut out = anstream::stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(exit::PASSED)
+}
+
+fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
+    let (object, key) = spec.split_once(':').unwrap_or((spec, "values.yaml"));
+    match object.split_once('/') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !key.is_empty() => Ok(ValuesConfigMap {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+        }),
+        _ => anyhow::bail!("--values-configmap {spec:?} is not NAMESPACE/NAME[:KEY]"),
+    }
+}
+
+async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
+    let start = Instant::now();
+    let common = &args.common;
+    let outputs = outputs::parse(&args.outputs)?;
+    let mut config = load_config(common)?;
+    if let Some(t) = args.attempt_timeout {
+        config.runner.attempt_timeout = t;
+    }
+    let file = file_layer(common)?;
+    let configmap = parse_configmap(&args.values_configmap)?;
+    let client = preflight_core::connect::kube_client(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        config.runner.attempt_timeout,
+    )
+    .await?;
+
+    let mut notes = Vec::new();
+    let mut layers = file;
+    if args.no_cluster_values {
+        notes.push("bootstrap ConfigMap not read (--no-cluster-values)".to_owned());
+    } else {
+        // Bounded like any attempt, and inside the deadline: a blackholed API server must not
+        // stall the run before the checks even start.
+        let limit = match args.wait {
+            Some(w) => config.runner.attempt_timeout.min(w),
+            None => config.runner.attempt_timeout,
+        };
+        match tokio::time::timeout(limit, configmap.read(&client)).await {
+            Ok(Ok(Some(layer))) => {
+                notes.push(format!("values read from ConfigMap {} (key {})", configmap.object(), configmap.key));
+                layers = layers.merge(layer);
+            }
+            Ok(Ok(None)) => notes.push(format!("no bootstrap ConfigMap {} in the cluster", configmap.object())),
+            Ok(Err(preflight_core::contract::ConfigMapError::Invalid(e))) => return Err(e.into()),
+            Ok(Err(e)) => notes.push(format!("bootstrap ConfigMap not used: {}", preflight_core::outcome::error_chain(&e))),
+            Err(_) => notes.push(format!("bootstrap ConfigMap {} not read: no answer within {}", configmap.object(), humantime::format_duration(limit))),
+        }
+    }
+    let values = validate(layers.merge(common.layer(matches)))?;
+    let plan = make_plan(&values, &config, common)?;
+
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
+    let options = RunOptions {
+        settings: config.runner.clone(),
+        wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
+    };
+    let ctx = Context::default().with_kube(client);
+    let results = run(&plan, &ctx, &options, &cancel).await;
+    signals.abort();
+
+    let report = Report::new(&plan, &values, results, notes);
+    outputs::write(&report, &outputs)?;
+    outputs::write_termination_message(&report, args.termination_message_path.as_deref())?;
+    Ok(report.exit_code)
+}
+
+/// Cancels the run on SIGTERM (Kubernetes stopping the hook Pod) or SIGINT (Ctrl-C), so the
+/// partial report is still written.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    tokio::select! {
+        _ = term.recv() => tracing::warn!("SIGTERM: stopping and reporting what is known"),
+        _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping and reporting what is known"),
+    }
+    cancel.cancel();
+}
+

@@ -1,0 +1,232 @@
+//! Shared harness of the end-to-end tests: a fake Kubernetes API server loaded with real
+//! object shapes, a kubeconfig pointing at it, and the real `preflight` binary.
+
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![expect(clippy::unwrap_used, clippy::missing_panics_doc, reason = "test harness")]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fake_kube::FakeKube;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The in-repo copy of the real EKS node.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
+}
+
+pub fn eks_node() -> Value {
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(fixture("k8s-nodelist-eks-real.json")).unwrap()).unwrap();
+    list["items"][0].clone()
+}
+
+pub const EPHEMERAL_VALUES: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform:\n  storageClassReady: true\ndns:\n  hostSuffix: b-26-01-23-01.dev.goldenpathidp.io\n";
+
+/// A CRD as the API server stores it, `Established` or not.
+pub fn crd(name: &str, kind: &str, scope: &str, versions: &[&str], established: bool) -> Value {
+    let (plural, group) = name.split_once('.').unwrap();
+    let status = if established { "True" } else { "False" };
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "group": group,
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
+            "scope": scope,
+            "versions": versions.iter().enumerate().map(|(i, v)| json!({
+                "name": v, "served": true, "storage": i == 0,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            })).collect::<Vec<_>>()
+        },
+        "status": {
+            "acceptedNames": {"plural": plural, "kind": kind},
+            "storedVersions": [versions[0]],
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": "2026-01-02T20:05:00Z"},
+                {"type": "Established", "status": status, "reason": if established { "InitialNamesAccepted" } else { "Installing" }, "message": if established { "the initial names have been accepted" } else { "the CRD is being installed" }, "lastTransitionTime": "2026-01-02T20:05:01Z"}
+            ]
+        }
+    })
+}
+
+pub fn coredns(available: bool) -> Value {
+    let n = if available { 2 } else { 0 };
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"eks.amazonaws.com/component": "coredns", "k8s-app": "kube-dns"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+        "status": {
+            "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": n, "availableReplicas": n,
+            "conditions": [
+                if available {
+                    json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."})
+                } else {
+                    json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."})
+                },
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "ReplicaSet \"coredns-5d8b7d8d4f\" has successfully progressed."}
+            ]
+        }
+    })
+}
+
+pub fn aws_node(desired: i64, ready: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "aws-node", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "aws-node", "k8s-app": "aws-node"}},
+        "spec": {"selector": {"matchLabels": {"k8s-app": "aws-node"}}},
+        "status": {"currentNumberScheduled": desired, "desiredNumberScheduled": desired, "numberAvailable": ready, "numberMisscheduled": 0, "numberReady": ready, "observedGeneration": 1, "updatedNumberScheduled": desired}
+    })
+}
+
+pub fn secret_store(version: &str, ready: bool, message: &str) -> Value {
+    json!({
+        "apiVersion": format!("external-secrets.io/{version}"), "kind": "ClusterSecretStore",
+        "metadata": {"name": "aws-secretsmanager"},
+        "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1", "auth": {"jwt": {"serviceAccountRef": {"name": "external-secrets", "namespace": "external-secrets"}}}}}},
+        "status": {
+            "capabilities": "ReadWrite",
+            "conditions": [{"lastTransitionTime": "2022-05-21T21:02:47Z", "message": message, "reason": if ready { "Valid" } else { "InvalidProviderConfig" }, "status": if ready { "True" } else { "False" }, "type": "Ready"}]
+        }
+    })
+}
+
+pub fn service_account(namespace: &str, name: &str, role: Option<&str>) -> Value {
+    let mut sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}});
+    if let Some(role) = role {
+        sa["metadata"]["annotations"] = json!({"eks.amazonaws.com/role-arn": role});
+    }
+    sa
+}
+
+pub fn storage_class(name: &str, provisioner: &str, default: bool) -> Value {
+    let mut sc = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": provisioner, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"
+    });
+    if provisioner == "ebs.csi.aws.com" {
+        sc["parameters"] = json!({"type": name, "encrypted": "true"});
+    }
+    if default {
+        sc["metadata"]["annotations"] = json!({"storageclass.kubernetes.io/is-default-class": "true"});
+    }
+    sc
+}
+
+/// Sets the Ready condition of a node.
+pub fn set_node_ready(node: &mut Value, ready: bool) {
+    for c in node["status"]["conditions"].as_array_mut().unwrap() {
+        if c["type"] == "Ready" {
+            c["status"] = json!(if ready { "True" } else { "False" });
+            c["reason"] = json!(if ready { "KubeletReady" } else { "KubeletNotReady" });
+            c["message"] = json!(if ready { "kubelet is posting ready status" } else { "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized" });
+        }
+    }
+}
+
+/// A test cluster: the fake API server, a scratch directory with its kubeconfig and values.
+pub struct Cluster {
+    pub kube: FakeKube,
+    pub dir: TempDir,
+}
+
+impl Cluster {
+    /// A cluster on which every check of tiers 0 to 1.5 passes: three real EKS nodes and
+    /// `tests/fixtures/cluster-healthy.yaml`.
+    pub async fn healthy() -> Cluster {
+        let cluster = Cluster::empty().await;
+        for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
+            cluster.kube.apply(node).unwrap();
+        }
+        cluster.kube.load_file(&fixture("cluster-healthy.yaml")).unwrap();
+        cluster
+    }
+
+    /// A cluster with nothing in it.
+    pub async fn empty() -> Cluster {
+        let kube = FakeKube::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        kube.write_kubeconfig(&dir.path().join("kubeconfig")).unwrap();
+        std::fs::write(dir.path().join("values.yaml"), EPHEMERAL_VALUES).unwrap();
+        Cluster { kube, dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `preflight --kubeconfig … --values … <args>`, with a clean environment.
+    pub fn preflight(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = preflight_cmd();
+        cmd.arg("--kubeconfig").arg(self.path("kubeconfig"));
+        cmd.arg("--values").arg(self.path("values.yaml"));
+        cmd.args(args);
+        cmd.env("HOME", self.dir.path());
+        cmd
+    }
+}
+
+/// The real binary with an environment free of the caller's PREFLIGHT_* and kube settings.
+pub fn preflight_cmd() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_preflight"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PREFLIGHT_") || key == "KUBECONFIG" || key.starts_with("GITHUB_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PREFLIGHT_LOG", "info");
+    cmd.env("NO_COLOR", "1");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+/// What a run of the binary left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The JSON report, when the run was asked for `--output json` on stdout.
+    pub fn report(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    /// The result of one check in the JSON report.
+    pub fn check(&self, id: &str) -> Value {
+        let report = self.report();
+        report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+    }
+}
+
+/// Runs a command to completion (with a generous safety timeout: a hang is a failure).
+pub async fn run(mut cmd: tokio::process::Command) -> Run {
+    let start = Instant::now();
+    let child = cmd.spawn().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("preflight hung for 60 s").unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Asserts the status and code of a check, showing the whole report when they differ.
+pub fn assert_check(run: &Run, id: &str, status: &str, code: &str) {
+    let c = run.check(id);
+    assert_eq!((c["status"].as_str(), c["code"].as_str()), (Some(status), Some(code)), "check {id}:\n{c:#}\nstderr:\n{}", run.stderr);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs, then runs all of it: formatting, lints and
+# every unit and end-to-end test. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if need apt-get; then
+    [ "$(id -u)" = 0 ] || { echo "run as root, or install: $*" >&2; exit 1; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+# The end-to-end tests compare against the real kubectl where it exists; the fake API server's
+# certificates come from OpenSSL.
+need kubectl || apt_install kubectl || echo "kubectl unavailable: its comparison test is skipped" >&2
+need pkg-config || apt_install pkg-config
+[ -e /usr/include/openssl/ssl.h ] || apt_install libssl-dev
+
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
