@@ -22,7 +22,9 @@ pub enum ConnectError {
     #[error("cannot use the kubeconfig ($KUBECONFIG or ~/.kube/config)")]
     DefaultKubeconfig(#[source] kube::config::KubeconfigError),
     /// Neither a kubeconfig nor an in-cluster ServiceAccount was found.
-    #[error("no Kubernetes configuration: give --kubeconfig, set $KUBECONFIG, or run inside a cluster")]
+    #[error(
+        "no Kubernetes configuration: give --kubeconfig, set $KUBECONFIG, or run inside a cluster"
+    )]
     Infer(#[source] kube::config::InferConfigError),
     /// The configuration is complete but the client cannot be built (e.g. a bad certificate).
     #[error("cannot build the Kubernetes client")]
@@ -44,10 +46,16 @@ pub async fn kube_client(
     let mut config = match kubeconfig {
         Some(path) => {
             let shown = || path.display().to_string();
-            let file = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig { path: shown(), source })?;
+            let file = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
+                path: shown(),
+                source,
+            })?;
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|source| ConnectError::Kubeconfig { path: shown(), source })?
+                .map_err(|source| ConnectError::Kubeconfig {
+                    path: shown(),
+                    source,
+                })?
         }
         None if context.is_some() => kube::Config::from_kubeconfig(&options)
             .await

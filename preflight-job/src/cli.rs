@@ -60,25 +60,53 @@ pub(crate) struct Common {
     pub only: Vec<String>,
 
     /// bootstrap.mode: ephemeral or persistent.
-    #[arg(long, env = "PREFLIGHT_MODE", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_MODE",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub mode: Option<String>,
     /// bootstrap.maxTier.
-    #[arg(long, env = "PREFLIGHT_MAX_TIER", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_MAX_TIER",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub max_tier: Option<String>,
     /// bootstrap.env: dev, test, staging or prod.
-    #[arg(long = "env", env = "PREFLIGHT_ENV", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long = "env",
+        env = "PREFLIGHT_ENV",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub environment: Option<String>,
     /// bootstrap.buildId (ephemeral clusters).
-    #[arg(long, env = "PREFLIGHT_BUILD_ID", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_BUILD_ID",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub build_id: Option<String>,
     /// dns.hostSuffix (derived when absent).
-    #[arg(long, env = "PREFLIGHT_HOST_SUFFIX", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_HOST_SUFFIX",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub host_suffix: Option<String>,
     /// dns.baseDomain (goldenpathidp.io when absent).
-    #[arg(long, env = "PREFLIGHT_BASE_DOMAIN", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_BASE_DOMAIN",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub base_domain: Option<String>,
     /// dns.ownerId, the ExternalDNS owner id (derived when absent).
-    #[arg(long, env = "PREFLIGHT_OWNER_ID", help_heading = "Contract values (override the file and the ConfigMap)")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_OWNER_ID",
+        help_heading = "Contract values (override the file and the ConfigMap)"
+    )]
     pub owner_id: Option<String>,
 }
 
@@ -98,7 +126,13 @@ pub(crate) struct RunArgs {
 
     /// Report output, repeatable: human, json, junit or github, each optionally =PATH
     /// (e.g. --output human --output junit=report.xml). Default: human on stdout.
-    #[arg(long = "output", short = 'o', env = "PREFLIGHT_OUTPUT", value_delimiter = ',', value_name = "FORMAT[=PATH]")]
+    #[arg(
+        long = "output",
+        short = 'o',
+        env = "PREFLIGHT_OUTPUT",
+        value_delimiter = ',',
+        value_name = "FORMAT[=PATH]"
+    )]
     pub outputs: Vec<String>,
 
     /// Keep re-checking failures that can still change until this deadline (e.g. 5m).
@@ -119,7 +153,12 @@ pub(crate) struct RunArgs {
     pub context: Option<String>,
 
     /// The bootstrap ConfigMap holding the contract values, NAMESPACE/NAME[:KEY].
-    #[arg(long, env = "PREFLIGHT_VALUES_CONFIGMAP", default_value = "kube-system/goldenpath-bootstrap:values.yaml", value_name = "NS/NAME[:KEY]")]
+    #[arg(
+        long,
+        env = "PREFLIGHT_VALUES_CONFIGMAP",
+        default_value = "kube-system/goldenpath-bootstrap:values.yaml",
+        value_name = "NS/NAME[:KEY]"
+    )]
     pub values_configmap: String,
 
     /// Do not read the bootstrap ConfigMap.
@@ -133,7 +172,8 @@ pub(crate) struct RunArgs {
 }
 
 fn parse_tier(s: &str) -> Result<Tier, String> {
-    s.parse().map_err(|e: preflight_core::tier::InvalidTier| e.to_string())
+    s.parse()
+        .map_err(|e: preflight_core::tier::InvalidTier| e.to_string())
 }
 
 impl Common {
@@ -150,12 +190,37 @@ impl Common {
         };
         ValuesLayer {
             mode: sourced("mode", "--mode", "PREFLIGHT_MODE", &self.mode),
-            max_tier: sourced("max_tier", "--max-tier", "PREFLIGHT_MAX_TIER", &self.max_tier),
+            max_tier: sourced(
+                "max_tier",
+                "--max-tier",
+                "PREFLIGHT_MAX_TIER",
+                &self.max_tier,
+            ),
             env: sourced("environment", "--env", "PREFLIGHT_ENV", &self.environment),
-            build_id: sourced("build_id", "--build-id", "PREFLIGHT_BUILD_ID", &self.build_id),
-            host_suffix: sourced("host_suffix", "--host-suffix", "PREFLIGHT_HOST_SUFFIX", &self.host_suffix),
-            base_domain: sourced("base_domain", "--base-domain", "PREFLIGHT_BASE_DOMAIN", &self.base_domain),
-            owner_id: sourced("owner_id", "--owner-id", "PREFLIGHT_OWNER_ID", &self.owner_id),
+            build_id: sourced(
+                "build_id",
+                "--build-id",
+                "PREFLIGHT_BUILD_ID",
+                &self.build_id,
+            ),
+            host_suffix: sourced(
+                "host_suffix",
+                "--host-suffix",
+                "PREFLIGHT_HOST_SUFFIX",
+                &self.host_suffix,
+            ),
+            base_domain: sourced(
+                "base_domain",
+                "--base-domain",
+                "PREFLIGHT_BASE_DOMAIN",
+                &self.base_domain,
+            ),
+            owner_id: sourced(
+                "owner_id",
+                "--owner-id",
+                "PREFLIGHT_OWNER_ID",
+                &self.owner_id,
+            ),
             ..ValuesLayer::default()
         }
     }

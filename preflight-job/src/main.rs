@@ -12,10 +12,10 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use preflight_core::check::Context;
 use preflight_core::config::Config;
 use preflight_core::contract::{Values, ValuesConfigMap, ValuesLayer};
+use preflight_core::exit;
 use preflight_core::plan::{Plan, plan};
 use preflight_core::report::{self, Report};
 use preflight_core::runner::{RunOptions, run};
-use preflight_core::exit;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +37,10 @@ fn main() -> ExitCode {
         .init();
 
     // One thread: checks are I/O-bound, and a small footprint matters inside a hook Pod.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
     };
@@ -105,11 +108,13 @@ fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
 fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
     let (object, key) = spec.split_once(':').unwrap_or((spec, "values.yaml"));
     match object.split_once('/') {
-        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !key.is_empty() => Ok(ValuesConfigMap {
-            namespace: namespace.into(),
-            name: name.into(),
-            key: key.into(),
-        }),
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !key.is_empty() => {
+            Ok(ValuesConfigMap {
+                namespace: namespace.into(),
+                name: name.into(),
+                key: key.into(),
+            })
+        }
         _ => anyhow::bail!("--values-configmap {spec:?} is not NAMESPACE/NAME[:KEY]"),
     }
 }
@@ -144,13 +149,27 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         };
         match tokio::time::timeout(limit, configmap.read(&client)).await {
             Ok(Ok(Some(layer))) => {
-                notes.push(format!("values read from ConfigMap {} (key {})", configmap.object(), configmap.key));
+                notes.push(format!(
+                    "values read from ConfigMap {} (key {})",
+                    configmap.object(),
+                    configmap.key
+                ));
                 layers = layers.merge(layer);
             }
-            Ok(Ok(None)) => notes.push(format!("no bootstrap ConfigMap {} in the cluster", configmap.object())),
+            Ok(Ok(None)) => notes.push(format!(
+                "no bootstrap ConfigMap {} in the cluster",
+                configmap.object()
+            )),
             Ok(Err(preflight_core::contract::ConfigMapError::Invalid(e))) => return Err(e.into()),
-            Ok(Err(e)) => notes.push(format!("bootstrap ConfigMap not used: {}", preflight_core::outcome::error_chain(&e))),
-            Err(_) => notes.push(format!("bootstrap ConfigMap {} not read: no answer within {}", configmap.object(), humantime::format_duration(limit))),
+            Ok(Err(e)) => notes.push(format!(
+                "bootstrap ConfigMap not used: {}",
+                preflight_core::outcome::error_chain(&e)
+            )),
+            Err(_) => notes.push(format!(
+                "bootstrap ConfigMap {} not read: no answer within {}",
+                configmap.object(),
+                humantime::format_duration(limit)
+            )),
         }
     }
     let values = validate(layers.merge(common.layer(matches)))?;
@@ -176,11 +195,12 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
 /// partial report is still written.
 async fn cancel_on_signal(cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
     tokio::select! {
         _ = term.recv() => tracing::warn!("SIGTERM: stopping and reporting what is known"),
         _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping and reporting what is known"),
     }
     cancel.cancel();
 }
-

@@ -45,20 +45,30 @@ pub(crate) fn parse(specs: &[String]) -> anyhow::Result<Vec<Output>> {
             "json" => Format::Json,
             "junit" => Format::Junit,
             "github" if path.is_none() => Format::Github,
-            "github" => bail!("--output {spec}: github writes annotations to stdout and the summary to $GITHUB_STEP_SUMMARY; it takes no path"),
-            other => bail!("--output {spec}: unknown format {other:?} (expected human, json, junit or github)"),
+            "github" => bail!(
+                "--output {spec}: github writes annotations to stdout and the summary to $GITHUB_STEP_SUMMARY; it takes no path"
+            ),
+            other => bail!(
+                "--output {spec}: unknown format {other:?} (expected human, json, junit or github)"
+            ),
         };
         outputs.push(Output { format, path });
     }
-    let on_stdout = outputs.iter().filter(|o| o.path.is_none() && o.format != Format::Github).count();
+    let on_stdout = outputs
+        .iter()
+        .filter(|o| o.path.is_none() && o.format != Format::Github)
+        .count();
     if on_stdout > 1 {
-        bail!("--output: at most one of human, json and junit can go to standard output; give the others a path (json=report.json)");
+        bail!(
+            "--output: at most one of human, json and junit can go to standard output; give the others a path (json=report.json)"
+        );
     }
     Ok(outputs)
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write the report to {}", path.display()))
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the report to {}", path.display()))
 }
 
 /// Writes every output of a finished report.
@@ -81,7 +91,12 @@ pub(crate) fn write(report: &Report, outputs: &[Output]) -> anyhow::Result<()> {
                         .create(true)
                         .append(true)
                         .open(&summary)
-                        .with_context(|| format!("cannot open $GITHUB_STEP_SUMMARY ({})", Path::new(&summary).display()))?;
+                        .with_context(|| {
+                            format!(
+                                "cannot open $GITHUB_STEP_SUMMARY ({})",
+                                Path::new(&summary).display()
+                            )
+                        })?;
                     file.write_all(report::github_step_summary(report).as_bytes())?;
                 }
             }
@@ -107,7 +122,10 @@ const DEFAULT_TERMINATION_PATH: &str = "/dev/termination-log";
 
 /// Writes the termination message: to the given path, or to Kubernetes' default one when it
 /// exists (inside a Pod), never creating it elsewhere.
-pub(crate) fn write_termination_message(report: &Report, path: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn write_termination_message(
+    report: &Report,
+    path: Option<&Path>,
+) -> anyhow::Result<()> {
     let default = Path::new(DEFAULT_TERMINATION_PATH);
     let path = match path {
         Some(p) => p,
@@ -124,7 +142,13 @@ mod tests {
     #[test]
     fn parses_output_specs() {
         let specs = |s: &[&str]| parse(&s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>());
-        assert_eq!(specs(&[]).expect("default"), [Output { format: Format::Human, path: None }]);
+        assert_eq!(
+            specs(&[]).expect("default"),
+            [Output {
+                format: Format::Human,
+                path: None
+            }]
+        );
         let many = specs(&["human", "junit=r.xml", "json=r.json", "github"]).expect("valid");
         assert_eq!(many.len(), 4);
         assert_eq!(many[1].path.as_deref(), Some(Path::new("r.xml")));

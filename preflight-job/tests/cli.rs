@@ -21,16 +21,47 @@ async fn preflight(args: &[&str]) -> Run {
 async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let values = values_file(&dir, EPHEMERAL_VALUES);
-    let run = preflight(&["plan", "--tier", "1", "--values", values.to_str().unwrap(), "--output", "json"]).await;
+    let run = preflight(&[
+        "plan",
+        "--tier",
+        "1",
+        "--values",
+        values.to_str().unwrap(),
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = run.report();
     let text = plan.to_string();
-    for id in ["kube-api", "nodes-ready", "coredns", "cni", "crds", "ingress-class", "cluster-secret-store", "irsa"] {
-        assert!(text.contains(&format!("\"{id}\"")), "{id} planned: {plan:#}");
+    for id in [
+        "kube-api",
+        "nodes-ready",
+        "coredns",
+        "cni",
+        "crds",
+        "ingress-class",
+        "cluster-secret-store",
+        "irsa",
+    ] {
+        assert!(
+            text.contains(&format!("\"{id}\"")),
+            "{id} planned: {plan:#}"
+        );
     }
-    assert!(text.contains("tier 1.5 is above the requested tier 1"), "{plan:#}");
+    assert!(
+        text.contains("tier 1.5 is above the requested tier 1"),
+        "{plan:#}"
+    );
 
-    let human = preflight(&["plan", "--tier", "1.5", "--values", values.to_str().unwrap()]).await;
+    let human = preflight(&[
+        "plan",
+        "--tier",
+        "1.5",
+        "--values",
+        values.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(human.code, 0);
     for needle in ["storage-class", "observability-crds", "ceiling"] {
         assert!(human.stdout.contains(needle), "{needle}:\n{}", human.stdout);
@@ -44,10 +75,19 @@ async fn the_plan_contacts_nothing_and_defaults_to_the_ceiling() {
     let mut cmd = preflight_cmd();
     // An unreachable kubeconfig: the plan must not care.
     cmd.env("KUBECONFIG", dir.path().join("missing"));
-    cmd.args(["plan", "--values", values.to_str().unwrap(), "--output", "json"]);
+    cmd.args([
+        "plan",
+        "--values",
+        values.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
     let run = run(cmd).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("storage-class"), "tier 1.5, the ceiling, is planned");
+    assert!(
+        run.stdout.contains("storage-class"),
+        "tier 1.5, the ceiling, is planned"
+    );
 }
 
 #[tokio::test]
@@ -57,20 +97,49 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     let run = preflight(&["plan", "--tier", "2", "--values", values.to_str().unwrap()]).await;
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains(&format!("tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 ({}:3)", values.display())),
+        run.stderr.contains(&format!(
+            "tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 ({}:3)",
+            values.display()
+        )),
         "{}",
         run.stderr
     );
-    let flag = preflight(&["plan", "--tier", "3", "--values", values.to_str().unwrap(), "--max-tier", "3"]).await;
+    let flag = preflight(&[
+        "plan",
+        "--tier",
+        "3",
+        "--values",
+        values.to_str().unwrap(),
+        "--max-tier",
+        "3",
+    ])
+    .await;
     assert_eq!(flag.code, 2);
-    assert!(flag.stderr.contains("ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"), "{}", flag.stderr);
+    assert!(
+        flag.stderr.contains(
+            "ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"
+        ),
+        "{}",
+        flag.stderr
+    );
 
     let mut cmd = preflight_cmd();
     cmd.env("PREFLIGHT_MAX_TIER", "1");
-    cmd.args(["plan", "--tier", "1.5", "--values", values.to_str().unwrap()]);
+    cmd.args([
+        "plan",
+        "--tier",
+        "1.5",
+        "--values",
+        values.to_str().unwrap(),
+    ]);
     let env = run(cmd).await;
     assert_eq!(env.code, 2);
-    assert!(env.stderr.contains("bootstrap.maxTier is 1 ($PREFLIGHT_MAX_TIER)"), "{}", env.stderr);
+    assert!(
+        env.stderr
+            .contains("bootstrap.maxTier is 1 ($PREFLIGHT_MAX_TIER)"),
+        "{}",
+        env.stderr
+    );
 }
 
 #[tokio::test]
@@ -78,9 +147,19 @@ async fn bad_tiers_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let values = values_file(&dir, EPHEMERAL_VALUES);
     for bad in ["2.5", "-1", "abc", "1.50", ""] {
-        let run = preflight(&["plan", &format!("--tier={bad}"), "--values", values.to_str().unwrap()]).await;
+        let run = preflight(&[
+            "plan",
+            &format!("--tier={bad}"),
+            "--values",
+            values.to_str().unwrap(),
+        ])
+        .await;
         assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
-        assert!(run.stderr.contains("is not a tier") || run.stderr.contains("a value is required"), "{bad:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not a tier") || run.stderr.contains("a value is required"),
+            "{bad:?}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -88,24 +167,49 @@ async fn bad_tiers_are_usage_errors() {
 async fn malformed_values_name_the_file_the_line_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     for (text, needles) in [
-        ("bootstrap:\n  mode: ephemeral\n  maxTeir: \"1.5\"\n", &["values.yaml", "line 3", "unknown field `maxTeir`"][..]),
+        (
+            "bootstrap:\n  mode: ephemeral\n  maxTeir: \"1.5\"\n",
+            &["values.yaml", "line 3", "unknown field `maxTeir`"][..],
+        ),
         ("bootstrap: [unclosed\n", &["values.yaml", "line 1"][..]),
-        ("bootstrap:\n  mode: sometimes\n  env: dev\n", &["values.yaml:2: bootstrap.mode: \"sometimes\" is not a mode"][..]),
-        ("bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: \"2.5\"\n", &["values.yaml:4: bootstrap.maxTier: \"2.5\" is not a tier"][..]),
-        ("bootstrap:\n  mode: ephemeral\n  env: dev\n", &["bootstrap.buildId: is required when bootstrap.mode is ephemeral"][..]),
+        (
+            "bootstrap:\n  mode: sometimes\n  env: dev\n",
+            &["values.yaml:2: bootstrap.mode: \"sometimes\" is not a mode"][..],
+        ),
+        (
+            "bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: \"2.5\"\n",
+            &["values.yaml:4: bootstrap.maxTier: \"2.5\" is not a tier"][..],
+        ),
+        (
+            "bootstrap:\n  mode: ephemeral\n  env: dev\n",
+            &["bootstrap.buildId: is required when bootstrap.mode is ephemeral"][..],
+        ),
         ("\u{0}\u{1}binary", &["values.yaml"][..]),
     ] {
         let values = values_file(&dir, text);
         let run = preflight(&["plan", "--values", values.to_str().unwrap()]).await;
         assert_eq!(run.code, 2, "{text:?}: {}", run.stderr);
         for needle in needles {
-            assert!(run.stderr.contains(needle), "{text:?} lacks {needle:?}:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains(needle),
+                "{text:?} lacks {needle:?}:\n{}",
+                run.stderr
+            );
         }
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
-    let missing = preflight(&["plan", "--values", dir.path().join("nope.yaml").to_str().unwrap()]).await;
+    let missing = preflight(&[
+        "plan",
+        "--values",
+        dir.path().join("nope.yaml").to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("cannot read values file"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("cannot read values file"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[tokio::test]
@@ -114,12 +218,34 @@ async fn malformed_config_is_a_usage_error() {
     let values = values_file(&dir, EPHEMERAL_VALUES);
     let config = dir.path().join("preflight.yaml");
     std::fs::write(&config, "checks:\n  nodes-ready:\n    minReady: many\n").unwrap();
-    let run = preflight(&["plan", "--values", values.to_str().unwrap(), "--config", config.to_str().unwrap()]).await;
+    let run = preflight(&[
+        "plan",
+        "--values",
+        values.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("preflight.yaml") && run.stderr.contains("line 3"), "{}", run.stderr);
-    let unknown = preflight(&["plan", "--values", values.to_str().unwrap(), "--check", "dns"]).await;
+    assert!(
+        run.stderr.contains("preflight.yaml") && run.stderr.contains("line 3"),
+        "{}",
+        run.stderr
+    );
+    let unknown = preflight(&[
+        "plan",
+        "--values",
+        values.to_str().unwrap(),
+        "--check",
+        "dns",
+    ])
+    .await;
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("unknown check \"dns\""), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown check \"dns\""),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[tokio::test]
@@ -127,13 +253,34 @@ async fn missing_or_broken_kubeconfigs_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let values = values_file(&dir, EPHEMERAL_VALUES);
     let missing = dir.path().join("missing-kubeconfig");
-    let run1 = preflight(&["--tier", "0", "--values", values.to_str().unwrap(), "--kubeconfig", missing.to_str().unwrap()]).await;
+    let run1 = preflight(&[
+        "--tier",
+        "0",
+        "--values",
+        values.to_str().unwrap(),
+        "--kubeconfig",
+        missing.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(run1.code, 2, "{}", run1.stderr);
-    assert!(run1.stderr.contains("cannot load the kubeconfig") && run1.stderr.contains("missing-kubeconfig"), "{}", run1.stderr);
+    assert!(
+        run1.stderr.contains("cannot load the kubeconfig")
+            && run1.stderr.contains("missing-kubeconfig"),
+        "{}",
+        run1.stderr
+    );
 
     let broken = dir.path().join("broken-kubeconfig");
     std::fs::write(&broken, "apiVersion: v1\nclusters: {not: [a list\n").unwrap();
-    let run2 = preflight(&["--tier", "0", "--values", values.to_str().unwrap(), "--kubeconfig", broken.to_str().unwrap()]).await;
+    let run2 = preflight(&[
+        "--tier",
+        "0",
+        "--values",
+        values.to_str().unwrap(),
+        "--kubeconfig",
+        broken.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(run2.code, 2, "{}", run2.stderr);
     assert!(run2.stderr.contains("broken-kubeconfig"), "{}", run2.stderr);
 
@@ -149,7 +296,13 @@ async fn missing_or_broken_kubeconfigs_are_usage_errors() {
 async fn help_documents_the_exit_codes() {
     let run = preflight(&["--help"]).await;
     assert_eq!(run.code, 0);
-    for needle in ["Exit codes:", "0  every required check passed", "1  a required check failed", "2  usage or configuration error", "3  the --wait deadline"] {
+    for needle in [
+        "Exit codes:",
+        "0  every required check passed",
+        "1  a required check failed",
+        "2  usage or configuration error",
+        "3  the --wait deadline",
+    ] {
         assert!(run.stdout.contains(needle), "{needle}:\n{}", run.stdout);
     }
     let bad = preflight(&["--output", "xml", "--tier", "0"]).await;

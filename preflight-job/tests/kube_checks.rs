@@ -14,10 +14,26 @@ async fn a_healthy_cluster_passes_tier_1_5() {
     let report = run.report();
     assert_eq!(report["schema"], "preflight.report/v1");
     assert_eq!(report["verdict"], "passed");
-    let ids: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
-        ["kube-api", "nodes-ready", "coredns", "cni", "crds", "ingress-class", "cluster-secret-store", "irsa", "observability-crds", "storage-class"]
+        [
+            "kube-api",
+            "nodes-ready",
+            "coredns",
+            "cni",
+            "crds",
+            "ingress-class",
+            "cluster-secret-store",
+            "irsa",
+            "observability-crds",
+            "storage-class"
+        ]
     );
     for c in report["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "pass", "{c:#}");
@@ -26,22 +42,38 @@ async fn a_healthy_cluster_passes_tier_1_5() {
         run.check("kube-api")["message"],
         "Kubernetes v1.31.13-eks-ecaa3a6 reachable, authenticated as system:serviceaccount:argocd:preflight"
     );
-    assert_eq!(run.check("nodes-ready")["message"], "3 of 3 nodes are Ready and schedulable (amd64: 3)");
-    assert_eq!(run.check("storage-class")["message"], "default StorageClass gp3 (ebs.csi.aws.com)");
-    assert_eq!(run.check("cluster-secret-store")["evidence"]["apiVersion"], "external-secrets.io/v1");
+    assert_eq!(
+        run.check("nodes-ready")["message"],
+        "3 of 3 nodes are Ready and schedulable (amd64: 3)"
+    );
+    assert_eq!(
+        run.check("storage-class")["message"],
+        "default StorageClass gp3 (ebs.csi.aws.com)"
+    );
+    assert_eq!(
+        run.check("cluster-secret-store")["evidence"]["apiVersion"],
+        "external-secrets.io/v1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
     let cluster = Cluster::healthy().await;
     cluster.kube.revoke_token();
-    let run = run(cluster.preflight(&["--tier", "1", "--output", "json", "--no-cluster-values"])).await;
+    let run =
+        run(cluster.preflight(&["--tier", "1", "--output", "json", "--no-cluster-values"])).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_check(&run, "kube-api", "fail", "unauthorized");
     let nodes = run.check("nodes-ready");
-    assert_eq!((nodes["status"].as_str(), nodes["blockedBy"].as_str()), (Some("skip"), Some("kube-api")));
+    assert_eq!(
+        (nodes["status"].as_str(), nodes["blockedBy"].as_str()),
+        (Some("skip"), Some("kube-api"))
+    );
     let store = run.check("cluster-secret-store");
-    assert_eq!(store["blockedBy"], "crds", "blocked by its direct dependency: {store:#}");
+    assert_eq!(
+        store["blockedBy"], "crds",
+        "blocked by its direct dependency: {store:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,7 +83,12 @@ async fn an_old_kubernetes_version_is_unsupported() {
     let run = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "kube-api", "fail", "version-unsupported");
-    assert!(run.check("kube-api")["message"].as_str().unwrap().contains("v1.27.16-eks-a18cd3a is older than the supported minimum 1.29"));
+    assert!(
+        run.check("kube-api")["message"]
+            .as_str()
+            .unwrap()
+            .contains("v1.27.16-eks-a18cd3a is older than the supported minimum 1.29")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,18 +96,39 @@ async fn not_ready_unknown_and_cordoned_nodes_are_named() {
     let cluster = Cluster::empty().await;
     let mut nodes = fake_kube::nodes_from_template(&eks_node(), 4, true);
     set_node_ready(&mut nodes[1], false);
-    nodes[2]["status"]["conditions"].as_array_mut().unwrap().retain(|c| c["type"] != "Ready");
+    nodes[2]["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| c["type"] != "Ready");
     nodes[3]["spec"]["unschedulable"] = json!(true);
-    let names: Vec<String> = nodes.iter().map(|n| n["metadata"]["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = nodes
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
     for n in nodes {
         cluster.kube.apply(n).unwrap();
     }
     cluster.write("config.yaml", "checks:\n  nodes-ready:\n    minReady: 2\n");
     let config = cluster.path("config.yaml");
-    let run = run(cluster.preflight(&["--tier", "0", "--check", "kube-api", "--check", "nodes-ready", "--output", "json", "--config", config.to_str().unwrap()])).await;
+    let run = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--check",
+        "kube-api",
+        "--check",
+        "nodes-ready",
+        "--output",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+    .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_check(&run, "nodes-ready", "fail", "nodes-not-ready");
-    let message = run.check("nodes-ready")["message"].as_str().unwrap().to_owned();
+    let message = run.check("nodes-ready")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         message,
         format!(
@@ -87,10 +145,15 @@ async fn arm64_nodes_cannot_run_amd64_images() {
         n["status"]["nodeInfo"]["architecture"] = json!("arm64");
         cluster.kube.apply(n).unwrap();
     }
-    let run = run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"])).await;
+    let run =
+        run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"]))
+            .await;
     assert_eq!(run.code, 1);
     assert_check(&run, "nodes-ready", "fail", "nodes-not-ready");
-    let hint = run.check("nodes-ready")["hint"].as_str().unwrap().to_owned();
+    let hint = run.check("nodes-ready")["hint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(hint.contains("exec format error"), "{hint}");
 }
 
@@ -102,12 +165,28 @@ async fn system_workloads_missing_or_unavailable() {
     let run1 = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_eq!(run1.code, 1);
     assert_check(&run1, "coredns", "fail", "coredns-unavailable");
-    assert!(run1.check("coredns")["message"].as_str().unwrap().ends_with("MinimumReplicasUnavailable: Deployment does not have minimum availability."));
+    assert!(
+        run1.check("coredns")["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(
+                "MinimumReplicasUnavailable: Deployment does not have minimum availability."
+            )
+    );
     assert_check(&run1, "cni", "fail", "cni-not-ready");
-    assert_eq!(run1.check("cni")["message"], "DaemonSet kube-system/aws-node: 1/3 pods ready");
+    assert_eq!(
+        run1.check("cni")["message"],
+        "DaemonSet kube-system/aws-node: 1/3 pods ready"
+    );
 
-    cluster.kube.delete("apps/v1", "Deployment", Some("kube-system"), "coredns").unwrap();
-    cluster.kube.delete("apps/v1", "DaemonSet", Some("kube-system"), "aws-node").unwrap();
+    cluster
+        .kube
+        .delete("apps/v1", "Deployment", Some("kube-system"), "coredns")
+        .unwrap();
+    cluster
+        .kube
+        .delete("apps/v1", "DaemonSet", Some("kube-system"), "aws-node")
+        .unwrap();
     let run2 = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_check(&run2, "coredns", "fail", "coredns-missing");
     assert_check(&run2, "cni", "fail", "cni-missing");
@@ -116,15 +195,45 @@ async fn system_workloads_missing_or_unavailable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_crd_fails_and_blocks_the_secret_store() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "clustersecretstores.external-secrets.io").unwrap();
-    cluster.kube.apply(crd("certificates.cert-manager.io", "Certificate", "Namespaced", &["v1"], false)).unwrap();
+    cluster
+        .kube
+        .delete(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "clustersecretstores.external-secrets.io",
+        )
+        .unwrap();
+    cluster
+        .kube
+        .apply(crd(
+            "certificates.cert-manager.io",
+            "Certificate",
+            "Namespaced",
+            &["v1"],
+            false,
+        ))
+        .unwrap();
     let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "crds", "fail", "crds-missing");
     let message = run.check("crds")["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("missing: clustersecretstores.external-secrets.io"), "{message}");
-    assert!(message.contains("not established: certificates.cert-manager.io: Installing: the CRD is being installed"), "{message}");
-    assert!(run.check("crds")["hint"].as_str().unwrap().contains("installCRDs=true"));
+    assert!(
+        message.contains("missing: clustersecretstores.external-secrets.io"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "not established: certificates.cert-manager.io: Installing: the CRD is being installed"
+        ),
+        "{message}"
+    );
+    assert!(
+        run.check("crds")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("installCRDs=true")
+    );
     assert_eq!(run.check("cluster-secret-store")["blockedBy"], "crds");
     assert_eq!(run.report()["exitCode"], 1);
 }
@@ -132,23 +241,44 @@ async fn a_missing_crd_fails_and_blocks_the_secret_store() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_observability_crds_are_a_tier_1_5_requirement() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "prometheuses.monitoring.coreos.com").unwrap();
+    cluster
+        .kube
+        .delete(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "prometheuses.monitoring.coreos.com",
+        )
+        .unwrap();
     let tier1 = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
     assert_eq!(tier1.code, 0, "{}", tier1.stdout);
     let tier15 = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
     assert_eq!(tier15.code, 1);
     assert_check(&tier15, "observability-crds", "fail", "crds-missing");
-    assert!(tier15.check("observability-crds")["hint"].as_str().unwrap().contains("kube-prometheus-stack"));
+    assert!(
+        tier15.check("observability-crds")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("kube-prometheus-stack")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_ingress_class_is_named() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.delete("networking.k8s.io/v1", "IngressClass", None, "kong").unwrap();
+    cluster
+        .kube
+        .delete("networking.k8s.io/v1", "IngressClass", None, "kong")
+        .unwrap();
     let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "ingress-class", "fail", "ingress-class-missing");
-    assert!(run.check("ingress-class")["message"].as_str().unwrap().starts_with("IngressClass \"kong\" not found"));
+    assert!(
+        run.check("ingress-class")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("IngressClass \"kong\" not found")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -157,36 +287,103 @@ async fn a_secret_store_that_is_not_ready_shows_the_providers_message() {
     cluster.kube.apply(secret_store("v1", false, "unable to validate store: AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue")).unwrap();
     let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
     assert_eq!(run.code, 1);
-    assert_check(&run, "cluster-secret-store", "fail", "secret-store-not-ready");
+    assert_check(
+        &run,
+        "cluster-secret-store",
+        "fail",
+        "secret-store-not-ready",
+    );
     assert!(run.check("cluster-secret-store")["message"].as_str().unwrap().ends_with("InvalidProviderConfig: unable to validate store: AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_older_external_secrets_serving_only_v1beta1_is_understood() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.apply(crd("clustersecretstores.external-secrets.io", "ClusterSecretStore", "Cluster", &["v1beta1"], true)).unwrap();
-    cluster.kube.apply(secret_store("v1beta1", true, "store validated")).unwrap();
-    let run = run(cluster.preflight(&["--tier", "1", "--check", "cluster-secret-store", "--output", "json"])).await;
+    cluster
+        .kube
+        .apply(crd(
+            "clustersecretstores.external-secrets.io",
+            "ClusterSecretStore",
+            "Cluster",
+            &["v1beta1"],
+            true,
+        ))
+        .unwrap();
+    cluster
+        .kube
+        .apply(secret_store("v1beta1", true, "store validated"))
+        .unwrap();
+    let run = run(cluster.preflight(&[
+        "--tier",
+        "1",
+        "--check",
+        "cluster-secret-store",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(run.check("cluster-secret-store")["evidence"]["apiVersion"], "external-secrets.io/v1beta1");
+    assert_eq!(
+        run.check("cluster-secret-store")["evidence"]["apiVersion"],
+        "external-secrets.io/v1beta1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_whose_api_group_is_not_served_fails_clearly() {
     let cluster = Cluster::healthy().await;
-    for name in ["externalsecrets.external-secrets.io", "clustersecretstores.external-secrets.io", "secretstores.external-secrets.io"] {
-        cluster.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name).unwrap();
+    for name in [
+        "externalsecrets.external-secrets.io",
+        "clustersecretstores.external-secrets.io",
+        "secretstores.external-secrets.io",
+    ] {
+        cluster
+            .kube
+            .delete(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                None,
+                name,
+            )
+            .unwrap();
     }
-    let run = run(cluster.preflight(&["--tier", "1", "--check", "cluster-secret-store", "--output", "json"])).await;
+    let run = run(cluster.preflight(&[
+        "--tier",
+        "1",
+        "--check",
+        "cluster-secret-store",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(run.code, 1);
-    assert_check(&run, "cluster-secret-store", "fail", "secret-store-api-missing");
+    assert_check(
+        &run,
+        "cluster-secret-store",
+        "fail",
+        "secret-store-api-missing",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn irsa_annotations_missing_or_malformed() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.apply(service_account("external-secrets", "external-secrets", None)).unwrap();
-    cluster.kube.apply(service_account("external-dns", "external-dns", Some("arn:aws:iam::REPLACE_ME:role/dns"))).unwrap();
+    cluster
+        .kube
+        .apply(service_account(
+            "external-secrets",
+            "external-secrets",
+            None,
+        ))
+        .unwrap();
+    cluster
+        .kube
+        .apply(service_account(
+            "external-dns",
+            "external-dns",
+            Some("arn:aws:iam::REPLACE_ME:role/dns"),
+        ))
+        .unwrap();
     let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "irsa", "fail", "irsa-missing");
@@ -199,32 +396,90 @@ async fn irsa_annotations_missing_or_malformed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_classes_none_default_two_defaults_named_and_in_tree() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.apply(storage_class("gp3", "ebs.csi.aws.com", false)).unwrap();
-    let none = run(cluster.preflight(&["--tier", "1.5", "--check", "storage-class", "--output", "json"])).await;
+    cluster
+        .kube
+        .apply(storage_class("gp3", "ebs.csi.aws.com", false))
+        .unwrap();
+    let none = run(cluster.preflight(&[
+        "--tier",
+        "1.5",
+        "--check",
+        "storage-class",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(none.code, 1);
     assert_check(&none, "storage-class", "fail", "no-default-storage-class");
-    assert!(none.check("storage-class")["hint"].as_str().unwrap().contains("EKS 1.30"));
+    assert!(
+        none.check("storage-class")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("EKS 1.30")
+    );
 
-    cluster.kube.apply(storage_class("gp3", "ebs.csi.aws.com", true)).unwrap();
-    cluster.kube.apply(storage_class("gp2", "kubernetes.io/aws-ebs", true)).unwrap();
-    let two = run(cluster.preflight(&["--tier", "1.5", "--check", "storage-class", "--output", "json"])).await;
-    assert_check(&two, "storage-class", "fail", "several-default-storage-classes");
+    cluster
+        .kube
+        .apply(storage_class("gp3", "ebs.csi.aws.com", true))
+        .unwrap();
+    cluster
+        .kube
+        .apply(storage_class("gp2", "kubernetes.io/aws-ebs", true))
+        .unwrap();
+    let two = run(cluster.preflight(&[
+        "--tier",
+        "1.5",
+        "--check",
+        "storage-class",
+        "--output",
+        "json",
+    ]))
+    .await;
+    assert_check(
+        &two,
+        "storage-class",
+        "fail",
+        "several-default-storage-classes",
+    );
 
-    cluster.kube.delete("storage.k8s.io/v1", "StorageClass", None, "gp3").unwrap();
-    let in_tree = run(cluster.preflight(&["--tier", "1.5", "--check", "storage-class", "--output", "json"])).await;
+    cluster
+        .kube
+        .delete("storage.k8s.io/v1", "StorageClass", None, "gp3")
+        .unwrap();
+    let in_tree = run(cluster.preflight(&[
+        "--tier",
+        "1.5",
+        "--check",
+        "storage-class",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(in_tree.code, 0, "a warning does not fail the run");
     assert_check(&in_tree, "storage-class", "warn", "in-tree-ebs-provisioner");
 
     cluster.write("named.yaml", "checks:\n  storage-class:\n    name: gp3\n");
     let named = cluster.path("named.yaml");
-    let run = run(cluster.preflight(&["--tier", "1.5", "--check", "storage-class", "--output", "json", "--config", named.to_str().unwrap()])).await;
+    let run = run(cluster.preflight(&[
+        "--tier",
+        "1.5",
+        "--check",
+        "storage-class",
+        "--output",
+        "json",
+        "--config",
+        named.to_str().unwrap(),
+    ]))
+    .await;
     assert_check(&run, "storage-class", "fail", "storage-class-missing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_403_names_the_missing_permission_and_the_rule_that_grants_it() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.set_user("arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584");
+    cluster
+        .kube
+        .set_user("arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584");
     cluster.kube.deny("list", "", "nodes");
     let run = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_eq!(run.code, 1);
@@ -234,21 +489,54 @@ async fn a_403_names_the_missing_permission_and_the_rule_that_grants_it() {
         c["message"],
         "missing permission: cannot list nodes (API group \"\") at the cluster scope; the server said: nodes is forbidden: User \"arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
     );
-    assert!(c["hint"].as_str().unwrap().contains("resources: [\"nodes\"]"));
-    assert_eq!((c["evidence"]["verb"].as_str(), c["evidence"]["resource"].as_str()), (Some("list"), Some("nodes")));
+    assert!(
+        c["hint"]
+            .as_str()
+            .unwrap()
+            .contains("resources: [\"nodes\"]")
+    );
+    assert_eq!(
+        (
+            c["evidence"]["verb"].as_str(),
+            c["evidence"]["resource"].as_str()
+        ),
+        (Some("list"), Some("nodes"))
+    );
     assert_eq!(c["attempts"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_403_is_not_retried_while_waiting() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.deny("list", "networking.k8s.io", "ingressclasses");
-    let run = run(cluster.preflight(&["--tier", "1", "--check", "ingress-class", "--wait", "20s", "--output", "json"])).await;
-    assert_eq!(run.code, 1, "a permanent failure settles at once, exit 1 not 3");
+    cluster
+        .kube
+        .deny("list", "networking.k8s.io", "ingressclasses");
+    let run = run(cluster.preflight(&[
+        "--tier",
+        "1",
+        "--check",
+        "ingress-class",
+        "--wait",
+        "20s",
+        "--output",
+        "json",
+    ]))
+    .await;
+    assert_eq!(
+        run.code, 1,
+        "a permanent failure settles at once, exit 1 not 3"
+    );
     assert_check(&run, "ingress-class", "fail", "forbidden");
     assert_eq!(run.check("ingress-class")["attempts"], 1);
     assert!(run.elapsed.as_secs() < 10, "{:?}", run.elapsed);
-    assert!(run.check("ingress-class")["message"].as_str().unwrap().contains("cannot list ingressclasses (API group \"networking.k8s.io\") at the cluster scope"));
+    assert!(
+        run.check("ingress-class")["message"]
+            .as_str()
+            .unwrap()
+            .contains(
+                "cannot list ingressclasses (API group \"networking.k8s.io\") at the cluster scope"
+            )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -257,11 +545,31 @@ async fn large_clusters_are_listed_in_pages() {
     for n in fake_kube::nodes_from_template(&eks_node(), 1200, true) {
         cluster.kube.apply(n).unwrap();
     }
-    let run = run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"])).await;
+    let run =
+        run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"]))
+            .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.check("nodes-ready")["message"], "1200 of 1200 nodes are Ready and schedulable (amd64: 1200)");
-    let lists: Vec<_> = cluster.kube.requests().into_iter().filter(|r| r.path == "/api/v1/nodes").collect();
+    assert_eq!(
+        run.check("nodes-ready")["message"],
+        "1200 of 1200 nodes are Ready and schedulable (amd64: 1200)"
+    );
+    let lists: Vec<_> = cluster
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/nodes")
+        .collect();
     assert_eq!(lists.len(), 3, "{lists:?}");
-    assert!(lists.iter().all(|r| r.query.contains("limit=500")), "{lists:?}");
-    assert_eq!(lists.iter().filter(|r| r.query.contains("continue=")).count(), 2, "{lists:?}");
+    assert!(
+        lists.iter().all(|r| r.query.contains("limit=500")),
+        "{lists:?}"
+    );
+    assert_eq!(
+        lists
+            .iter()
+            .filter(|r| r.query.contains("continue="))
+            .count(),
+        2,
+        "{lists:?}"
+    );
 }

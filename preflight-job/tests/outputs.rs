@@ -8,9 +8,16 @@ use support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_every_output_at_once() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.delete("networking.k8s.io/v1", "IngressClass", None, "kong").unwrap();
-    let (json_path, junit_path, summary, termination) =
-        (cluster.path("report.json"), cluster.path("report.xml"), cluster.path("summary.md"), cluster.path("termination-log"));
+    cluster
+        .kube
+        .delete("networking.k8s.io/v1", "IngressClass", None, "kong")
+        .unwrap();
+    let (json_path, junit_path, summary, termination) = (
+        cluster.path("report.json"),
+        cluster.path("report.xml"),
+        cluster.path("summary.md"),
+        cluster.path("termination-log"),
+    );
     let mut cmd = cluster.preflight(&[
         "--tier",
         "1",
@@ -29,20 +36,40 @@ async fn writes_every_output_at_once() {
     let run = run(cmd).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
 
-    assert!(run.stdout.contains("× ingress-class"), "human on stdout:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("× ingress-class"),
+        "human on stdout:\n{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("✔ kube-api"), "{}", run.stdout);
-    assert!(!run.stdout.contains('\u{1b}'), "no colour when stdout is not a terminal");
-    assert!(run.stdout.contains("::error title=preflight ingress-class (ingress-class-missing)::"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
+    assert!(
+        run.stdout
+            .contains("::error title=preflight ingress-class (ingress-class-missing)::"),
+        "{}",
+        run.stdout
+    );
 
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     assert_eq!(report["verdict"], "failed");
     let junit = std::fs::read_to_string(&junit_path).unwrap();
-    assert!(junit.starts_with("<?xml") && junit.contains("ingress-class-missing"), "{junit}");
+    assert!(
+        junit.starts_with("<?xml") && junit.contains("ingress-class-missing"),
+        "{junit}"
+    );
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("ingress-class"), "{summary}");
     let termination = std::fs::read(&termination).unwrap();
     assert!(termination.len() <= 4096);
-    assert!(String::from_utf8(termination).unwrap().contains("ingress-class"));
+    assert!(
+        String::from_utf8(termination)
+            .unwrap()
+            .contains("ingress-class")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,9 +92,13 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
         run1.stderr
     );
     // A flag overrides the cluster.
-    let run2 = run(cluster.preflight(&["--tier", "1.5", "--max-tier", "1.5", "--output", "json"])).await;
+    let run2 =
+        run(cluster.preflight(&["--tier", "1.5", "--max-tier", "1.5", "--output", "json"])).await;
     assert_eq!(run2.code, 0, "{}", run2.stderr);
-    assert!(run2.report()["notes"].as_array().unwrap().iter().any(|n| n == "values read from ConfigMap kube-system/goldenpath-bootstrap (key values.yaml)"));
+    assert!(
+        run2.report()["notes"].as_array().unwrap().iter().any(|n| n
+            == "values read from ConfigMap kube-system/goldenpath-bootstrap (key values.yaml)")
+    );
     // Without a tier, the ceiling is checked.
     let run3 = run(cluster.preflight(&["--output", "json"])).await;
     assert_eq!(run3.code, 0);
@@ -87,5 +118,11 @@ async fn a_broken_configmap_is_a_configuration_error() {
         .unwrap();
     let run = run(cluster.preflight(&["--tier", "1"])).await;
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("ConfigMap kube-system/goldenpath-bootstrap") && run.stderr.contains("unknown field `colour`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ConfigMap kube-system/goldenpath-bootstrap")
+            && run.stderr.contains("unknown field `colour`"),
+        "{}",
+        run.stderr
+    );
 }

@@ -13,13 +13,19 @@ fn requests_to(cluster: &Cluster, path: &str, watch: bool) -> usize {
         .kube
         .requests()
         .iter()
-        .filter(|r| r.path == path && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch)
+        .filter(|r| {
+            r.path == path
+                && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
+        })
         .count()
 }
 
 async fn finish(child: tokio::process::Child, limit: Duration) -> Run {
     let start = std::time::Instant::now();
-    let out = tokio::time::timeout(limit, child.wait_with_output()).await.expect("preflight exits in time").unwrap();
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .expect("preflight exits in time")
+        .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -29,12 +35,20 @@ async fn finish(child: tokio::process::Child, limit: Duration) -> Run {
 }
 
 fn node_names() -> Vec<String> {
-    fake_kube::nodes_from_template(&eks_node(), 3, true).iter().map(|n| n["metadata"]["name"].as_str().unwrap().to_owned()).collect()
+    fake_kube::nodes_from_template(&eks_node(), 3, true)
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn set_all_nodes(cluster: &Cluster, ready: bool) {
     for name in node_names() {
-        cluster.kube.update("v1", "Node", None, &name, |node| set_node_ready(node, ready)).unwrap();
+        cluster
+            .kube
+            .update("v1", "Node", None, &name, |node| {
+                set_node_ready(node, ready)
+            })
+            .unwrap();
     }
 }
 
@@ -42,7 +56,19 @@ fn set_all_nodes(cluster: &Cluster, ready: bool) {
 async fn nodes_that_become_ready_are_noticed_through_a_watch() {
     let cluster = Cluster::healthy().await;
     set_all_nodes(&cluster, false);
-    let child = cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--wait", "30s", "--output", "json"]).spawn().unwrap();
+    let child = cluster
+        .preflight(&[
+            "--tier",
+            "0",
+            "--check",
+            "nodes-ready",
+            "--wait",
+            "30s",
+            "--output",
+            "json",
+        ])
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     set_all_nodes(&cluster, true);
     let run = finish(child, Duration::from_secs(20)).await;
@@ -50,33 +76,94 @@ async fn nodes_that_become_ready_are_noticed_through_a_watch() {
     let check = run.check("nodes-ready");
     assert_eq!(check["status"], "pass");
     assert!(check["attempts"].as_u64().unwrap() >= 2, "{check:#}");
-    assert!(requests_to(&cluster, "/api/v1/nodes", true) >= 1, "waited with a watch");
+    assert!(
+        requests_to(&cluster, "/api/v1/nodes", true) >= 1,
+        "waited with a watch"
+    );
     let lists = requests_to(&cluster, "/api/v1/nodes", false);
     assert!(lists <= 5, "not polled: {lists} lists in 1.5 s");
-    assert!(run.stderr.contains("waiting: 0 of 3 nodes are Ready"), "progress is logged: {}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting: 0 of 3 nodes are Ready"),
+        "progress is logged: {}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crd_and_a_store_created_while_waiting_are_noticed() {
     let cluster = Cluster::healthy().await;
     let store_crd = "clustersecretstores.external-secrets.io";
-    cluster.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, store_crd).unwrap();
+    cluster
+        .kube
+        .delete(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            store_crd,
+        )
+        .unwrap();
     let child = cluster
-        .preflight(&["--tier", "1", "--check", "crds", "--check", "cluster-secret-store", "--wait", "30s", "--output", "json"])
+        .preflight(&[
+            "--tier",
+            "1",
+            "--check",
+            "crds",
+            "--check",
+            "cluster-secret-store",
+            "--wait",
+            "30s",
+            "--output",
+            "json",
+        ])
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    cluster.kube.apply(crd(store_crd, "ClusterSecretStore", "Cluster", &["v1", "v1beta1"], false)).unwrap();
+    cluster
+        .kube
+        .apply(crd(
+            store_crd,
+            "ClusterSecretStore",
+            "Cluster",
+            &["v1", "v1beta1"],
+            false,
+        ))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    cluster.kube.apply(crd(store_crd, "ClusterSecretStore", "Cluster", &["v1", "v1beta1"], true)).unwrap();
-    cluster.kube.apply(secret_store("v1", false, "could not get provider client")).unwrap();
+    cluster
+        .kube
+        .apply(crd(
+            store_crd,
+            "ClusterSecretStore",
+            "Cluster",
+            &["v1", "v1beta1"],
+            true,
+        ))
+        .unwrap();
+    cluster
+        .kube
+        .apply(secret_store("v1", false, "could not get provider client"))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    cluster.kube.apply(secret_store("v1", true, "store validated")).unwrap();
+    cluster
+        .kube
+        .apply(secret_store("v1", true, "store validated"))
+        .unwrap();
     let run = finish(child, Duration::from_secs(20)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.check("crds")["attempts"].as_u64().unwrap() >= 2);
-    assert!(run.check("cluster-secret-store")["attempts"].as_u64().unwrap() >= 2);
-    assert!(requests_to(&cluster, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", true) >= 1);
+    assert!(
+        run.check("cluster-secret-store")["attempts"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        requests_to(
+            &cluster,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            true
+        ) >= 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,9 +173,19 @@ async fn the_deadline_ends_the_wait_with_exit_3() {
     let run = run(cluster.preflight(&["--tier", "0", "--wait", "3s", "--output", "json"])).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
-    assert_eq!((report["end"].as_str(), report["verdict"].as_str()), (Some("deadline-reached"), Some("unsettled")));
+    assert_eq!(
+        (report["end"].as_str(), report["verdict"].as_str()),
+        (Some("deadline-reached"), Some("unsettled"))
+    );
     let nodes = run.check("nodes-ready");
-    assert_eq!((nodes["status"].as_str(), nodes["code"].as_str(), nodes["settled"].as_bool()), (Some("fail"), Some("nodes-not-ready"), Some(false)));
+    assert_eq!(
+        (
+            nodes["status"].as_str(),
+            nodes["code"].as_str(),
+            nodes["settled"].as_bool()
+        ),
+        (Some("fail"), Some("nodes-not-ready"), Some(false))
+    );
     assert_eq!(run.check("coredns")["settled"], true);
     assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
 }
@@ -97,12 +194,32 @@ async fn the_deadline_ends_the_wait_with_exit_3() {
 async fn transient_server_errors_are_retried_while_waiting_and_fail_without() {
     let cluster = Cluster::healthy().await;
     cluster.kube.fail_next(2, 503);
-    let once = run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--no-cluster-values", "--output", "json"])).await;
+    let once = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--check",
+        "nodes-ready",
+        "--no-cluster-values",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(once.code, 1);
     assert_check(&once, "nodes-ready", "fail", "api-error");
 
     cluster.kube.fail_next(2, 503);
-    let waited = run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--no-cluster-values", "--wait", "20s", "--output", "json"])).await;
+    let waited = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--check",
+        "nodes-ready",
+        "--no-cluster-values",
+        "--wait",
+        "20s",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(waited.code, 0, "{}", waited.stdout);
     assert_eq!(waited.check("nodes-ready")["attempts"], 3);
 }
@@ -111,15 +228,35 @@ async fn transient_server_errors_are_retried_while_waiting_and_fail_without() {
 async fn a_blackholed_api_server_times_out_within_the_deadline() {
     let cluster = Cluster::healthy().await;
     cluster.kube.blackhole(true);
-    let once = run(cluster.preflight(&["--tier", "0", "--attempt-timeout", "1s", "--output", "json"])).await;
+    let once =
+        run(cluster.preflight(&["--tier", "0", "--attempt-timeout", "1s", "--output", "json"]))
+            .await;
     assert_eq!(once.code, 1, "{}\n{}", once.stdout, once.stderr);
     assert_check(&once, "kube-api", "fail", "timed-out");
-    assert!(once.report()["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("not read: no answer within 1s")));
+    assert!(once.report()["notes"].as_array().unwrap().iter().any(|n| {
+        n.as_str()
+            .unwrap()
+            .contains("not read: no answer within 1s")
+    }));
     assert!(once.elapsed < Duration::from_secs(5), "{:?}", once.elapsed);
 
-    let waited = run(cluster.preflight(&["--tier", "0", "--attempt-timeout", "2s", "--wait", "4s", "--output", "json"])).await;
+    let waited = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--attempt-timeout",
+        "2s",
+        "--wait",
+        "4s",
+        "--output",
+        "json",
+    ]))
+    .await;
     assert_eq!(waited.code, 3, "{}\n{}", waited.stdout, waited.stderr);
-    assert!(waited.elapsed < Duration::from_secs(6), "deadline 4 s, took {:?}", waited.elapsed);
+    assert!(
+        waited.elapsed < Duration::from_secs(6),
+        "deadline 4 s, took {:?}",
+        waited.elapsed
+    );
     assert_eq!(waited.check("kube-api")["settled"], false);
 }
 
@@ -127,19 +264,30 @@ async fn a_blackholed_api_server_times_out_within_the_deadline() {
 async fn sigterm_ends_the_run_with_the_partial_report() {
     let cluster = Cluster::healthy().await;
     set_all_nodes(&cluster, false);
-    let child = cluster.preflight(&["--tier", "0", "--wait", "60s", "--output", "json"]).spawn().unwrap();
+    let child = cluster
+        .preflight(&["--tier", "0", "--wait", "60s", "--output", "json"])
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     send_sigterm(child.id().unwrap());
     let run = finish(child, Duration::from_secs(5)).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     let report: Value = run.report();
     assert_eq!(report["end"], "interrupted");
-    assert_eq!(run.check("kube-api")["status"], "pass", "what was known is kept");
+    assert_eq!(
+        run.check("kube-api")["status"],
+        "pass",
+        "what was known is kept"
+    );
     assert_eq!(run.check("nodes-ready")["settled"], false);
     assert!(run.stderr.contains("SIGTERM"), "{}", run.stderr);
 }
 
 fn send_sigterm(pid: u32) {
-    let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }

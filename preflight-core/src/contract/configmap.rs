@@ -69,10 +69,13 @@ impl ValuesConfigMap {
     /// bootstrapped by Terraform, or a local run against another cluster).
     pub async fn read(&self, client: &kube::Client) -> Result<Option<ValuesLayer>, ConfigMapError> {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), &self.namespace);
-        let found = api.get_opt(&self.name).await.map_err(|source| ConfigMapError::Read {
-            object: self.object(),
-            source,
-        })?;
+        let found = api
+            .get_opt(&self.name)
+            .await
+            .map_err(|source| ConfigMapError::Read {
+                object: self.object(),
+                source,
+            })?;
         let Some(cm) = found else { return Ok(None) };
         let data: BTreeMap<String, String> = cm.data.unwrap_or_default();
         let Some(text) = data.get(&self.key) else {

@@ -7,5 +7,6 @@ mod values;
 pub use configmap::{ConfigMapError, ValuesConfigMap};
 pub use source::{Origin, Source, Sourced};
 pub use values::{
-    Ceiling, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, Mode, Platform, Problem, Values, ValuesError, ValuesLayer,
+    Ceiling, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, Mode, Platform, Problem, Values, ValuesError,
+    ValuesLayer,
 };

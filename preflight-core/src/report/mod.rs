@@ -1,9 +1,19 @@
 //! The report of a run, and the formats it is written in. Reporters render a finished
 //! [`Report`]; they never print: the binary decides where the text goes.
 
+mod github;
+mod human;
+mod junit;
+mod termination;
+
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
+
+pub use github::{annotations as github_annotations, step_summary as github_step_summary};
+pub use human::{human, plan_json, plan_text};
+pub use junit::junit;
+pub use termination::{TERMINATION_MESSAGE_LIMIT, termination_message};
 
 use crate::check::CheckMeta;
 use crate::contract::{Ceiling, Values};
@@ -232,6 +242,14 @@ fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     }
 }
 
+/// The report as pretty JSON (schema [`SCHEMA`]).
+#[must_use]
+pub fn json(report: &Report) -> String {
+    let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// A short label for each status, as the human report and summaries show it.
 #[must_use]
 pub fn status_label(r: &CheckResult) -> &'static str {
@@ -246,20 +264,156 @@ pub fn status_label(r: &CheckResult) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::contract::{Origin, ValuesLayer};
 
-    fn result(status: Status, required: bool, settled: bool, blocked: bool) -> CheckResult {
+    pub(crate) fn test_values() -> Values {
+        ValuesLayer::from_yaml(
+            "bootstrap: {mode: ephemeral, maxTier: '1.5', env: dev, buildId: '26-01-23-01'}",
+            Origin::File("values.yaml".into()),
+        )
+        .and_then(ValuesLayer::validate)
+        .expect("valid")
+    }
+
+    fn result(id: &'static str, tier: Tier, outcome: Outcome) -> CheckResult {
         CheckResult {
-            id: "x",
-            title: "x".into(),
-            tier: Tier::Zero,
-            required,
-            outcome: Outcome::new(status, "c", "m"),
-            blocked_by: blocked.then_some("kube-api"),
-            settled,
+            id,
+            title: format!("{id} title"),
+            tier,
+            required: true,
+            outcome,
+            blocked_by: None,
+            settled: true,
             attempts: 1,
-            duration: Duration::ZERO,
+            duration: Duration::from_millis(42),
+        }
+    }
+
+    fn report(tier: Tier, end: RunEnd, checks: Vec<CheckResult>, left_out: Vec<LeftOut>) -> Report {
+        let verdict = verdict(end, &checks);
+        Report {
+            schema: SCHEMA,
+            preflight_version: "0.1.0",
+            tier,
+            cluster: ClusterSummary::from(&test_values()),
+            started_at: "2026-01-23T10:00:00Z".parse().expect("timestamp"),
+            duration: Duration::from_millis(1234),
+            end,
+            verdict,
+            exit_code: verdict.exit_code(),
+            checks,
+            left_out,
+            notes: vec![
+                "no bootstrap ConfigMap kube-system/goldenpath-bootstrap in the cluster".into(),
+            ],
+        }
+    }
+
+    pub(crate) fn passing_report() -> Report {
+        report(
+            Tier::Zero,
+            RunEnd::Completed,
+            vec![
+                result(
+                    "kube-api",
+                    Tier::Zero,
+                    Outcome::pass("api-ready", "Kubernetes v1.31.13-eks-ecaa3a6 reachable"),
+                ),
+                result(
+                    "nodes-ready",
+                    Tier::Zero,
+                    Outcome::pass(
+                        "nodes-ready",
+                        "3 of 3 nodes are Ready and schedulable (amd64: 3)",
+                    ),
+                ),
+            ],
+            vec![LeftOut {
+                id: "crds",
+                tier: Tier::One,
+                title: "CRDs".into(),
+                reason: "tier 1 is above the requested tier 0".into(),
+            }],
+        )
+    }
+
+    pub(crate) fn failing_report() -> Report {
+        let mut blocked = result(
+            "cluster-secret-store",
+            Tier::One,
+            Outcome::new(Status::Skip, "blocked", "not run: crds did not pass"),
+        );
+        blocked.blocked_by = Some("crds");
+        let mut advisory = result(
+            "irsa",
+            Tier::One,
+            Outcome::fail(
+                "irsa-missing",
+                "ServiceAccount external-dns/external-dns not found",
+            )
+            .hint("Set the annotation."),
+        );
+        advisory.required = false;
+        let mut unsettled = result(
+            "storage-class",
+            Tier::OneAndHalf,
+            Outcome::fail(
+                "no-default-storage-class",
+                "none of the 2 StorageClasses is the default",
+            )
+            .hint("Annotate a gp3 class.\nOr install the EBS CSI add-on."),
+        );
+        unsettled.settled = false;
+        unsettled.attempts = 7;
+        report(
+            Tier::OneAndHalf,
+            RunEnd::DeadlineReached,
+            vec![
+                result("kube-api", Tier::Zero, Outcome::pass("api-ready", "Kubernetes v1.31.13-eks-ecaa3a6 reachable")),
+                result(
+                    "nodes-ready",
+                    Tier::Zero,
+                    Outcome::warn("nodes-partially-ready", "2 of 3 nodes are Ready and schedulable; NotReady: ip-10-0-0-3")
+                        .hint("Inspect the node: kubectl describe node ip-10-0-0-3"),
+                ),
+                result(
+                    "crds",
+                    Tier::One,
+                    Outcome::fail("crds-missing", "1 of 8 required CRDs are not usable; missing: clustersecretstores.external-secrets.io")
+                        .hint("external-secrets.io: install the external-secrets chart with installCRDs=true")
+                        .evidence("missing", 1),
+                ),
+                blocked,
+                advisory,
+                unsettled,
+            ],
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn json_carries_the_schema_and_the_verdict() {
+        let value: serde_json::Value =
+            serde_json::from_str(&json(&failing_report())).expect("json");
+        assert_eq!(value["schema"], SCHEMA);
+        assert_eq!(
+            (value["verdict"].as_str(), value["exitCode"].as_i64()),
+            (Some("failed"), Some(1))
+        );
+        assert_eq!(value["checks"][3]["blockedBy"], "crds");
+        assert_eq!(value["checks"][2]["code"], "crds-missing");
+        assert_eq!(value["checks"][5]["settled"], false);
+        assert_eq!(value["durationMs"], 1234);
+    }
+
+    fn result_with(status: Status, required: bool, settled: bool, blocked: bool) -> CheckResult {
+        CheckResult {
+            required,
+            settled,
+            blocked_by: blocked.then_some("kube-api"),
+            ..result("x", Tier::Zero, Outcome::new(status, "c", "m"))
         }
     }
 
@@ -271,44 +425,44 @@ mod tests {
             (
                 completed,
                 vec![
-                    result(Pass, true, true, false),
-                    result(Warn, true, true, false),
+                    result_with(Pass, true, true, false),
+                    result_with(Warn, true, true, false),
                 ],
                 Verdict::Passed,
             ),
             (
                 completed,
-                vec![result(Fail, false, true, false)],
+                vec![result_with(Fail, false, true, false)],
                 Verdict::Passed,
             ),
             (
                 completed,
-                vec![result(Fail, true, true, false)],
+                vec![result_with(Fail, true, true, false)],
                 Verdict::Failed,
             ),
             (
                 RunEnd::DeadlineReached,
-                vec![result(Fail, true, false, false)],
+                vec![result_with(Fail, true, false, false)],
                 Verdict::Unsettled,
             ),
             (
                 RunEnd::DeadlineReached,
                 vec![
-                    result(Fail, true, false, false),
-                    result(Fail, true, true, false),
+                    result_with(Fail, true, false, false),
+                    result_with(Fail, true, true, false),
                 ],
                 Verdict::Failed,
             ),
             (
                 RunEnd::Interrupted,
-                vec![result(Pass, true, true, false)],
+                vec![result_with(Pass, true, true, false)],
                 Verdict::Unsettled,
             ),
             (
                 completed,
                 vec![
-                    result(Fail, false, true, false),
-                    result(Skip, true, true, true),
+                    result_with(Fail, false, true, false),
+                    result_with(Skip, true, true, true),
                 ],
                 Verdict::Failed,
             ),

@@ -1,8 +1,15 @@
 //! Shared harness of the end-to-end tests: a fake Kubernetes API server loaded with real
 //! object shapes, a kubeconfig pointing at it, and the real `preflight` binary.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
-#![expect(clippy::unwrap_used, clippy::missing_panics_doc, reason = "test harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test harness"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,11 +21,16 @@ use tempfile::TempDir;
 
 /// The in-repo copy of the real EKS node.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
 }
 
 pub fn eks_node() -> Value {
-    let list: Value = serde_json::from_str(&std::fs::read_to_string(fixture("k8s-nodelist-eks-real.json")).unwrap()).unwrap();
+    let list: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("k8s-nodelist-eks-real.json")).unwrap(),
+    )
+    .unwrap();
     list["items"][0].clone()
 }
 
@@ -111,7 +123,8 @@ pub fn storage_class(name: &str, provisioner: &str, default: bool) -> Value {
         sc["parameters"] = json!({"type": name, "encrypted": "true"});
     }
     if default {
-        sc["metadata"]["annotations"] = json!({"storageclass.kubernetes.io/is-default-class": "true"});
+        sc["metadata"]["annotations"] =
+            json!({"storageclass.kubernetes.io/is-default-class": "true"});
     }
     sc
 }
@@ -121,8 +134,16 @@ pub fn set_node_ready(node: &mut Value, ready: bool) {
     for c in node["status"]["conditions"].as_array_mut().unwrap() {
         if c["type"] == "Ready" {
             c["status"] = json!(if ready { "True" } else { "False" });
-            c["reason"] = json!(if ready { "KubeletReady" } else { "KubeletNotReady" });
-            c["message"] = json!(if ready { "kubelet is posting ready status" } else { "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized" });
+            c["reason"] = json!(if ready {
+                "KubeletReady"
+            } else {
+                "KubeletNotReady"
+            });
+            c["message"] = json!(if ready {
+                "kubelet is posting ready status"
+            } else {
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+            });
         }
     }
 }
@@ -141,7 +162,10 @@ impl Cluster {
         for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
             cluster.kube.apply(node).unwrap();
         }
-        cluster.kube.load_file(&fixture("cluster-healthy.yaml")).unwrap();
+        cluster
+            .kube
+            .load_file(&fixture("cluster-healthy.yaml"))
+            .unwrap();
         cluster
     }
 
@@ -149,7 +173,8 @@ impl Cluster {
     pub async fn empty() -> Cluster {
         let kube = FakeKube::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig")).unwrap();
+        kube.write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
         std::fs::write(dir.path().join("values.yaml"), EPHEMERAL_VALUES).unwrap();
         Cluster { kube, dir }
     }
@@ -185,7 +210,9 @@ pub fn preflight_cmd() -> tokio::process::Command {
     }
     cmd.env("PREFLIGHT_LOG", "info");
     cmd.env("NO_COLOR", "1");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.kill_on_drop(true);
     cmd
 }
@@ -202,13 +229,24 @@ pub struct Run {
 impl Run {
     /// The JSON report, when the run was asked for `--output json` on stdout.
     pub fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The result of one check in the JSON report.
     pub fn check(&self, id: &str) -> Value {
         let report = self.report();
-        report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
     }
 }
 
@@ -216,7 +254,10 @@ impl Run {
 pub async fn run(mut cmd: tokio::process::Command) -> Run {
     let start = Instant::now();
     let child = cmd.spawn().unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("preflight hung for 60 s").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("preflight hung for 60 s")
+        .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -228,5 +269,10 @@ pub async fn run(mut cmd: tokio::process::Command) -> Run {
 /// Asserts the status and code of a check, showing the whole report when they differ.
 pub fn assert_check(run: &Run, id: &str, status: &str, code: &str) {
     let c = run.check(id);
-    assert_eq!((c["status"].as_str(), c["code"].as_str()), (Some(status), Some(code)), "check {id}:\n{c:#}\nstderr:\n{}", run.stderr);
+    assert_eq!(
+        (c["status"].as_str(), c["code"].as_str()),
+        (Some(status), Some(code)),
+        "check {id}:\n{c:#}\nstderr:\n{}",
+        run.stderr
+    );
 }

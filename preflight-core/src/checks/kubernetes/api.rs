@@ -104,7 +104,12 @@ async fn whoami(client: &kube::Client) -> fetch::Fetched<Option<String>> {
     let request = http::Request::post(SELF_SUBJECT_REVIEWS.collection_path(None))
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body)
-        .map_err(|e| Box::new(Attempt::settled(Outcome::fail("bad-request", e.to_string()))))?;
+        .map_err(|e| {
+            Box::new(Attempt::settled(Outcome::fail(
+                "bad-request",
+                e.to_string(),
+            )))
+        })?;
     match client.request::<SelfSubjectReview>(request).await {
         Ok(review) => Ok(review
             .status
