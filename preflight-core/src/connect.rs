@@ -32,12 +32,14 @@ pub enum ConnectError {
 }
 
 /// Builds the Kubernetes client from `kubeconfig` (or `$KUBECONFIG`, `~/.kube/config`, or
-/// the in-cluster ServiceAccount). Connecting is bounded by `connect_timeout`; reads are not,
-/// because watches legitimately stay quiet: the runner bounds every attempt and every wait.
+/// the in-cluster ServiceAccount). The runner bounds every attempt and every wait; the client's
+/// own connect timeout is only a backstop a little longer than an attempt, so that a silent
+/// endpoint is reported by the runner as `timed-out`. Reads have no client timeout, because
+/// watches legitimately stay quiet.
 pub async fn kube_client(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-    connect_timeout: Duration,
+    attempt_timeout: Duration,
 ) -> Result<kube::Client, ConnectError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
@@ -62,7 +64,10 @@ pub async fn kube_client(
             .map_err(ConnectError::DefaultKubeconfig)?,
         None => kube::Config::infer().await.map_err(ConnectError::Infer)?,
     };
-    config.connect_timeout = Some(connect_timeout);
+    config.connect_timeout = Some(attempt_timeout + Duration::from_secs(1));
     config.read_timeout = None;
+    // The runner owns retries (only while --wait allows); a hidden retry layer in the client
+    // would make a single attempt several, and its time unaccounted.
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(ConnectError::Client)
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::{Attempt, Context, KubeWatch, Retry};
 use crate::checks::Entry;
 use crate::config::RunnerSettings;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{Outcome, Status, TIMEOUT_HINT};
 use crate::plan::Plan;
 use crate::report::{CheckResult, RunEnd};
 
@@ -237,8 +237,11 @@ async fn run_check(
 
 fn timed_out(limit: Duration) -> Attempt {
     Attempt::transient(
-        Outcome::fail("timed-out", format!("no answer within {}", humantime::format_duration(limit)))
-            .hint("The endpoint accepted no request in time: packets dropped by a security group, NACL or firewall look like this. Raise runner.attemptTimeout only for an endpoint known to be slow."),
+        Outcome::fail(
+            "timed-out",
+            format!("no answer within {}", humantime::format_duration(limit)),
+        )
+        .hint(TIMEOUT_HINT),
     )
 }
 

@@ -31,8 +31,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("preflight_core=info,warn")),
+            tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("preflight_core=info,kube_client=off,warn")
+            }),
         )
         .init();
 

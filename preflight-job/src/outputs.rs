@@ -37,7 +37,7 @@ pub(crate) fn parse(specs: &[String]) -> anyhow::Result<Vec<Output>> {
     for spec in specs {
         let (name, path) = match spec.split_once('=') {
             Some((n, p)) if !p.is_empty() => (n, Some(PathBuf::from(p))),
-            Some((n, _)) => bail!("--output {spec}: the path after '=' is empty"),
+            Some(_) => bail!("--output {spec}: the path after '=' is empty"),
             None => (spec.as_str(), None),
         };
         let format = match name {

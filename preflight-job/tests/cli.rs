@@ -7,7 +7,7 @@ use support::*;
 
 fn values_file(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("values.yaml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, text).expect("the temp dir is writable");
     path
 }
 
@@ -94,15 +94,15 @@ async fn the_plan_contacts_nothing_and_defaults_to_the_ceiling() {
 async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let values = values_file(&dir, EPHEMERAL_VALUES);
-    let run = preflight(&["plan", "--tier", "2", "--values", values.to_str().unwrap()]).await;
-    assert_eq!(run.code, 2);
+    let above = preflight(&["plan", "--tier", "2", "--values", values.to_str().unwrap()]).await;
+    assert_eq!(above.code, 2);
     assert!(
-        run.stderr.contains(&format!(
+        above.stderr.contains(&format!(
             "tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 ({}:3)",
             values.display()
         )),
         "{}",
-        run.stderr
+        above.stderr
     );
     let flag = preflight(&[
         "plan",

@@ -5,11 +5,7 @@
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
-#![expect(
-    clippy::unwrap_used,
-    clippy::missing_panics_doc,
-    reason = "test harness"
-)]
+#![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,13 +16,13 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The in-repo copy of the real EKS node.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name)
 }
 
-pub fn eks_node() -> Value {
+pub(crate) fn eks_node() -> Value {
     let list: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("k8s-nodelist-eks-real.json")).unwrap(),
     )
@@ -34,10 +30,16 @@ pub fn eks_node() -> Value {
     list["items"][0].clone()
 }
 
-pub const EPHEMERAL_VALUES: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform:\n  storageClassReady: true\ndns:\n  hostSuffix: b-26-01-23-01.dev.goldenpathidp.io\n";
+pub(crate) const EPHEMERAL_VALUES: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform:\n  storageClassReady: true\ndns:\n  hostSuffix: b-26-01-23-01.dev.goldenpathidp.io\n";
 
 /// A CRD as the API server stores it, `Established` or not.
-pub fn crd(name: &str, kind: &str, scope: &str, versions: &[&str], established: bool) -> Value {
+pub(crate) fn crd(
+    name: &str,
+    kind: &str,
+    scope: &str,
+    versions: &[&str],
+    established: bool,
+) -> Value {
     let (plural, group) = name.split_once('.').unwrap();
     let status = if established { "True" } else { "False" };
     json!({
@@ -64,7 +66,7 @@ pub fn crd(name: &str, kind: &str, scope: &str, versions: &[&str], established: 
     })
 }
 
-pub fn coredns(available: bool) -> Value {
+pub(crate) fn coredns(available: bool) -> Value {
     let n = if available { 2 } else { 0 };
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -84,7 +86,7 @@ pub fn coredns(available: bool) -> Value {
     })
 }
 
-pub fn aws_node(desired: i64, ready: i64) -> Value {
+pub(crate) fn aws_node(desired: i64, ready: i64) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "aws-node", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "aws-node", "k8s-app": "aws-node"}},
@@ -93,7 +95,7 @@ pub fn aws_node(desired: i64, ready: i64) -> Value {
     })
 }
 
-pub fn secret_store(version: &str, ready: bool, message: &str) -> Value {
+pub(crate) fn secret_store(version: &str, ready: bool, message: &str) -> Value {
     json!({
         "apiVersion": format!("external-secrets.io/{version}"), "kind": "ClusterSecretStore",
         "metadata": {"name": "aws-secretsmanager"},
@@ -105,7 +107,7 @@ pub fn secret_store(version: &str, ready: bool, message: &str) -> Value {
     })
 }
 
-pub fn service_account(namespace: &str, name: &str, role: Option<&str>) -> Value {
+pub(crate) fn service_account(namespace: &str, name: &str, role: Option<&str>) -> Value {
     let mut sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}});
     if let Some(role) = role {
         sa["metadata"]["annotations"] = json!({"eks.amazonaws.com/role-arn": role});
@@ -113,7 +115,7 @@ pub fn service_account(namespace: &str, name: &str, role: Option<&str>) -> Value
     sa
 }
 
-pub fn storage_class(name: &str, provisioner: &str, default: bool) -> Value {
+pub(crate) fn storage_class(name: &str, provisioner: &str, default: bool) -> Value {
     let mut sc = json!({
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": name},
@@ -130,7 +132,7 @@ pub fn storage_class(name: &str, provisioner: &str, default: bool) -> Value {
 }
 
 /// Sets the Ready condition of a node.
-pub fn set_node_ready(node: &mut Value, ready: bool) {
+pub(crate) fn set_node_ready(node: &mut Value, ready: bool) {
     for c in node["status"]["conditions"].as_array_mut().unwrap() {
         if c["type"] == "Ready" {
             c["status"] = json!(if ready { "True" } else { "False" });
@@ -149,15 +151,15 @@ pub fn set_node_ready(node: &mut Value, ready: bool) {
 }
 
 /// A test cluster: the fake API server, a scratch directory with its kubeconfig and values.
-pub struct Cluster {
-    pub kube: FakeKube,
-    pub dir: TempDir,
+pub(crate) struct Cluster {
+    pub(crate) kube: FakeKube,
+    pub(crate) dir: TempDir,
 }
 
 impl Cluster {
     /// A cluster on which every check of tiers 0 to 1.5 passes: three real EKS nodes and
     /// `tests/fixtures/cluster-healthy.yaml`.
-    pub async fn healthy() -> Cluster {
+    pub(crate) async fn healthy() -> Cluster {
         let cluster = Cluster::empty().await;
         for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
             cluster.kube.apply(node).unwrap();
@@ -170,7 +172,7 @@ impl Cluster {
     }
 
     /// A cluster with nothing in it.
-    pub async fn empty() -> Cluster {
+    pub(crate) async fn empty() -> Cluster {
         let kube = FakeKube::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         kube.write_kubeconfig(&dir.path().join("kubeconfig"))
@@ -179,18 +181,18 @@ impl Cluster {
         Cluster { kube, dir }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
     /// `preflight --kubeconfig … --values … <args>`, with a clean environment.
-    pub fn preflight(&self, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn preflight(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = preflight_cmd();
         cmd.arg("--kubeconfig").arg(self.path("kubeconfig"));
         cmd.arg("--values").arg(self.path("values.yaml"));
@@ -201,7 +203,7 @@ impl Cluster {
 }
 
 /// The real binary with an environment free of the caller's PREFLIGHT_* and kube settings.
-pub fn preflight_cmd() -> tokio::process::Command {
+pub(crate) fn preflight_cmd() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_preflight"));
     for (key, _) in std::env::vars() {
         if key.starts_with("PREFLIGHT_") || key == "KUBECONFIG" || key.starts_with("GITHUB_") {
@@ -219,16 +221,16 @@ pub fn preflight_cmd() -> tokio::process::Command {
 
 /// What a run of the binary left behind.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
 }
 
 impl Run {
     /// The JSON report, when the run was asked for `--output json` on stdout.
-    pub fn report(&self) -> Value {
+    pub(crate) fn report(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
@@ -238,7 +240,7 @@ impl Run {
     }
 
     /// The result of one check in the JSON report.
-    pub fn check(&self, id: &str) -> Value {
+    pub(crate) fn check(&self, id: &str) -> Value {
         let report = self.report();
         report["checks"]
             .as_array()
@@ -251,12 +253,16 @@ impl Run {
 }
 
 /// Runs a command to completion (with a generous safety timeout: a hang is a failure).
-pub async fn run(mut cmd: tokio::process::Command) -> Run {
+pub(crate) async fn run(mut cmd: tokio::process::Command) -> Run {
+    finish(cmd.spawn().unwrap(), Duration::from_secs(60)).await
+}
+
+/// Waits for a started preflight, failing the test if it outlives `limit`.
+pub(crate) async fn finish(child: tokio::process::Child, limit: Duration) -> Run {
     let start = Instant::now();
-    let child = cmd.spawn().unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .expect("preflight hung for 60 s")
+        .unwrap_or_else(|_| panic!("preflight did not exit within {limit:?}"))
         .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
@@ -267,7 +273,7 @@ pub async fn run(mut cmd: tokio::process::Command) -> Run {
 }
 
 /// Asserts the status and code of a check, showing the whole report when they differ.
-pub fn assert_check(run: &Run, id: &str, status: &str, code: &str) {
+pub(crate) fn assert_check(run: &Run, id: &str, status: &str, code: &str) {
     let c = run.check(id);
     assert_eq!(
         (c["status"].as_str(), c["code"].as_str()),

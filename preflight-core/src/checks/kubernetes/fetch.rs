@@ -288,36 +288,51 @@ pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(
     ))
 }
 
-/// The version of a custom resource's group that the server prefers among those preflight
-/// understands, or `None` when the group is not served at all (its CRDs are missing).
+/// The version of a custom resource that the server serves, among those preflight
+/// understands (the group's preferred version first), or `None` when it serves none of them:
+/// its CRD is missing. The resource itself is looked for in each version's resource list,
+/// because the CRDs of one group need not be upgraded together.
 pub(crate) async fn served_version(
     ctx: &Context,
     resource: &ResourceType,
     understood: &[&str],
 ) -> Fetched<Option<String>> {
     let client = client(ctx)?;
+    let access = Access {
+        verb: "get",
+        resource,
+        namespace: None,
+    };
     let http = http_get(&format!("/apis/{}", resource.group))?;
     let group: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroup =
         match client.request(http).await {
             Ok(g) => g,
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
-            Err(e) => {
-                return Err(Box::new(failure(
-                    &e,
-                    Access {
-                        verb: "get",
-                        resource,
-                        namespace: None,
-                    },
-                )));
-            }
+            Err(e) => return Err(Box::new(failure(&e, access))),
         };
-    let served: Vec<&str> = group.versions.iter().map(|v| v.version.as_str()).collect();
     let preferred = group.preferred_version.as_ref().map(|p| p.version.as_str());
-    let pick = preferred
+    let mut candidates: Vec<&str> = preferred
+        .into_iter()
         .filter(|p| understood.contains(p))
-        .or_else(|| understood.iter().copied().find(|u| served.contains(u)));
-    Ok(pick.map(str::to_owned))
+        .collect();
+    candidates.extend(understood.iter().copied().filter(|u| Some(*u) != preferred));
+    for version in candidates {
+        if !group.versions.iter().any(|v| v.version == version) {
+            continue;
+        }
+        match client
+            .list_api_group_resources(&format!("{}/{version}", resource.group))
+            .await
+        {
+            Ok(list) if list.resources.iter().any(|r| r.name == resource.plural) => {
+                return Ok(Some(version.to_owned()));
+            }
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(Box::new(failure(&e, access))),
+        }
+    }
+    Ok(None)
 }
 
 /// A bodiless GET request for a raw path.

@@ -58,7 +58,11 @@ pub(crate) fn judge(found: &[(ObjectRef, Option<ServiceAccountDoc>)]) -> Outcome
         let names: Vec<String> = found.iter().map(|(sa, _)| sa.to_string()).collect();
         return Outcome::pass(
             "irsa-configured",
-            format!("{} carry an IAM role: {}", names.len(), names.join(", ")),
+            format!(
+                "{} ServiceAccount(s) carry an IAM role: {}",
+                names.len(),
+                names.join(", ")
+            ),
         );
     }
     Outcome::fail("irsa-missing", problems.join("; ")).hint(format!(
