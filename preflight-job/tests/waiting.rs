@@ -281,3 +281,101 @@ fn send_sigterm(pid: u32) {
         .expect("kill runs");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_check_that_turns_ready_while_waiting_passes() {
+    let cluster = Cluster::healthy().await;
+    let k = &cluster.kube;
+    k.apply(coredns(false)).unwrap();
+    k.apply(aws_node(3, 0)).unwrap();
+    k.delete("networking.k8s.io/v1", "IngressClass", None, "kong")
+        .unwrap();
+    k.apply(service_account("external-dns", "external-dns", None))
+        .unwrap();
+    let prometheus = "prometheuses.monitoring.coreos.com";
+    k.delete(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        prometheus,
+    )
+    .unwrap();
+    k.apply(storage_class("gp3", "ebs.csi.aws.com", false))
+        .unwrap();
+    k.apply(secret_store("v1", false, "could not get provider client"))
+        .unwrap();
+
+    let child = cluster
+        .preflight(&["--tier", "1.5", "--wait", "30s", "--output", "json"])
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    k.apply(coredns(true)).unwrap();
+    k.apply(aws_node(3, 3)).unwrap();
+    k.load_file(&fixture("cluster-healthy.yaml")).unwrap();
+    k.apply(crd(prometheus, "Prometheus", "Namespaced", &["v1"], true))
+        .unwrap();
+    let run = finish(child, Duration::from_secs(20)).await;
+
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for id in [
+        "coredns",
+        "cni",
+        "ingress-class",
+        "irsa",
+        "cluster-secret-store",
+        "observability-crds",
+        "storage-class",
+    ] {
+        let check = run.check(id);
+        assert_eq!(check["status"], "pass", "{check:#}");
+        assert!(
+            check["attempts"].as_u64().unwrap() >= 2,
+            "{id} was re-checked after a change: {check:#}"
+        );
+    }
+    let watched: std::collections::BTreeSet<String> = cluster
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.query.contains("watch=true") || r.query.contains("watch=1"))
+        .map(|r| r.path)
+        .collect();
+    for path in [
+        "/apis/apps/v1/namespaces/kube-system/deployments",
+        "/apis/apps/v1/namespaces/kube-system/daemonsets",
+        "/apis/networking.k8s.io/v1/ingressclasses",
+        "/api/v1/namespaces/external-dns/serviceaccounts",
+        "/apis/external-secrets.io/v1/clustersecretstores",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "/apis/storage.k8s.io/v1/storageclasses",
+    ] {
+        assert!(watched.contains(path), "{path} watched: {watched:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_is_a_clear_failure() {
+    let cluster = Cluster::healthy().await;
+    let kubeconfig = cluster.path("kubeconfig");
+    // Point the kubeconfig at a port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap();
+    drop(listener);
+    let text = std::fs::read_to_string(&kubeconfig)
+        .unwrap()
+        .replace(&cluster.kube.url(), &format!("https://{closed}"));
+    std::fs::write(&kubeconfig, text).unwrap();
+    let run = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_check(&run, "kube-api", "fail", "api-unreachable");
+    assert!(
+        run.check("kube-api")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.elapsed < Duration::from_secs(5));
+}
