@@ -59,54 +59,34 @@ pub(crate) struct Common {
     #[arg(long = "check", value_name = "ID")]
     pub only: Vec<String>,
 
+    #[command(flatten)]
+    pub contract: ContractFlags,
+}
+
+/// Values of the bootstrap contract, overriding the file and the ConfigMap.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Contract values (override the file and the ConfigMap)")]
+pub(crate) struct ContractFlags {
     /// bootstrap.mode: ephemeral or persistent.
-    #[arg(
-        long,
-        env = "PREFLIGHT_MODE",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_MODE")]
     pub mode: Option<String>,
     /// bootstrap.maxTier.
-    #[arg(
-        long,
-        env = "PREFLIGHT_MAX_TIER",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_MAX_TIER")]
     pub max_tier: Option<String>,
     /// bootstrap.env: dev, test, staging or prod.
-    #[arg(
-        long = "env",
-        env = "PREFLIGHT_ENV",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long = "env", env = "PREFLIGHT_ENV")]
     pub environment: Option<String>,
     /// bootstrap.buildId (ephemeral clusters).
-    #[arg(
-        long,
-        env = "PREFLIGHT_BUILD_ID",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_BUILD_ID")]
     pub build_id: Option<String>,
     /// dns.hostSuffix (derived when absent).
-    #[arg(
-        long,
-        env = "PREFLIGHT_HOST_SUFFIX",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_HOST_SUFFIX")]
     pub host_suffix: Option<String>,
     /// dns.baseDomain (goldenpathidp.io when absent).
-    #[arg(
-        long,
-        env = "PREFLIGHT_BASE_DOMAIN",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_BASE_DOMAIN")]
     pub base_domain: Option<String>,
     /// dns.ownerId, the ExternalDNS owner id (derived when absent).
-    #[arg(
-        long,
-        env = "PREFLIGHT_OWNER_ID",
-        help_heading = "Contract values (override the file and the ConfigMap)"
-    )]
+    #[arg(long, env = "PREFLIGHT_OWNER_ID")]
     pub owner_id: Option<String>,
 }
 
@@ -115,7 +95,7 @@ pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub common: Common,
     /// Output format: human or json.
-    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    #[arg(help_heading = "Output", long, default_value = "human", value_parser = ["human", "json"])]
     pub output: String,
 }
 
@@ -127,6 +107,7 @@ pub(crate) struct RunArgs {
     /// Report output, repeatable: human, json, junit or github, each optionally =PATH
     /// (e.g. --output human --output junit=report.xml). Default: human on stdout.
     #[arg(
+        help_heading = "Running",
         long = "output",
         short = 'o',
         env = "PREFLIGHT_OUTPUT",
@@ -137,23 +118,24 @@ pub(crate) struct RunArgs {
 
     /// Keep re-checking failures that can still change until this deadline (e.g. 5m).
     /// Default: a single attempt per check.
-    #[arg(long, env = "PREFLIGHT_WAIT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Running", long, env = "PREFLIGHT_WAIT", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait: Option<Duration>,
 
     /// Longest a single attempt of a check may take (overrides runner.attemptTimeout).
-    #[arg(long, env = "PREFLIGHT_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Running", long, env = "PREFLIGHT_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub attempt_timeout: Option<Duration>,
 
     /// Kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Running", long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context to use.
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Running", long, value_name = "NAME")]
     pub context: Option<String>,
 
     /// The bootstrap ConfigMap holding the contract values, NAMESPACE/NAME[:KEY].
     #[arg(
+        help_heading = "Running",
         long,
         env = "PREFLIGHT_VALUES_CONFIGMAP",
         default_value = "kube-system/goldenpath-bootstrap:values.yaml",
@@ -162,12 +144,17 @@ pub(crate) struct RunArgs {
     pub values_configmap: String,
 
     /// Do not read the bootstrap ConfigMap.
-    #[arg(long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
+    #[arg(help_heading = "Running", long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
     pub no_cluster_values: bool,
 
     /// Where to write the short summary Kubernetes shows as the container's termination
     /// message. The default path is written only when it exists (i.e. inside a Pod).
-    #[arg(long, env = "PREFLIGHT_TERMINATION_MESSAGE_PATH", value_name = "FILE")]
+    #[arg(
+        help_heading = "Running",
+        long,
+        env = "PREFLIGHT_TERMINATION_MESSAGE_PATH",
+        value_name = "FILE"
+    )]
     pub termination_message_path: Option<PathBuf>,
 }
 
@@ -189,37 +176,42 @@ impl Common {
             })
         };
         ValuesLayer {
-            mode: sourced("mode", "--mode", "PREFLIGHT_MODE", &self.mode),
+            mode: sourced("mode", "--mode", "PREFLIGHT_MODE", &self.contract.mode),
             max_tier: sourced(
                 "max_tier",
                 "--max-tier",
                 "PREFLIGHT_MAX_TIER",
-                &self.max_tier,
+                &self.contract.max_tier,
             ),
-            env: sourced("environment", "--env", "PREFLIGHT_ENV", &self.environment),
+            env: sourced(
+                "environment",
+                "--env",
+                "PREFLIGHT_ENV",
+                &self.contract.environment,
+            ),
             build_id: sourced(
                 "build_id",
                 "--build-id",
                 "PREFLIGHT_BUILD_ID",
-                &self.build_id,
+                &self.contract.build_id,
             ),
             host_suffix: sourced(
                 "host_suffix",
                 "--host-suffix",
                 "PREFLIGHT_HOST_SUFFIX",
-                &self.host_suffix,
+                &self.contract.host_suffix,
             ),
             base_domain: sourced(
                 "base_domain",
                 "--base-domain",
                 "PREFLIGHT_BASE_DOMAIN",
-                &self.base_domain,
+                &self.contract.base_domain,
             ),
             owner_id: sourced(
                 "owner_id",
                 "--owner-id",
                 "PREFLIGHT_OWNER_ID",
-                &self.owner_id,
+                &self.contract.owner_id,
             ),
             ..ValuesLayer::default()
         }

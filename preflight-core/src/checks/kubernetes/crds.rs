@@ -1,7 +1,6 @@
 //! `crds` and `observability-crds`: the CustomResourceDefinitions a tier's apps create objects of
 //! exist and are `Established`.
 
-use futures::future::join_all;
 use serde::Deserialize;
 
 use super::conditions::{self, Condition};
@@ -133,25 +132,12 @@ impl Check for CrdsEstablished {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         // One read per CRD rather than a list of all: CRDs carry large schemas, and a platform
         // cluster has hundreds of them.
-        let reads = join_all(
-            self.settings
-                .names
-                .iter()
-                .map(|name| fetch::get_watchable::<CrdDoc>(ctx, &CRDS, None, name)),
-        )
-        .await;
-        let mut found = Vec::with_capacity(reads.len());
-        let mut watches = Vec::with_capacity(reads.len());
-        for (name, read) in self.settings.names.iter().zip(reads) {
-            match read {
-                Ok((doc, watch)) => {
-                    found.push((name.clone(), doc));
-                    watches.push(watch);
-                }
-                Err(failed) => return *failed,
-            }
-        }
-        Attempt::until_changed(judge(&found), watches)
+        let names = &self.settings.names;
+        let refs: Vec<(Option<&str>, &str)> = names.iter().map(|n| (None, n.as_str())).collect();
+        fetch::judge_objects(ctx, &CRDS, &refs, |found| {
+            judge(&names.iter().cloned().zip(found).collect::<Vec<_>>())
+        })
+        .await
     }
 }
 

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use futures::future::join_all;
 use kube::api::ListParams;
 use kube::core::{ObjectList, Request};
 use serde::de::DeserializeOwned;
@@ -286,6 +287,58 @@ pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(
             resource_version: version,
         },
     ))
+}
+
+/// Reads objects by (namespace, name) concurrently and judges them together. A failed read is
+/// the attempt's result; otherwise a failing judgement is re-checked when any of them changes.
+pub(crate) async fn judge_objects<T, F>(
+    ctx: &Context,
+    resource: &ResourceType,
+    refs: &[(Option<&str>, &str)],
+    judge: F,
+) -> Attempt
+where
+    T: DeserializeOwned + Clone,
+    F: FnOnce(Vec<Option<T>>) -> Outcome,
+{
+    let reads = join_all(
+        refs.iter()
+            .map(|(namespace, name)| get_watchable::<T>(ctx, resource, *namespace, name)),
+    )
+    .await;
+    let mut found = Vec::with_capacity(reads.len());
+    let mut watches = Vec::with_capacity(reads.len());
+    for read in reads {
+        match read {
+            Ok((doc, watch)) => {
+                found.push(doc);
+                watches.push(watch);
+            }
+            Err(failed) => return *failed,
+        }
+    }
+    Attempt::until_changed(judge(found), watches)
+}
+
+/// [`judge_objects`] for one object.
+pub(crate) async fn judge_object<T, F>(
+    ctx: &Context,
+    resource: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    judge: F,
+) -> Attempt
+where
+    T: DeserializeOwned + Clone,
+    F: FnOnce(Option<&T>) -> Outcome,
+{
+    judge_objects(
+        ctx,
+        resource,
+        &[(namespace, name)],
+        |mut found: Vec<Option<T>>| judge(found.pop().flatten().as_ref()),
+    )
+    .await
 }
 
 /// The version of a custom resource that the server serves, among those preflight

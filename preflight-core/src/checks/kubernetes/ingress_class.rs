@@ -56,10 +56,10 @@ impl IngressClass {
 impl Check for IngressClass {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let name = &self.settings.name;
-        match fetch::get_watchable::<IngressClassDoc>(ctx, &INGRESS_CLASSES, None, name).await {
-            Ok((found, watch)) => Attempt::until_changed(judge(name, found.as_ref()), vec![watch]),
-            Err(failed) => *failed,
-        }
+        fetch::judge_object(ctx, &INGRESS_CLASSES, None, name, |found| {
+            judge(name, found)
+        })
+        .await
     }
 }
 

@@ -1,6 +1,5 @@
 //! `irsa`: the ServiceAccounts of AWS-facing controllers carry an IAM role (IRSA).
 
-use futures::future::join_all;
 use serde::Deserialize;
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
@@ -87,27 +86,15 @@ impl Irsa {
 #[async_trait::async_trait]
 impl Check for Irsa {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let reads = join_all(self.settings.service_accounts.iter().map(|sa| {
-            fetch::get_watchable::<ServiceAccountDoc>(
-                ctx,
-                &SERVICE_ACCOUNTS,
-                Some(&sa.namespace),
-                &sa.name,
-            )
-        }))
-        .await;
-        let mut found = Vec::with_capacity(reads.len());
-        let mut watches = Vec::with_capacity(reads.len());
-        for (sa, read) in self.settings.service_accounts.iter().zip(reads) {
-            match read {
-                Ok((doc, watch)) => {
-                    found.push((sa.clone(), doc));
-                    watches.push(watch);
-                }
-                Err(failed) => return *failed,
-            }
-        }
-        Attempt::until_changed(judge(&found), watches)
+        let accounts = &self.settings.service_accounts;
+        let refs: Vec<(Option<&str>, &str)> = accounts
+            .iter()
+            .map(|sa| (Some(sa.namespace.as_str()), sa.name.as_str()))
+            .collect();
+        fetch::judge_objects(ctx, &SERVICE_ACCOUNTS, &refs, |found| {
+            judge(&accounts.iter().cloned().zip(found).collect::<Vec<_>>())
+        })
+        .await
     }
 }
 

@@ -77,14 +77,10 @@ impl Check for ClusterSecretStore {
         };
         let resource = CLUSTER_SECRET_STORES.at_version(version.clone());
         let name = &self.settings.name;
-        match fetch::get_watchable::<StoreDoc>(ctx, &resource, None, name).await {
-            Ok((found, watch)) => {
-                let outcome = judge(name, found.as_ref())
-                    .evidence("apiVersion", format!("external-secrets.io/{version}"));
-                Attempt::until_changed(outcome, vec![watch])
-            }
-            Err(failed) => *failed,
-        }
+        fetch::judge_object(ctx, &resource, None, name, |found| {
+            judge(name, found).evidence("apiVersion", format!("external-secrets.io/{version}"))
+        })
+        .await
     }
 }
 

@@ -116,14 +116,10 @@ impl CoreDns {
 impl Check for CoreDns {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let w = &self.settings.workload;
-        match fetch::get_watchable::<DeploymentDoc>(ctx, &DEPLOYMENTS, Some(&w.namespace), &w.name)
-            .await
-        {
-            Ok((found, watch)) => {
-                Attempt::until_changed(judge_deployment(w, found.as_ref()), vec![watch])
-            }
-            Err(failed) => *failed,
-        }
+        fetch::judge_object(ctx, &DEPLOYMENTS, Some(&w.namespace), &w.name, |d| {
+            judge_deployment(w, d)
+        })
+        .await
     }
 }
 
@@ -145,14 +141,10 @@ impl Cni {
 impl Check for Cni {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let w = &self.settings.workload;
-        match fetch::get_watchable::<DaemonSetDoc>(ctx, &DAEMON_SETS, Some(&w.namespace), &w.name)
-            .await
-        {
-            Ok((found, watch)) => {
-                Attempt::until_changed(judge_daemonset(w, found.as_ref()), vec![watch])
-            }
-            Err(failed) => *failed,
-        }
+        fetch::judge_object(ctx, &DAEMON_SETS, Some(&w.namespace), &w.name, |d| {
+            judge_daemonset(w, d)
+        })
+        .await
     }
 }
 
