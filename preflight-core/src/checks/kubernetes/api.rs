@@ -144,6 +144,13 @@ impl Check for KubeApi {
         );
         let version = match version {
             Ok(v) => v,
+            // `/version` is a non-resource URL: its permission is not a resource rule.
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return Attempt::settled(
+                    Outcome::fail("forbidden", format!("missing permission: cannot get /version; the server said: {}", status.message))
+                        .hint("Bind the ClusterRole system:public-info-viewer, or grant\n  - nonResourceURLs: [\"/version\"]\n    verbs: [\"get\"]"),
+                );
+            }
             Err(e) => {
                 const VERSION: ResourceType = ResourceType::new("", "", "/version", "version");
                 return fetch::failure(
