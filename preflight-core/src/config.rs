@@ -184,6 +184,24 @@ pub struct IrsaSettings {
     pub service_accounts: Vec<ObjectRef>,
 }
 
+/// One ExternalSecret and the keys its target Secret must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncedSecret {
+    /// The ExternalSecret, `namespace/name`.
+    pub external_secret: ObjectRef,
+    /// Keys the app reads from the synced Secret.
+    pub keys: Vec<String>,
+}
+
+/// `checks.external-secrets`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalSecretSettings {
+    /// The ExternalSecrets tier 2's apps depend on.
+    pub secrets: Vec<SyncedSecret>,
+}
+
 /// `checks.storage-class`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -216,6 +234,8 @@ pub struct CheckSettings {
     pub irsa: IrsaSettings,
     /// `storage-class`.
     pub storage_class: StorageClassSettings,
+    /// `external-secrets`.
+    pub external_secrets: ExternalSecretSettings,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -267,6 +287,25 @@ impl Default for CheckSettings {
                 ],
             },
             storage_class: StorageClassSettings::default(),
+            // The app databases of tier 2: Backstage reads the POSTGRES_* keys its chart
+            // expects; Grafana reads the shape RDS-managed secrets have.
+            external_secrets: ExternalSecretSettings {
+                secrets: vec![
+                    SyncedSecret {
+                        external_secret: ObjectRef::new("backstage", "backstage-postgres"),
+                        keys: names(&[
+                            "POSTGRES_HOST",
+                            "POSTGRES_PORT",
+                            "POSTGRES_USER",
+                            "POSTGRES_PASSWORD",
+                        ]),
+                    },
+                    SyncedSecret {
+                        external_secret: ObjectRef::new("monitoring", "grafana-postgres"),
+                        keys: names(&["username", "password", "host", "port", "dbname"]),
+                    },
+                ],
+            },
         }
     }
 }
@@ -356,5 +395,16 @@ mod tests {
                 "{yaml:?} -> {err}"
             );
         }
+    }
+
+    /// The documented example must stay exactly the defaults it claims to show.
+    #[test]
+    fn the_example_config_shows_the_defaults() {
+        let example = Config::from_yaml(
+            include_str!("../../examples/preflight.yaml"),
+            "examples/preflight.yaml",
+        )
+        .expect("parses");
+        assert_eq!(example, Config::default());
     }
 }

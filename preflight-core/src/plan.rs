@@ -162,7 +162,18 @@ mod tests {
         assert_eq!(storage.reason, "tier 1.5 is above the requested tier 0");
         let p = plan(&v, &Config::default(), Tier::OneAndHalf, &[]).expect("plans");
         assert_eq!(p.checks.len(), 10);
-        assert!(p.left_out.is_empty());
+        let left: Vec<(&str, &str)> = p
+            .left_out
+            .iter()
+            .map(|l| (l.id, l.reason.as_str()))
+            .collect();
+        assert_eq!(
+            left,
+            [("external-secrets", "tier 2 is above the requested tier 1.5")]
+        );
+        let persistent = values("bootstrap: {mode: persistent, env: prod}\n");
+        let p = plan(&persistent, &Config::default(), Tier::Three, &[]).expect("plans");
+        assert!(p.left_out.is_empty(), "{:?}", p.left_out);
     }
 
     #[test]

@@ -573,3 +573,124 @@ async fn large_clusters_are_listed_in_pages() {
         "{lists:?}"
     );
 }
+
+fn tier2(args: &[&str]) -> Vec<String> {
+    [
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "external-secrets",
+        "--output",
+        "json",
+    ]
+    .iter()
+    .chain(args)
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+async fn run_tier2(cluster: &Cluster, extra: &[&str]) -> Run {
+    let args = tier2(extra);
+    run(cluster.preflight(&args.iter().map(String::as_str).collect::<Vec<_>>())).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn synced_external_secrets_with_their_keys_pass() {
+    let cluster = Cluster::healthy().await;
+    let run = run_tier2(&cluster, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.check("external-secrets")["message"],
+        "2 ExternalSecret(s) synced with the expected keys: backstage/backstage-postgres, monitoring/grafana-postgres"
+    );
+    assert!(
+        !run.stdout.contains("cGxhY2Vob2xkZXI="),
+        "no secret value in the report"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_secret_in_secret_synced_error_shows_the_providers_message() {
+    let cluster = Cluster::healthy().await;
+    cluster
+        .kube
+        .update("external-secrets.io/v1", "ExternalSecret", Some("backstage"), "backstage-postgres", |es| {
+            es["status"]["conditions"] = json!([{"type": "Ready", "status": "False", "reason": "SecretSyncedError",
+                "message": "could not get secret data from provider", "lastTransitionTime": "2026-01-02T20:10:02Z"}]);
+        })
+        .unwrap();
+    cluster
+        .kube
+        .update("v1", "Secret", Some("monitoring"), "grafana-db", |s| {
+            s["data"].as_object_mut().unwrap().remove("dbname");
+        })
+        .unwrap();
+    let run = run_tier2(&cluster, &[]).await;
+    assert_eq!(run.code, 1);
+    assert_check(&run, "external-secrets", "fail", "secret-not-synced");
+    assert_eq!(
+        run.check("external-secrets")["message"],
+        "ExternalSecret backstage/backstage-postgres is not synced: SecretSyncedError: could not get secret data from provider; Secret monitoring/grafana-db lacks the key(s) dbname"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_secrets_of_an_older_release_are_read_at_v1beta1() {
+    let cluster = Cluster::healthy().await;
+    cluster
+        .kube
+        .apply(crd(
+            "externalsecrets.external-secrets.io",
+            "ExternalSecret",
+            "Namespaced",
+            &["v1beta1"],
+            true,
+        ))
+        .unwrap();
+    for (ns, name) in [
+        ("backstage", "backstage-postgres"),
+        ("monitoring", "grafana-postgres"),
+    ] {
+        let mut es = cluster
+            .kube
+            .get(
+                "external-secrets.io/v1beta1",
+                "ExternalSecret",
+                Some(ns),
+                name,
+            )
+            .unwrap();
+        es["apiVersion"] = json!("external-secrets.io/v1beta1");
+        cluster.kube.apply(es).unwrap();
+    }
+    let run = run_tier2(&cluster, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        run.check("external-secrets")["evidence"]["apiVersion"],
+        "external-secrets.io/v1beta1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_secret_that_syncs_while_waiting_is_noticed() {
+    let cluster = Cluster::healthy().await;
+    cluster
+        .kube
+        .delete("v1", "Secret", Some("backstage"), "backstage-postgres")
+        .unwrap();
+    let args = tier2(&["--wait", "20s"]);
+    let child = cluster
+        .preflight(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    cluster
+        .kube
+        .load_file(&fixture("cluster-healthy.yaml"))
+        .unwrap();
+    let run = finish(child, std::time::Duration::from_secs(15)).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.check("external-secrets")["attempts"].as_u64().unwrap() >= 2);
+}

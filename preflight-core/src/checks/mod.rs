@@ -39,6 +39,8 @@ pub mod ids {
     pub const OBSERVABILITY_CRDS: &str = "observability-crds";
     /// A usable StorageClass.
     pub const STORAGE_CLASS: &str = "storage-class";
+    /// Tier 2's ExternalSecrets synced.
+    pub const EXTERNAL_SECRETS: &str = "external-secrets";
 }
 
 /// Every check, in the order reports list them (by tier, then by what depends on what).
@@ -150,6 +152,16 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             },
             &[ids::KUBE_API],
             Arc::new(k::StorageClass::new(s.storage_class.clone())),
+        ),
+        entry(
+            ids::EXTERNAL_SECRETS,
+            Tier::Two,
+            format!(
+                "{} ExternalSecret(s) synced with the keys their apps read",
+                s.external_secrets.secrets.len()
+            ),
+            &[ids::CLUSTER_SECRET_STORE],
+            Arc::new(k::ExternalSecretsSynced::new(s.external_secrets.clone())),
         ),
     ]
 }

@@ -64,6 +64,13 @@ impl ResourceType {
 }
 
 pub(crate) static NODES: ResourceType = ResourceType::new("", "v1", "nodes", "Node");
+pub(crate) static SECRETS: ResourceType = ResourceType::new("", "v1", "secrets", "Secret");
+pub(crate) static EXTERNAL_SECRETS: ResourceType = ResourceType::new(
+    "external-secrets.io",
+    "v1",
+    "externalsecrets",
+    "ExternalSecret",
+);
 pub(crate) static SERVICE_ACCOUNTS: ResourceType =
     ResourceType::new("", "v1", "serviceaccounts", "ServiceAccount");
 pub(crate) static DEPLOYMENTS: ResourceType =

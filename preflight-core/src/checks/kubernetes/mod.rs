@@ -4,6 +4,7 @@
 mod api;
 mod conditions;
 mod crds;
+mod external_secrets;
 pub(crate) mod fetch;
 mod ingress_class;
 mod irsa;
@@ -14,6 +15,7 @@ mod workloads;
 
 pub use api::KubeApi;
 pub use crds::CrdsEstablished;
+pub use external_secrets::ExternalSecretsSynced;
 pub use ingress_class::IngressClass;
 pub use irsa::{Irsa, ROLE_ARN_ANNOTATION};
 pub use nodes::NodesReady;

@@ -1,0 +1,337 @@
+//! `external-secrets`: each named ExternalSecret is synced (`Ready=True`, `SecretSynced`) and
+//! its target Secret holds the keys the app reads. Secret values are never read here: only the
+//! names of the keys.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::conditions::{self, Condition};
+use super::fetch::{self, EXTERNAL_SECRETS, SECRETS};
+use crate::check::{Attempt, Check, Context};
+use crate::config::{ExternalSecretSettings, SyncedSecret};
+use crate::outcome::{Outcome, name_list};
+
+/// `external-secrets.io` versions understood: `v1` (External Secrets 0.17+) and `v1beta1`
+/// before it; an ExternalSecret's status has the same shape in both.
+const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+
+/// An ExternalSecret: its target Secret's name and its Ready condition.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct ExternalSecretDoc {
+    metadata: Metadata,
+    #[serde(default)]
+    spec: Spec,
+    #[serde(default)]
+    status: Status,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Metadata {
+    name: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Spec {
+    #[serde(default)]
+    target: Target,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Target {
+    name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Status {
+    #[serde(default)]
+    conditions: Vec<Condition>,
+}
+
+impl ExternalSecretDoc {
+    /// The Secret it writes: `spec.target.name`, defaulting to its own name.
+    fn target(&self) -> &str {
+        self.spec
+            .target
+            .name
+            .as_deref()
+            .unwrap_or(&self.metadata.name)
+    }
+}
+
+/// The key names of a Secret's `data`. The values are skipped by the parser and so never held
+/// in memory, let alone printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyNames(BTreeSet<String>);
+
+impl<'de> Deserialize<'de> for KeyNames {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = KeyNames;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of Secret data")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<KeyNames, M::Error> {
+                let mut keys = BTreeSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    keys.insert(key);
+                }
+                Ok(KeyNames(keys))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<KeyNames, E> {
+                Ok(KeyNames::default())
+            }
+        }
+        d.deserialize_any(Keys)
+    }
+}
+
+/// A Secret, reduced to the names of its keys.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct SecretKeysDoc {
+    #[serde(default)]
+    data: KeyNames,
+}
+
+/// What was found for one ExternalSecret.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Found {
+    pub external_secret: Option<ExternalSecretDoc>,
+    /// The target Secret's keys, when it exists.
+    pub secret: Option<SecretKeysDoc>,
+}
+
+/// Judges every configured ExternalSecret and its Secret.
+pub(crate) fn judge(found: &[(SyncedSecret, Found)]) -> Outcome {
+    let mut problems = Vec::new();
+    let mut synced = Vec::new();
+    for (want, f) in found {
+        let name = &want.external_secret;
+        let Some(es) = &f.external_secret else {
+            problems.push(format!("ExternalSecret {name} not found"));
+            continue;
+        };
+        let ready = conditions::find(&es.status.conditions, "Ready");
+        if !ready.is_some_and(|c| c.status == "True") {
+            problems.push(format!(
+                "ExternalSecret {name} is not synced{}",
+                conditions::explain(ready)
+            ));
+            continue;
+        }
+        let target = format!("{}/{}", want.external_secret.namespace, es.target());
+        let Some(secret) = &f.secret else {
+            problems.push(format!(
+                "ExternalSecret {name} is Ready but its Secret {target} does not exist"
+            ));
+            continue;
+        };
+        let missing: Vec<&str> = want
+            .keys
+            .iter()
+            .filter(|k| !secret.data.0.contains(*k))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            synced.push(name.to_string());
+        } else {
+            problems.push(format!(
+                "Secret {target} lacks the key(s) {}",
+                name_list(&missing, 10)
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Outcome::pass(
+            "secrets-synced",
+            format!(
+                "{} ExternalSecret(s) synced with the expected keys: {}",
+                synced.len(),
+                synced.join(", ")
+            ),
+        );
+    }
+    Outcome::fail("secret-not-synced", problems.join("; ")).hint(
+        "kubectl describe externalsecret <name> shows the provider's error. SecretSyncedError usually means the remote key does not exist in Secrets Manager or the IRSA role may not read it; missing keys mean the ExternalSecret's data/dataFrom does not map them (check property names).",
+    )
+}
+
+/// The `external-secrets` check.
+#[derive(Debug)]
+pub struct ExternalSecretsSynced {
+    settings: ExternalSecretSettings,
+}
+
+impl ExternalSecretsSynced {
+    /// A check with these settings.
+    #[must_use]
+    pub fn new(settings: ExternalSecretSettings) -> Self {
+        ExternalSecretsSynced { settings }
+    }
+}
+
+#[async_trait::async_trait]
+impl Check for ExternalSecretsSynced {
+    async fn attempt(&self, ctx: &Context) -> Attempt {
+        let version = match fetch::served_version(ctx, &EXTERNAL_SECRETS, &VERSIONS).await {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return Attempt::transient(
+                    Outcome::fail("external-secret-api-missing", "the API server serves no version of ExternalSecret that preflight reads (v1, v1beta1)")
+                        .hint("Install External Secrets with its CRDs (chart value installCRDs=true) in tier 1."),
+                );
+            }
+            Err(failed) => return *failed,
+        };
+        let resource = EXTERNAL_SECRETS.at_version(version.clone());
+        let mut found = Vec::with_capacity(self.settings.secrets.len());
+        let mut watches = Vec::new();
+        for want in &self.settings.secrets {
+            let ns = want.external_secret.namespace.as_str();
+            let (es, watch) = match fetch::get_watchable::<ExternalSecretDoc>(
+                ctx,
+                &resource,
+                Some(ns),
+                &want.external_secret.name,
+            )
+            .await
+            {
+                Ok(read) => read,
+                Err(failed) => return *failed,
+            };
+            watches.push(watch);
+            let secret = match &es {
+                Some(doc) => match fetch::get_watchable::<SecretKeysDoc>(
+                    ctx,
+                    &SECRETS,
+                    Some(ns),
+                    doc.target(),
+                )
+                .await
+                {
+                    Ok((secret, watch)) => {
+                        watches.push(watch);
+                        secret
+                    }
+                    Err(failed) => return *failed,
+                },
+                None => None,
+            };
+            found.push((
+                want.clone(),
+                Found {
+                    external_secret: es,
+                    secret,
+                },
+            ));
+        }
+        let outcome =
+            judge(&found).evidence("apiVersion", format!("external-secrets.io/{version}"));
+        Attempt::until_changed(outcome, watches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ObjectRef;
+    use crate::outcome::Status as Verdict;
+
+    fn want(keys: &[&str]) -> SyncedSecret {
+        SyncedSecret {
+            external_secret: ObjectRef::new("backstage", "backstage-postgres"),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        }
+    }
+
+    fn es(yaml: &str) -> Option<ExternalSecretDoc> {
+        Some(serde_saphyr::from_str(yaml).expect("parses"))
+    }
+
+    fn secret(yaml: &str) -> Option<SecretKeysDoc> {
+        Some(serde_saphyr::from_str(yaml).expect("parses"))
+    }
+
+    const SYNCED: &str = "metadata: {name: backstage-postgres}\nspec: {target: {name: backstage-db}}\nstatus:\n  conditions:\n  - {type: Ready, status: \"True\", reason: SecretSynced, message: Secret was synced}\n";
+
+    #[test]
+    fn reads_key_names_without_values() {
+        let doc: SecretKeysDoc = serde_saphyr::from_str(
+            "data: {POSTGRES_USER: YmFja3N0YWdl, POSTGRES_PASSWORD: c2VjcmV0}",
+        )
+        .expect("parses");
+        assert_eq!(
+            doc.data.0.into_iter().collect::<Vec<_>>(),
+            ["POSTGRES_PASSWORD", "POSTGRES_USER"]
+        );
+        let empty: SecretKeysDoc = serde_saphyr::from_str("data: ~").expect("parses");
+        assert!(empty.data.0.is_empty());
+    }
+
+    #[test]
+    fn judges_sync_state_and_keys() {
+        let keys = ["POSTGRES_USER", "POSTGRES_PASSWORD"];
+        let full = "data: {POSTGRES_USER: eA==, POSTGRES_PASSWORD: eA==}";
+        for (found, status, needle) in [
+            (
+                Found {
+                    external_secret: es(SYNCED),
+                    secret: secret(full),
+                },
+                Verdict::Pass,
+                "1 ExternalSecret(s) synced",
+            ),
+            (
+                Found::default(),
+                Verdict::Fail,
+                "ExternalSecret backstage/backstage-postgres not found",
+            ),
+            (
+                Found {
+                    external_secret: es(
+                        "metadata: {name: backstage-postgres}\nstatus:\n  conditions:\n  - {type: Ready, status: \"False\", reason: SecretSyncedError, message: 'could not get secret data from provider: Secret does not exist'}\n",
+                    ),
+                    secret: None,
+                },
+                Verdict::Fail,
+                "is not synced: SecretSyncedError: could not get secret data from provider: Secret does not exist",
+            ),
+            (
+                Found {
+                    external_secret: es(SYNCED),
+                    secret: None,
+                },
+                Verdict::Fail,
+                "its Secret backstage/backstage-db does not exist",
+            ),
+            (
+                Found {
+                    external_secret: es(SYNCED),
+                    secret: secret("data: {POSTGRES_USER: eA==}"),
+                },
+                Verdict::Fail,
+                "Secret backstage/backstage-db lacks the key(s) POSTGRES_PASSWORD",
+            ),
+            (
+                Found {
+                    external_secret: es("metadata: {name: backstage-postgres}\n"),
+                    secret: None,
+                },
+                Verdict::Fail,
+                "is not synced",
+            ),
+        ] {
+            let o = judge(&[(want(&keys), found)]);
+            assert_eq!(o.status, status, "{}", o.message);
+            assert!(
+                o.message.contains(needle),
+                "{:?} lacks {needle:?}",
+                o.message
+            );
+        }
+    }
+}
