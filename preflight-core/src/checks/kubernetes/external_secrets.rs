@@ -116,7 +116,7 @@ pub(crate) fn judge(found: &[(SyncedSecret, Found)]) -> Outcome {
             continue;
         };
         let ready = conditions::find(&es.status.conditions, "Ready");
-        if !ready.is_some_and(|c| c.status == "True") {
+        if ready.is_none_or(|c| c.status != "True") {
             problems.push(format!(
                 "ExternalSecret {name} is not synced{}",
                 conditions::explain(ready)
