@@ -14,6 +14,8 @@ use crate::tier::Tier;
 pub enum Family {
     /// The Kubernetes API.
     Kubernetes,
+    /// A PostgreSQL server.
+    Postgres,
 }
 
 /// A check's identity and place in the plan.

@@ -202,6 +202,111 @@ pub struct ExternalSecretSettings {
     pub secrets: Vec<SyncedSecret>,
 }
 
+/// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Encrypt, but trust any certificate (reported as a warning).
+    Require,
+    /// Encrypt and check the certificate chains to a trusted CA.
+    VerifyCa,
+    /// Also check the certificate names the host.
+    #[default]
+    VerifyFull,
+}
+
+/// Which keys of the synced Secret hold each connection parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialKeys {
+    /// Host key.
+    pub host: String,
+    /// Port key.
+    pub port: String,
+    /// User key.
+    pub user: String,
+    /// Password key.
+    pub password: String,
+    /// Database key, when the Secret names the database.
+    pub database: Option<String>,
+}
+
+impl Default for CredentialKeys {
+    /// The `POSTGRES_*` keys app charts read.
+    fn default() -> Self {
+        CredentialKeys {
+            host: "POSTGRES_HOST".into(),
+            port: "POSTGRES_PORT".into(),
+            user: "POSTGRES_USER".into(),
+            password: "POSTGRES_PASSWORD".into(),
+            database: None,
+        }
+    }
+}
+
+impl CredentialKeys {
+    /// The shape of an RDS-managed secret: `username`, `password`, `host`, `port`, `dbname`.
+    #[must_use]
+    pub fn rds() -> Self {
+        CredentialKeys {
+            host: "host".into(),
+            port: "port".into(),
+            user: "username".into(),
+            password: "password".into(),
+            database: Some("dbname".into()),
+        }
+    }
+}
+
+/// One app database preflight logs in to, with the app's own credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresTarget {
+    /// The app, for messages.
+    pub app: String,
+    /// The synced Secret holding the credentials, `namespace/name`.
+    #[serde(default)]
+    pub secret: Option<ObjectRef>,
+    /// Its key names.
+    #[serde(default)]
+    pub keys: CredentialKeys,
+    /// Host, overriding the Secret's.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Port, overriding the Secret's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// User, overriding the Secret's.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Database, overriding the Secret's.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// An environment variable holding the password (CI and local runs), overriding the Secret's.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Certificate checking.
+    #[serde(default)]
+    pub ssl_mode: SslMode,
+    /// A PEM bundle of CAs to trust, such as the RDS global bundle; default: the system's.
+    #[serde(default)]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Whether the role must have `CREATEDB` (Backstage creates its plugin databases).
+    #[serde(default)]
+    pub require_createdb: bool,
+    /// Also check, as advice, that the server refuses a plaintext connection.
+    #[serde(default)]
+    pub check_plaintext_refused: bool,
+}
+
+/// `checks.postgres`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresSettings {
+    /// The app databases of tier 2.
+    pub databases: Vec<PostgresTarget>,
+}
+
 /// `checks.storage-class`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -236,6 +341,8 @@ pub struct CheckSettings {
     pub storage_class: StorageClassSettings,
     /// `external-secrets`.
     pub external_secrets: ExternalSecretSettings,
+    /// `postgres`.
+    pub postgres: PostgresSettings,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -303,6 +410,38 @@ impl Default for CheckSettings {
                     SyncedSecret {
                         external_secret: ObjectRef::new("monitoring", "grafana-postgres"),
                         keys: names(&["username", "password", "host", "port", "dbname"]),
+                    },
+                ],
+            },
+            postgres: PostgresSettings {
+                databases: vec![
+                    PostgresTarget {
+                        app: "backstage".into(),
+                        secret: Some(ObjectRef::new("backstage", "backstage-postgres")),
+                        keys: CredentialKeys::default(),
+                        host: None,
+                        port: None,
+                        user: None,
+                        database: Some("backstage".into()),
+                        password_env: None,
+                        ssl_mode: SslMode::VerifyFull,
+                        ca_bundle: None,
+                        require_createdb: true,
+                        check_plaintext_refused: false,
+                    },
+                    PostgresTarget {
+                        app: "grafana".into(),
+                        secret: Some(ObjectRef::new("monitoring", "grafana-db")),
+                        keys: CredentialKeys::rds(),
+                        host: None,
+                        port: None,
+                        user: None,
+                        database: None,
+                        password_env: None,
+                        ssl_mode: SslMode::VerifyFull,
+                        ca_bundle: None,
+                        require_createdb: false,
+                        check_plaintext_refused: false,
                     },
                 ],
             },

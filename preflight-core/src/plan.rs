@@ -169,7 +169,10 @@ mod tests {
             .collect();
         assert_eq!(
             left,
-            [("external-secrets", "tier 2 is above the requested tier 1.5")]
+            [
+                ("external-secrets", "tier 2 is above the requested tier 1.5"),
+                ("postgres", "tier 2 is above the requested tier 1.5")
+            ]
         );
         let persistent = values("bootstrap: {mode: persistent, env: prod}\n");
         let p = plan(&persistent, &Config::default(), Tier::Three, &[]).expect("plans");

@@ -1,6 +1,7 @@
 //! The check catalogue: every check preflight knows, with its tier and dependencies.
 
 pub mod kubernetes;
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub mod ids {
     pub const STORAGE_CLASS: &str = "storage-class";
     /// Tier 2's ExternalSecrets synced.
     pub const EXTERNAL_SECRETS: &str = "external-secrets";
+    /// Tier 2's app databases accept their logins over TLS.
+    pub const POSTGRES: &str = "postgres";
 }
 
 /// Every check, in the order reports list them (by tier, then by what depends on what).
@@ -163,5 +166,29 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             &[ids::CLUSTER_SECRET_STORE],
             Arc::new(k::ExternalSecretsSynced::new(s.external_secrets.clone())),
         ),
+        {
+            let check = postgres::PostgresLogin::new(s.postgres.clone());
+            let needs: &[&'static str] = if check.reads_secrets() {
+                &[ids::EXTERNAL_SECRETS]
+            } else {
+                &[]
+            };
+            let apps: Vec<&str> = s
+                .postgres
+                .databases
+                .iter()
+                .map(|d| d.app.as_str())
+                .collect();
+            entry(
+                ids::POSTGRES,
+                Tier::Two,
+                format!(
+                    "PostgreSQL login over TLS with the app's own credentials ({})",
+                    apps.join(", ")
+                ),
+                needs,
+                Arc::new(check),
+            )
+        },
     ]
 }

@@ -28,6 +28,7 @@ use tokio_openssl::SslStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::store::State;
+pub use crate::tls::{TestCertificates, test_certificates};
 
 /// One request the server received.
 #[derive(Clone, Debug, PartialEq, Eq)]

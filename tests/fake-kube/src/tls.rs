@@ -19,6 +19,28 @@ pub(crate) struct Tls {
     pub acceptor: SslAcceptor,
 }
 
+/// A throwaway CA and a server certificate it signed, all PEM, for tests of other TLS servers
+/// (PostgreSQL, an HTTPS stub).
+#[derive(Clone, Debug)]
+pub struct TestCertificates {
+    /// The CA certificate clients trust.
+    pub ca_pem: String,
+    /// The server certificate (SANs: 127.0.0.1, localhost, kubernetes.default.svc).
+    pub cert_pem: String,
+    /// The server's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// Makes a fresh CA and server certificate.
+pub fn test_certificates() -> anyhow::Result<TestCertificates> {
+    let (ca, cert, key) = ca_and_server()?;
+    Ok(TestCertificates {
+        ca_pem: String::from_utf8(ca.to_pem()?)?,
+        cert_pem: String::from_utf8(cert.to_pem()?)?,
+        key_pem: String::from_utf8(key.private_key_to_pem_pkcs8()?)?,
+    })
+}
+
 fn key() -> anyhow::Result<PKey<Private>> {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
     Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
@@ -36,8 +58,7 @@ fn name(cn: &str) -> anyhow::Result<openssl::x509::X509Name> {
     Ok(b.build())
 }
 
-/// Makes the CA, the server certificate and the TLS acceptor (TLS 1.2+, HTTP/1.1 only).
-pub(crate) fn generate() -> anyhow::Result<Tls> {
+fn ca_and_server() -> anyhow::Result<(X509, X509, PKey<Private>)> {
     let ca_key = key()?;
     let (not_before, not_after) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(2)?);
     let ca_name = name("fake-kube CA")?;
@@ -84,8 +105,12 @@ pub(crate) fn generate() -> anyhow::Result<Tls> {
     )?;
     cert.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
     cert.sign(&ca_key, MessageDigest::sha256())?;
-    let cert = cert.build();
+    Ok((ca, cert.build(), server_key))
+}
 
+/// Makes the CA, the server certificate and the TLS acceptor (TLS 1.2+, HTTP/1.1 only).
+pub(crate) fn generate() -> anyhow::Result<Tls> {
+    let (ca, cert, server_key) = ca_and_server()?;
     let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     acceptor.set_private_key(&server_key)?;
     acceptor.set_certificate(&cert)?;
