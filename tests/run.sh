@@ -18,6 +18,12 @@ need kubectl || apt_install kubectl || echo "kubectl unavailable: its comparison
 need pkg-config || apt_install pkg-config
 [ -e /usr/include/openssl/ssl.h ] || apt_install libssl-dev
 
+# Tier 2's tests start their own PostgreSQL 15 with TLS (as the postgres user when run as root);
+# they need its server, psql and setpriv.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || apt_install postgresql-15
+need psql || apt_install postgresql-client-15
+need setpriv || apt_install util-linux
+
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 cargo fmt --all --check

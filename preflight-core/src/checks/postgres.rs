@@ -144,6 +144,26 @@ pub(crate) fn credentials(
     })
 }
 
+/// The fix for a problem with the inputs themselves (the Secret's values or the CA bundle),
+/// added where the problem is found without one.
+fn input_hint(outcome: Outcome) -> Outcome {
+    if outcome.hint.is_some() {
+        return outcome;
+    }
+    let hint = match outcome.code.as_str() {
+        "ca-bundle-unreadable" => {
+            "Mount the bundle into the hook's Pod (from a ConfigMap) at the path checks.postgres.databases[].caBundle names."
+        }
+        "ca-bundle-invalid" | "tls-setup-failed" => {
+            "Use the PEM bundle as published (for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), not a DER file or a truncated copy."
+        }
+        _ => {
+            "Fix the value in Secrets Manager (the ExternalSecret copies it as is), or map another key in checks.postgres.databases[].keys."
+        }
+    };
+    outcome.hint(hint)
+}
+
 /// The PEM certificates of a bundle such as the RDS global bundle.
 fn pem_certificates(bundle: &str) -> Vec<String> {
     let marker = "-----BEGIN CERTIFICATE-----";
@@ -449,11 +469,11 @@ async fn attempt_one(ctx: &Context, target: &PostgresTarget) -> (Attempt, Option
         .and_then(|var| std::env::var(var).ok());
     let creds = match credentials(target, &data, env_password) {
         Ok(c) => c,
-        Err(outcome) => return (Attempt::settled(outcome), watch),
+        Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
     let tls = match connector(target) {
         Ok(t) => t,
-        Err(outcome) => return (Attempt::settled(outcome), watch),
+        Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
     let session = match session(&creds, tls).await {
         Ok(s) => s,

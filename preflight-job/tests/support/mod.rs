@@ -1,11 +1,14 @@
 //! Shared harness of the end-to-end tests: a fake Kubernetes API server loaded with real
-//! object shapes, a kubeconfig pointing at it, and the real `preflight` binary.
+//! object shapes, a kubeconfig pointing at it, and the real `preflight` binary; and a real
+//! PostgreSQL server (`pg`).
 
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
 #![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
+
+pub(crate) mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

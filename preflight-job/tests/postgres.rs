@@ -1,0 +1,367 @@
+//! Tier 2 against a real PostgreSQL 15 with TLS: a login with the app's own credentials from
+//! the synced Secret, every failure produced for real, and no secret in any output.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::json;
+use support::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres};
+use support::*;
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A healthy cluster whose synced Secrets point at the test server.
+async fn cluster_for(pg: &TestPostgres) -> Cluster {
+    let cluster = Cluster::healthy().await;
+    let port = pg.port.to_string();
+    cluster
+        .kube
+        .update("v1", "Secret", Some("backstage"), "backstage-postgres", |s| {
+            s["data"] = json!({"POSTGRES_HOST": b64("127.0.0.1"), "POSTGRES_PORT": b64(&port), "POSTGRES_USER": b64("backstage"), "POSTGRES_PASSWORD": b64(CANARY)});
+        })
+        .expect("the fixture has the Secret");
+    cluster
+        .kube
+        .update("v1", "Secret", Some("monitoring"), "grafana-db", |s| {
+            s["data"] = json!({"host": b64("127.0.0.1"), "port": b64(&port), "username": b64("grafana"), "password": b64(GRAFANA_PASSWORD), "dbname": b64("grafana")});
+        })
+        .expect("the fixture has the Secret");
+    cluster
+}
+
+/// A config with the backstage database (`extra` settings replace its defaults), and
+/// optionally grafana's.
+fn config(cluster: &Cluster, pg: &TestPostgres, extra: &str, with_grafana: bool) -> String {
+    let ca = pg.ca();
+    let mut settings: Vec<(String, String)> = vec![
+        ("secret".into(), "backstage/backstage-postgres".into()),
+        ("database".into(), "backstage".into()),
+        ("requireCreatedb".into(), "true".into()),
+        ("caBundle".into(), ca.display().to_string()),
+    ];
+    for line in extra.lines() {
+        let (key, value) = line
+            .split_once(": ")
+            .expect("extra settings are `key: value` lines");
+        settings.retain(|(k, _)| k != key);
+        settings.push((key.into(), value.into()));
+    }
+    let mut yaml = String::from("checks:\n  postgres:\n    databases:\n    - app: backstage\n");
+    for (k, v) in settings {
+        yaml.push_str(&format!("      {k}: {v}\n"));
+    }
+    if with_grafana {
+        yaml.push_str(&format!(
+            "    - app: grafana\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
+            ca.display()
+        ));
+    }
+    cluster.write("preflight.yaml", &yaml).display().to_string()
+}
+
+async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "external-secrets",
+        "--check",
+        "postgres",
+        "--config",
+        config,
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    run(cluster.preflight(&args)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_tier_2_run_passes_against_real_postgres() {
+    let pg = TestPostgres::start();
+    let cluster = cluster_for(&pg).await;
+    let cfg = config(&cluster, &pg, "checkPlaintextRefused: true", true);
+    let run = run(cluster.preflight(&[
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--config",
+        &cfg,
+        "--output",
+        "json",
+    ]))
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}\n{}", run.stdout, run.stderr, pg.log());
+    for c in run.report()["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c:#}");
+    }
+    let message = run.check("postgres")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with(&format!("backstage: logged in to backstage on 127.0.0.1:{} as backstage over TLSv1.3; PostgreSQL 15.", pg.port)),
+        "{message}"
+    );
+    assert!(
+        message.contains("CREATEDB granted; plaintext refused; grafana: logged in to grafana"),
+        "{message}"
+    );
+    assert!(pg.log().contains("connection authorized: user=backstage database=backstage application_name=preflight SSL enabled"), "{}", pg.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_login_failure_is_produced_for_real() {
+    let pg = TestPostgres::start();
+    let cluster = cluster_for(&pg).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // Accepts TCP (the kernel does) but never answers: a blackholed database.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let bad_bundle = cluster.write(
+        "bad-bundle.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    );
+    let cases: Vec<(String, &[&str], i32, &str, &str)> = vec![
+        ("database: nope".into(), &[], 1, "fail", "database-missing"),
+        (
+            format!("caBundle: {}", pg.other_ca().display()),
+            &[],
+            1,
+            "fail",
+            "certificate-untrusted",
+        ),
+        (
+            "host: 127.0.0.2".into(),
+            &[],
+            1,
+            "fail",
+            "certificate-mismatch",
+        ),
+        (
+            "host: 127.0.0.2\nsslMode: verify-ca".into(),
+            &[],
+            0,
+            "pass",
+            "postgres-login",
+        ),
+        (
+            "sslMode: require".into(),
+            &[],
+            0,
+            "warn",
+            "tls-not-verified",
+        ),
+        (
+            format!("port: {closed}"),
+            &[],
+            1,
+            "fail",
+            "database-unreachable",
+        ),
+        (
+            format!("port: {silent_port}"),
+            &["--attempt-timeout", "1s"],
+            1,
+            "fail",
+            "timed-out",
+        ),
+        (
+            format!("caBundle: {}", bad_bundle.display()),
+            &[],
+            1,
+            "fail",
+            "ca-bundle-invalid",
+        ),
+        (
+            format!("caBundle: {}", cluster.path("nowhere.pem").display()),
+            &[],
+            1,
+            "fail",
+            "ca-bundle-unreadable",
+        ),
+    ];
+    for (extra, flags, code, status, outcome) in cases {
+        let cfg = config(&cluster, &pg, &extra, false);
+        let run = tier2(&cluster, &cfg, flags).await;
+        assert_eq!(run.code, code, "{extra}: {}\n{}", run.stdout, run.stderr);
+        assert_check(&run, "postgres", status, outcome);
+        assert!(
+            run.check("postgres")["hint"].is_string() || status == "pass",
+            "{outcome} has a hint"
+        );
+    }
+    drop(silent);
+
+    let cfg = config(&cluster, &pg, "", false);
+    assert_eq!(
+        pg.psql("ALTER ROLE backstage NOCREATEDB").status.code(),
+        Some(0)
+    );
+    let run1 = tier2(&cluster, &cfg, &[]).await;
+    assert_check(&run1, "postgres", "fail", "missing-createdb");
+    assert!(
+        run1.check("postgres")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ALTER ROLE backstage CREATEDB")
+    );
+    assert_eq!(
+        pg.psql("ALTER ROLE backstage CREATEDB").status.code(),
+        Some(0)
+    );
+
+    // A wrong password is permanent: no retries until the deadline.
+    cluster
+        .kube
+        .update(
+            "v1",
+            "Secret",
+            Some("backstage"),
+            "backstage-postgres",
+            |s| s["data"]["POSTGRES_PASSWORD"] = json!(b64("wrong")),
+        )
+        .unwrap();
+    let run2 = tier2(&cluster, &cfg, &["--wait", "30s"]).await;
+    assert_eq!(run2.code, 1);
+    assert_check(&run2, "postgres", "fail", "wrong-password");
+    assert_eq!(run2.check("postgres")["attempts"], 1);
+    assert!(run2.elapsed < Duration::from_secs(10), "{:?}", run2.elapsed);
+
+    // Bad Secret contents: a clear failure naming keys, never values.
+    for (key, value, want) in [
+        ("POSTGRES_PORT", Some("five-four-three-two"), "bad-port"),
+        ("POSTGRES_PASSWORD", Some(""), "empty-password"),
+        ("POSTGRES_USER", None, "credentials-incomplete"),
+    ] {
+        let cluster = cluster_for(&pg).await;
+        cluster
+            .kube
+            .update(
+                "v1",
+                "Secret",
+                Some("backstage"),
+                "backstage-postgres",
+                |s| match value {
+                    Some(v) => s["data"][key] = json!(b64(v)),
+                    None => {
+                        s["data"].as_object_mut().unwrap().remove(key);
+                    }
+                },
+            )
+            .unwrap();
+        let cfg = config(&cluster, &pg, "", false);
+        let run = run(cluster.preflight(&[
+            "--max-tier",
+            "2",
+            "--tier",
+            "2",
+            "--check",
+            "postgres",
+            "--config",
+            &cfg,
+            "--output",
+            "json",
+        ]))
+        .await;
+        assert_eq!(run.code, 1, "{key}: {}", run.stdout);
+        assert_check(&run, "postgres", "fail", want);
+        assert!(
+            !run.stdout.contains("five-four"),
+            "the bad value is not echoed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_waits_for_its_synced_secret_and_is_blocked_when_it_fails() {
+    let pg = TestPostgres::start();
+    let cluster = cluster_for(&pg).await;
+    let cfg = config(&cluster, &pg, "", false);
+    cluster
+        .kube
+        .update("external-secrets.io/v1", "ExternalSecret", Some("backstage"), "backstage-postgres", |es| {
+            es["status"]["conditions"] = json!([{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "could not get secret data from provider"}]);
+        })
+        .unwrap();
+    let run = tier2(&cluster, &cfg, &[]).await;
+    assert_eq!(run.code, 1);
+    let pgc = run.check("postgres");
+    assert_eq!(
+        (pgc["status"].as_str(), pgc["blockedBy"].as_str()),
+        (Some("skip"), Some("external-secrets")),
+        "{pgc:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_output_format_ever_shows_a_password() {
+    let pg = TestPostgres::start();
+    let cluster = cluster_for(&pg).await;
+    let cfg = config(&cluster, &pg, "", true);
+    // One database fails (its password is wrong), one passes: both paths are printed.
+    cluster
+        .kube
+        .update("v1", "Secret", Some("monitoring"), "grafana-db", |s| {
+            s["data"]["password"] = json!(b64(&format!("{CANARY}-wrong")))
+        })
+        .unwrap();
+    let (json_path, junit_path, summary, termination, human_path) = (
+        cluster.path("r.json"),
+        cluster.path("r.xml"),
+        cluster.path("summary.md"),
+        cluster.path("termination"),
+        cluster.path("r.txt"),
+    );
+    let mut cmd = cluster.preflight(&[
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--config",
+        &cfg,
+        "--output",
+        "human",
+        "--output",
+        &format!("human={}", human_path.display()),
+        "--output",
+        &format!("json={}", json_path.display()),
+        "--output",
+        &format!("junit={}", junit_path.display()),
+        "--output",
+        "github",
+        "--termination-message-path",
+        termination.to_str().unwrap(),
+    ]);
+    cmd.env("GITHUB_STEP_SUMMARY", &summary)
+        .env("PREFLIGHT_LOG", "trace");
+    let run = run(cmd).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("wrong-password")
+            || std::fs::read_to_string(&json_path)
+                .unwrap()
+                .contains("wrong-password")
+    );
+    let encoded = b64(CANARY);
+    let mut everything = vec![run.stdout.clone(), run.stderr.clone()];
+    for path in [&json_path, &junit_path, &summary, &termination, &human_path] {
+        everything.push(std::fs::read_to_string(path).unwrap());
+    }
+    for (i, text) in everything.iter().enumerate() {
+        assert!(
+            !text.contains(CANARY) && !text.contains(&encoded) && !text.contains(GRAFANA_PASSWORD),
+            "output {i} shows a password:\n{text}"
+        );
+    }
+}
