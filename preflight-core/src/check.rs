@@ -33,6 +33,8 @@ pub struct CheckMeta {
     pub needs: Vec<&'static str>,
     /// Whether its failure fails the run; advisory checks only report.
     pub required: bool,
+    /// Whether it reads the Kubernetes API (a database login may not).
+    pub uses_kubernetes: bool,
 }
 
 /// Where to wait for a Kubernetes condition to change: a watch on a collection, starting at

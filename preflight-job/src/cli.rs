@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use preflight_core::Tier;
+use preflight_core::config::{CredentialKeys, PostgresTarget, SslMode};
 use preflight_core::contract::{Source, Sourced, ValuesLayer};
 
 pub(crate) const EXIT_CODES: &str = "\
@@ -61,6 +62,76 @@ pub(crate) struct Common {
 
     #[command(flatten)]
     pub contract: ContractFlags,
+
+    #[command(flatten)]
+    pub database: DatabaseFlags,
+}
+
+/// One database to log in to, for CI and local runs; replaces `checks.postgres`. The password
+/// is read from `PREFLIGHT_PG_PASSWORD` only: a flag would show in the process list.
+#[derive(Debug, Args, Clone)]
+#[command(
+    next_help_heading = "Database (CI and local runs; replaces checks.postgres; password in $PREFLIGHT_PG_PASSWORD)"
+)]
+pub(crate) struct DatabaseFlags {
+    /// PostgreSQL host.
+    #[arg(long, env = "PREFLIGHT_PG_HOST")]
+    pub pg_host: Option<String>,
+    /// PostgreSQL port.
+    #[arg(
+        long,
+        env = "PREFLIGHT_PG_PORT",
+        default_value_t = 5432,
+        requires = "pg_host"
+    )]
+    pub pg_port: u16,
+    /// Login role.
+    #[arg(long, env = "PREFLIGHT_PG_USER", requires = "pg_host")]
+    pub pg_user: Option<String>,
+    /// Database.
+    #[arg(long, env = "PREFLIGHT_PG_DATABASE", requires = "pg_host")]
+    pub pg_database: Option<String>,
+    /// Certificate checking: require, verify-ca or verify-full.
+    #[arg(long, env = "PREFLIGHT_PG_SSL_MODE", default_value = "verify-full", value_parser = ["require", "verify-ca", "verify-full"])]
+    pub pg_ssl_mode: String,
+    /// PEM bundle of CAs to trust (e.g. the RDS global bundle).
+    #[arg(long, env = "PREFLIGHT_PG_CA_BUNDLE", value_name = "FILE")]
+    pub pg_ca_bundle: Option<PathBuf>,
+    /// The role must have CREATEDB.
+    #[arg(long, env = "PREFLIGHT_PG_REQUIRE_CREATEDB")]
+    pub pg_require_createdb: bool,
+    /// Also check that the server refuses a plaintext login (advice).
+    #[arg(long, env = "PREFLIGHT_PG_CHECK_PLAINTEXT")]
+    pub pg_check_plaintext_refused: bool,
+}
+
+impl DatabaseFlags {
+    /// The database these flags describe, if any.
+    pub(crate) fn target(&self) -> Option<PostgresTarget> {
+        let host = self.pg_host.clone()?;
+        let database = self
+            .pg_database
+            .clone()
+            .unwrap_or_else(|| "postgres".into());
+        Some(PostgresTarget {
+            app: database.clone(),
+            secret: None,
+            keys: CredentialKeys::default(),
+            host: Some(host),
+            port: Some(self.pg_port),
+            user: self.pg_user.clone(),
+            database: Some(database),
+            password_env: Some("PREFLIGHT_PG_PASSWORD".into()),
+            ssl_mode: match self.pg_ssl_mode.as_str() {
+                "require" => SslMode::Require,
+                "verify-ca" => SslMode::VerifyCa,
+                _ => SslMode::VerifyFull,
+            },
+            ca_bundle: self.pg_ca_bundle.clone(),
+            require_createdb: self.pg_require_createdb,
+            check_plaintext_refused: self.pg_check_plaintext_refused,
+        })
+    }
 }
 
 /// Values of the bootstrap contract, overriding the file and the ConfigMap.

@@ -11,8 +11,12 @@ use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use preflight_core::check::Context;
 use preflight_core::config::Config;
-use preflight_core::contract::{Values, ValuesConfigMap, ValuesLayer};
+use std::time::Duration;
+
+use preflight_core::connect::kube_client;
+use preflight_core::contract::{ConfigMapError, Values, ValuesConfigMap, ValuesLayer};
 use preflight_core::exit;
+use preflight_core::outcome::error_chain;
 use preflight_core::plan::{Plan, plan};
 use preflight_core::report::{self, Report};
 use preflight_core::runner::{RunOptions, run};
@@ -68,10 +72,14 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 }
 
 fn load_config(common: &Common) -> anyhow::Result<Config> {
-    match &common.config {
-        Some(path) => Ok(Config::from_file(path)?),
-        None => Ok(Config::default()),
+    let mut config = match &common.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(target) = common.database.target() {
+        config.checks.postgres.databases = vec![target];
     }
+    Ok(config)
 }
 
 fn file_layer(common: &Common) -> anyhow::Result<ValuesLayer> {
@@ -120,6 +128,43 @@ fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
     }
 }
 
+/// Reads the bootstrap ConfigMap as a layer of values, noting what happened. Bounded like any
+/// attempt, and inside the deadline: a blackholed API server must not stall the run before the
+/// checks even start. Only a malformed ConfigMap is an error.
+async fn cluster_values(
+    client: &kube::Client,
+    configmap: &ValuesConfigMap,
+    limit: Duration,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<ValuesLayer>> {
+    let object = configmap.object();
+    match tokio::time::timeout(limit, configmap.read(client)).await {
+        Ok(Ok(Some(layer))) => {
+            notes.push(format!(
+                "values read from ConfigMap {object} (key {})",
+                configmap.key
+            ));
+            Ok(Some(layer))
+        }
+        Ok(Ok(None)) => {
+            notes.push(format!("no bootstrap ConfigMap {object} in the cluster"));
+            Ok(None)
+        }
+        Ok(Err(ConfigMapError::Invalid(e))) => Err(e.into()),
+        Ok(Err(e)) => {
+            notes.push(format!("bootstrap ConfigMap not used: {}", error_chain(&e)));
+            Ok(None)
+        }
+        Err(_) => {
+            notes.push(format!(
+                "bootstrap ConfigMap {object} not read: no answer within {}",
+                humantime::format_duration(limit)
+            ));
+            Ok(None)
+        }
+    }
+}
+
 async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     let start = Instant::now();
     let common = &args.common;
@@ -128,53 +173,36 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     if let Some(t) = args.attempt_timeout {
         config.runner.attempt_timeout = t;
     }
-    let file = file_layer(common)?;
+    let mut layers = file_layer(common)?;
     let configmap = parse_configmap(&args.values_configmap)?;
-    let client = preflight_core::connect::kube_client(
-        args.kubeconfig.as_deref(),
-        args.context.as_deref(),
-        config.runner.attempt_timeout,
-    )
-    .await?;
+    let connect = || {
+        kube_client(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            config.runner.attempt_timeout,
+        )
+    };
 
     let mut notes = Vec::new();
-    let mut layers = file;
+    let mut client = None;
     if args.no_cluster_values {
         notes.push("bootstrap ConfigMap not read (--no-cluster-values)".to_owned());
     } else {
-        // Bounded like any attempt, and inside the deadline: a blackholed API server must not
-        // stall the run before the checks even start.
-        let limit = match args.wait {
-            Some(w) => config.runner.attempt_timeout.min(w),
-            None => config.runner.attempt_timeout,
-        };
-        match tokio::time::timeout(limit, configmap.read(&client)).await {
-            Ok(Ok(Some(layer))) => {
-                notes.push(format!(
-                    "values read from ConfigMap {} (key {})",
-                    configmap.object(),
-                    configmap.key
-                ));
-                layers = layers.merge(layer);
-            }
-            Ok(Ok(None)) => notes.push(format!(
-                "no bootstrap ConfigMap {} in the cluster",
-                configmap.object()
-            )),
-            Ok(Err(preflight_core::contract::ConfigMapError::Invalid(e))) => return Err(e.into()),
-            Ok(Err(e)) => notes.push(format!(
-                "bootstrap ConfigMap not used: {}",
-                preflight_core::outcome::error_chain(&e)
-            )),
-            Err(_) => notes.push(format!(
-                "bootstrap ConfigMap {} not read: no answer within {}",
-                configmap.object(),
-                humantime::format_duration(limit)
-            )),
+        let c = connect().await?;
+        let limit = args.wait.map_or(config.runner.attempt_timeout, |w| {
+            config.runner.attempt_timeout.min(w)
+        });
+        if let Some(layer) = cluster_values(&c, &configmap, limit, &mut notes).await? {
+            layers = layers.merge(layer);
         }
+        client = Some(c);
     }
     let values = validate(layers.merge(common.layer(matches)))?;
     let plan = make_plan(&values, &config, common)?;
+    // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
+    if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
+        client = Some(connect().await?);
+    }
 
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
@@ -182,7 +210,9 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         settings: config.runner.clone(),
         wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
     };
-    let ctx = Context::default().with_kube(client);
+    let ctx = client
+        .into_iter()
+        .fold(Context::default(), Context::with_kube);
     let results = run(&plan, &ctx, &options, &cancel).await;
     signals.abort();
 

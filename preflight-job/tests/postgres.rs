@@ -365,3 +365,58 @@ async fn no_output_format_ever_shows_a_password() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ci_runs_log_in_from_flags_and_the_password_variable_without_a_cluster() {
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, EPHEMERAL_VALUES).unwrap();
+    let port = pg.port.to_string();
+    let ca = pg.ca();
+    let login = |password: &str| {
+        let mut cmd = preflight_cmd();
+        cmd.env("KUBECONFIG", dir.path().join("no-cluster-here"))
+            .env("HOME", dir.path());
+        cmd.env("PREFLIGHT_PG_PASSWORD", password);
+        cmd.args([
+            "--no-cluster-values",
+            "--values",
+            values.to_str().unwrap(),
+            "--max-tier",
+            "2",
+            "--tier",
+            "2",
+            "--check",
+            "postgres",
+        ]);
+        cmd.args([
+            "--pg-host",
+            "127.0.0.1",
+            "--pg-port",
+            &port,
+            "--pg-user",
+            "backstage",
+            "--pg-database",
+            "backstage",
+            "--pg-require-createdb",
+        ]);
+        cmd.arg("--pg-ca-bundle")
+            .arg(&ca)
+            .args(["--output", "json"]);
+        cmd
+    };
+    let ok = run(login(CANARY)).await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.check("postgres")["message"]
+            .as_str()
+            .unwrap()
+            .contains("CREATEDB granted")
+    );
+    let wrong = run(login("not-it")).await;
+    assert_eq!(wrong.code, 1);
+    assert_check(&wrong, "postgres", "fail", "wrong-password");
+    let empty = run(login("")).await;
+    assert_check(&empty, "postgres", "fail", "empty-password");
+}

@@ -63,6 +63,8 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             family: Family::Kubernetes,
             needs: needs.to_vec(),
             required: !config.advisory.iter().any(|a| a == id),
+            uses_kubernetes: id != ids::POSTGRES
+                || s.postgres.databases.iter().any(|d| d.secret.is_some()),
         },
         check,
     };
