@@ -16,6 +16,8 @@ pub enum Family {
     Kubernetes,
     /// A PostgreSQL server.
     Postgres,
+    /// An AWS API.
+    Aws,
 }
 
 /// A check's identity and place in the plan.
@@ -102,6 +104,7 @@ impl Attempt {
 #[derive(Clone, Default)]
 pub struct Context {
     kube: Option<kube::Client>,
+    rds: Option<aws_sdk_rds::Client>,
 }
 
 impl fmt::Debug for Context {
@@ -118,6 +121,19 @@ impl Context {
     pub fn with_kube(mut self, client: kube::Client) -> Self {
         self.kube = Some(client);
         self
+    }
+
+    /// A context with AWS clients made from `aws-config`'s shared configuration.
+    #[must_use]
+    pub fn with_aws(mut self, config: &aws_config::SdkConfig) -> Self {
+        self.rds = Some(aws_sdk_rds::Client::new(config));
+        self
+    }
+
+    /// The RDS client, if AWS was configured.
+    #[must_use]
+    pub fn rds(&self) -> Option<&aws_sdk_rds::Client> {
+        self.rds.as_ref()
     }
 
     /// The Kubernetes client, if one was configured.

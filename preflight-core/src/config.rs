@@ -307,6 +307,27 @@ pub struct PostgresSettings {
     pub databases: Vec<PostgresTarget>,
 }
 
+/// Where the app's Secret names the database host.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostInSecret {
+    /// The Secret, `namespace/name`.
+    pub secret: ObjectRef,
+    /// Its key holding the host.
+    pub key: String,
+}
+
+/// `checks.rds-instance`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RdsSettings {
+    /// The DB instance identifier.
+    pub identifier: String,
+    /// The Secret whose host must equal the instance's endpoint; none: no comparison.
+    #[serde(default)]
+    pub host_secret: Option<HostInSecret>,
+}
+
 /// `checks.storage-class`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -343,6 +364,8 @@ pub struct CheckSettings {
     pub external_secrets: ExternalSecretSettings,
     /// `postgres`.
     pub postgres: PostgresSettings,
+    /// `rds-instance`.
+    pub rds_instance: RdsSettings,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -444,6 +467,13 @@ impl Default for CheckSettings {
                         check_plaintext_refused: false,
                     },
                 ],
+            },
+            rds_instance: RdsSettings {
+                identifier: "goldenpath-platform".into(),
+                host_secret: Some(HostInSecret {
+                    secret: ObjectRef::new("backstage", "backstage-postgres"),
+                    key: "POSTGRES_HOST".into(),
+                }),
             },
         }
     }

@@ -71,3 +71,13 @@ pub async fn kube_client(
     config.default_retry = false;
     kube::Client::try_from(config).map_err(ConnectError::Client)
 }
+
+/// The shared AWS configuration from `aws-config`'s default chain: variables, profiles, IRSA
+/// web identity in the cluster, instance metadata. The SDK's own retries are off: the runner
+/// owns retries (only while `--wait` allows).
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}

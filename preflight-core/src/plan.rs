@@ -171,7 +171,8 @@ mod tests {
             left,
             [
                 ("external-secrets", "tier 2 is above the requested tier 1.5"),
-                ("postgres", "tier 2 is above the requested tier 1.5")
+                ("postgres", "tier 2 is above the requested tier 1.5"),
+                ("rds-instance", "tier 2 is above the requested tier 1.5")
             ]
         );
         let persistent = values("bootstrap: {mode: persistent, env: prod}\n");

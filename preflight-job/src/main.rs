@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use preflight_core::check::Context;
+use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
 use std::time::Duration;
 
@@ -210,9 +210,12 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         settings: config.runner.clone(),
         wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
     };
-    let ctx = client
+    let mut ctx = client
         .into_iter()
         .fold(Context::default(), Context::with_kube);
+    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
+        ctx = ctx.with_aws(&preflight_core::connect::aws().await);
+    }
     let results = run(&plan, &ctx, &options, &cancel).await;
     signals.abort();
 

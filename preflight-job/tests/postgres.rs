@@ -83,21 +83,11 @@ async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_tier_2_run_passes_against_real_postgres() {
+async fn both_apps_log_in_over_tls_with_their_own_credentials() {
     let pg = TestPostgres::start();
     let cluster = cluster_for(&pg).await;
     let cfg = config(&cluster, &pg, "checkPlaintextRefused: true", true);
-    let run = run(cluster.preflight(&[
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--config",
-        &cfg,
-        "--output",
-        "json",
-    ]))
-    .await;
+    let run = tier2(&cluster, &cfg, &[]).await;
     assert_eq!(run.code, 0, "{}\n{}\n{}", run.stdout, run.stderr, pg.log());
     for c in run.report()["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "pass", "{c:#}");
@@ -419,4 +409,49 @@ async fn ci_runs_log_in_from_flags_and_the_password_variable_without_a_cluster()
     assert_check(&wrong, "postgres", "fail", "wrong-password");
     let empty = run(login("")).await;
     assert_check(&empty, "postgres", "fail", "empty-password");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_tier_2_run_with_rds_passes() {
+    let pg = TestPostgres::start();
+    let moto = support::moto::Moto::start();
+    let endpoint = moto
+        .create_instance("goldenpath-platform", "postgres")
+        .await;
+    let cluster = cluster_for(&pg).await;
+    // The Secret names the RDS endpoint, as in production; the login goes to the test server.
+    cluster
+        .kube
+        .update(
+            "v1",
+            "Secret",
+            Some("backstage"),
+            "backstage-postgres",
+            |s| s["data"]["POSTGRES_HOST"] = json!(b64(&endpoint)),
+        )
+        .unwrap();
+    let cfg = config(&cluster, &pg, "host: 127.0.0.1", true);
+    let mut cmd = cluster.preflight(&[
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--config",
+        &cfg,
+        "--output",
+        "json",
+    ]);
+    moto.env(&mut cmd);
+    let run = run(cmd).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let ids: Vec<String> = run.report()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 13, "{ids:?}");
+    for c in run.report()["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c:#}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The check catalogue: every check preflight knows, with its tier and dependencies.
 
+pub mod aws;
 pub mod kubernetes;
 pub mod postgres;
 
@@ -44,6 +45,8 @@ pub mod ids {
     pub const EXTERNAL_SECRETS: &str = "external-secrets";
     /// Tier 2's app databases accept their logins over TLS.
     pub const POSTGRES: &str = "postgres";
+    /// The RDS instance is available.
+    pub const RDS_INSTANCE: &str = "rds-instance";
 }
 
 /// Every check, in the order reports list them (by tier, then by what depends on what).
@@ -60,11 +63,19 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             id,
             title,
             tier,
-            family: Family::Kubernetes,
+            family: match id {
+                ids::POSTGRES => Family::Postgres,
+                ids::RDS_INSTANCE => Family::Aws,
+                _ => Family::Kubernetes,
+            },
             needs: needs.to_vec(),
             required: !config.advisory.iter().any(|a| a == id),
-            uses_kubernetes: id != ids::POSTGRES
-                || s.postgres.databases.iter().any(|d| d.secret.is_some()),
+            // Checks of other systems may still read a Secret for their inputs.
+            uses_kubernetes: match id {
+                ids::POSTGRES => s.postgres.databases.iter().any(|d| d.secret.is_some()),
+                ids::RDS_INSTANCE => s.rds_instance.host_secret.is_some(),
+                _ => true,
+            },
         },
         check,
     };
@@ -192,5 +203,57 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
                 Arc::new(check),
             )
         },
+        {
+            let check = aws::RdsInstance::new(s.rds_instance.clone());
+            let needs: &[&'static str] = if check.reads_secrets() {
+                &[ids::EXTERNAL_SECRETS]
+            } else {
+                &[]
+            };
+            entry(
+                ids::RDS_INSTANCE,
+                Tier::Two,
+                format!(
+                    "RDS instance {} available, PostgreSQL, endpoint as the app's Secret says",
+                    s.rds_instance.identifier
+                ),
+                needs,
+                Arc::new(check),
+            )
+        },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_names_the_system_it_talks_to() {
+        let config = Config::default();
+        let families: Vec<(&str, Family, bool)> = catalogue(&config)
+            .iter()
+            .map(|e| (e.meta.id, e.meta.family, e.meta.uses_kubernetes))
+            .collect();
+        assert!(
+            families.contains(&(ids::POSTGRES, Family::Postgres, true)),
+            "reads its Secret: {families:?}"
+        );
+        assert!(families.contains(&(ids::RDS_INSTANCE, Family::Aws, true)));
+        assert!(families.contains(&(ids::NODES_READY, Family::Kubernetes, true)));
+        let mut direct = Config::default();
+        direct.checks.postgres.databases[0].secret = None;
+        direct.checks.postgres.databases.truncate(1);
+        direct.checks.rds_instance.host_secret = None;
+        for e in catalogue(&direct)
+            .iter()
+            .filter(|e| e.meta.family != Family::Kubernetes)
+        {
+            assert!(
+                !e.meta.uses_kubernetes && e.meta.needs.is_empty(),
+                "{}: no Secret, no cluster",
+                e.meta.id
+            );
+        }
+    }
 }

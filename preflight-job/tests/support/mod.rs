@@ -8,6 +8,7 @@
 )]
 #![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
 
+pub(crate) mod moto;
 pub(crate) mod pg;
 
 use std::path::{Path, PathBuf};

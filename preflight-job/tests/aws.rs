@@ -1,0 +1,143 @@
+//! The RDS instance against moto's server: available, not found, stopped, the wrong engine,
+//! an endpoint the app's Secret does not name, an unreachable API.
+
+mod support;
+
+use base64::Engine as _;
+use serde_json::json;
+use support::moto::Moto;
+use support::*;
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "rds-instance",
+        "--output",
+        "json",
+    ];
+    if let Some(c) = config {
+        args.extend(["--config", c]);
+    }
+    args.extend_from_slice(extra);
+    let mut cmd = cluster.preflight(&args);
+    moto.env(&mut cmd);
+    run(cmd).await
+}
+
+fn set_host(cluster: &Cluster, host: &str) {
+    cluster
+        .kube
+        .update(
+            "v1",
+            "Secret",
+            Some("backstage"),
+            "backstage-postgres",
+            |s| s["data"]["POSTGRES_HOST"] = json!(b64(host)),
+        )
+        .expect("the fixture has the Secret");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rds_instance_is_available_with_the_secrets_endpoint() {
+    let moto = Moto::start();
+    let address = moto
+        .create_instance("goldenpath-platform", "postgres")
+        .await;
+    let cluster = Cluster::healthy().await;
+    set_host(&cluster, &address);
+    let run = rds_run(&cluster, &moto, None, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "rds-instance", "pass", "rds-available");
+    assert!(
+        run.check("rds-instance")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&address)
+    );
+
+    set_host(
+        &cluster,
+        "old-instance.abcdefghij.eu-west-1.rds.amazonaws.com",
+    );
+    let mismatch = rds_run(&cluster, &moto, None, &[]).await;
+    assert_eq!(mismatch.code, 1);
+    assert_check(&mismatch, "rds-instance", "fail", "rds-endpoint-mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_stopped_and_foreign_instances_fail_with_hints() {
+    let moto = Moto::start();
+    let cluster = Cluster::healthy().await;
+    let without_secret = cluster.write(
+        "no-host.yaml",
+        "checks:\n  rds-instance:\n    identifier: goldenpath-platform\n",
+    );
+    let cfg = without_secret.to_str().unwrap();
+
+    let missing = rds_run(&cluster, &moto, Some(cfg), &[]).await;
+    assert_eq!(missing.code, 1, "{}\n{}", missing.stdout, missing.stderr);
+    assert_check(&missing, "rds-instance", "fail", "rds-instance-not-found");
+
+    moto.create_instance("goldenpath-platform", "postgres")
+        .await;
+    moto.rds()
+        .await
+        .stop_db_instance()
+        .db_instance_identifier("goldenpath-platform")
+        .send()
+        .await
+        .expect("stops");
+    let stopped = rds_run(&cluster, &moto, Some(cfg), &["--wait", "20s"]).await;
+    assert_eq!(
+        stopped.code, 1,
+        "a stopped instance does not start by waiting"
+    );
+    assert_check(&stopped, "rds-instance", "fail", "rds-not-available");
+    assert_eq!(stopped.check("rds-instance")["attempts"], 1);
+    assert!(
+        stopped.check("rds-instance")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("start-db-instance")
+    );
+
+    let mysql = cluster.write(
+        "mysql.yaml",
+        "checks:\n  rds-instance:\n    identifier: shop-mysql\n",
+    );
+    moto.create_instance("shop-mysql", "mysql").await;
+    let foreign = rds_run(&cluster, &moto, Some(mysql.to_str().unwrap()), &[]).await;
+    assert_check(&foreign, "rds-instance", "fail", "rds-engine-mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_aws_api_is_a_clear_failure() {
+    let moto = Moto::start();
+    let cluster = Cluster::healthy().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let mut cmd = cluster.preflight(&[
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "rds-instance",
+        "--output",
+        "json",
+    ]);
+    moto.env(&mut cmd);
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{closed}"));
+    let run = run(cmd).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_check(&run, "rds-instance", "fail", "aws-unreachable");
+}
