@@ -160,6 +160,21 @@ async fn every_login_failure_is_produced_for_real() {
             "database-unreachable",
         ),
         (
+            "database: locked".into(),
+            &[],
+            1,
+            "fail",
+            "missing-privilege",
+        ),
+        ("user: blocked".into(), &[], 1, "fail", "pg-hba-rejected"),
+        (
+            "host: db.does-not-exist.invalid".into(),
+            &["--attempt-timeout", "5s"],
+            1,
+            "fail",
+            "host-unresolvable",
+        ),
+        (
             format!("port: {silent_port}"),
             &["--attempt-timeout", "1s"],
             1,

@@ -179,6 +179,9 @@ fn connector(target: &PostgresTarget) -> Result<MakeTlsConnector, Outcome> {
     let mut builder = TlsConnector::builder();
     builder.min_protocol_version(Some(Protocol::Tlsv12));
     if let Some(path) = &target.ca_bundle {
+        // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
+        // them: a certificate from a public CA must not pass for the RDS instance's.
+        builder.disable_built_in_roots(true);
         let text = std::fs::read_to_string(path).map_err(|e| {
             Outcome::fail(
                 "ca-bundle-unreadable",

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL 15 server with TLS for the end-to-end tests: its own CA, `hostssl`
 //! only in pg_hba.conf, and roles with and without CREATEDB. It runs as the `postgres` user
-//! when the tests run as root (PostgreSQL refuses root), and stops when dropped.
+//! when the tests run as root (PostgreSQL refuses root), and stops when dropped. A role
+//! `blocked` is rejected by pg_hba.conf; database `locked` refuses CONNECT to the app roles.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,7 +105,7 @@ impl TestPostgres {
             String::from_utf8_lossy(&out.stderr)
         );
         // TLS only over TCP: a plaintext login gets "no pg_hba.conf entry … no encryption".
-        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.2/32 scram-sha-256\n").expect("pg_hba");
+        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all blocked 127.0.0.1/32 reject\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.2/32 scram-sha-256\n").expect("pg_hba");
         let port = free_port();
         let log = std::fs::File::create(root.join("server.log")).expect("log");
         let child = as_postgres(&bin("postgres"))
@@ -148,6 +149,10 @@ impl TestPostgres {
             "CREATE DATABASE backstage OWNER backstage".to_owned(),
             format!("CREATE ROLE grafana LOGIN PASSWORD '{GRAFANA_PASSWORD}'"),
             "CREATE DATABASE grafana OWNER grafana".to_owned(),
+            // A role pg_hba.conf rejects, and a database it may not connect to.
+            "CREATE ROLE blocked LOGIN PASSWORD 'blocked'".to_owned(),
+            "CREATE DATABASE locked".to_owned(),
+            "REVOKE CONNECT ON DATABASE locked FROM PUBLIC".to_owned(),
         ] {
             let out = pg.psql(&sql);
             assert!(
