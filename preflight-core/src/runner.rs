@@ -113,17 +113,10 @@ pub async fn run(
     }
 }
 
-/// A failed outcome for a check cut short before any attempt finished.
-fn cut_short(end: RunEnd) -> Outcome {
-    match end {
-        RunEnd::Interrupted => {
-            Outcome::fail("interrupted", "interrupted before the check finished")
-        }
-        _ => Outcome::fail(
-            "deadline-reached",
-            "the deadline was reached before the check finished",
-        ),
-    }
+/// The outcome of a check interrupted before any attempt finished. (The deadline never cuts
+/// a first attempt short: attempts are bounded by it, so they end with their own outcome.)
+fn interrupted() -> Outcome {
+    Outcome::fail("interrupted", "interrupted before the check finished")
 }
 
 async fn run_check(
@@ -147,7 +140,7 @@ async fn run_check(
     for (dep, mut rx) in deps {
         let state = tokio::select! {
             biased;
-            () = cancel.cancelled() => return unsettled(cut_short(RunEnd::Interrupted), 0, waiting),
+            () = cancel.cancelled() => return unsettled(interrupted(), 0, waiting),
             state = rx.wait_for(Option::is_some) => state.ok().and_then(|s| *s),
         };
         match state {
@@ -168,7 +161,7 @@ async fn run_check(
             }
             // The dependency's sender is gone without a result: it cannot happen, as every
             // check sends before returning; treat it like an interruption rather than panic.
-            None => return unsettled(cut_short(RunEnd::Interrupted), 0, waiting),
+            None => return unsettled(interrupted(), 0, waiting),
         }
     }
 
@@ -194,7 +187,7 @@ async fn run_check(
         let attempt = tokio::select! {
             biased;
             () = cancel.cancelled() => {
-                return unsettled(last.unwrap_or_else(|| cut_short(RunEnd::Interrupted)), attempts - 1, started);
+                return unsettled(last.unwrap_or_else(interrupted), attempts - 1, started);
             }
             result = timeout(limit, entry.check.attempt(ctx)) => result.unwrap_or_else(|_| timed_out(limit)),
         };
