@@ -3,7 +3,7 @@
 //! server's version is reported and the role has `CREATEDB` where the app needs it.
 //!
 //! Credentials come from the synced Secret (key names configurable) or from the config and an
-//! environment variable. The password lives in a [`Password`] that never prints.
+//! environment variable. The password lives in a `Password` that never prints.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,15 +1,13 @@
-//! The operator's report: one line per check, grouped by tier, with hints under failures; and
+//! The operator's view: one line per check, grouped by tier, with hints under failures; and
 //! the offline plan.
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use anstyle::{AnsiColor, Style};
-use serde::Serialize;
+use std::fmt::Write as _;
 
-use super::{CheckResult, Report, RunEnd, Verdict};
-use crate::contract::{Ceiling, Values};
-use crate::outcome::Status;
+use super::{
+    CheckResult, Report, cut_short, plural, short_duration, status_label, tally, verdict_line,
+};
+use crate::contract::Values;
 use crate::plan::{LeftOut, Plan};
 use crate::tier::Tier;
 
@@ -19,69 +17,110 @@ const RED: Style = AnsiColor::Red.on_default();
 const DIM: Style = Style::new().dimmed();
 const BOLD: Style = Style::new().bold();
 
-/// Writes `text` in `style` when colour is on.
+/// Applies styles only when colour is on, so that the plain text has no escape byte at all.
 struct Painter {
     color: bool,
 }
 
 impl Painter {
+    /// Styles each line on its own: a pager, `grep` or a log viewer that shows one line must
+    /// not carry the colour onto the next.
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color {
-            format!("{}{text}{}", style.render(), style.render_reset())
-        } else {
-            text.to_owned()
+        if !self.color {
+            return text.to_owned();
         }
+        text.split('\n')
+            .map(|line| format!("{}{line}{}", style.render(), style.render_reset()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
-fn symbol(r: &CheckResult) -> (&'static str, Style) {
-    match (r.outcome.status, r.blocked_by.is_some()) {
-        (_, true) | (Status::Skip, _) => ("-", DIM),
-        (Status::Pass, _) => ("✔", GREEN),
-        (Status::Warn, _) => ("‼", YELLOW),
-        (Status::Fail, _) => ("×", RED),
+/// The symbol of a check and its colour. An advisory failure is yellow: it is a failure, but
+/// it does not fail the run.
+fn mark(r: &CheckResult) -> (&'static str, Style) {
+    match status_label(r) {
+        "pass" => ("✔", GREEN),
+        "warn" => ("‼", YELLOW),
+        "fail" | "unsettled" if !r.required => ("×", YELLOW),
+        "fail" | "unsettled" => ("×", RED),
+        _ => ("-", DIM),
     }
 }
 
-/// A duration as people read it: `850ms`, `1.2s`, `2m05s`.
-fn short(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
-/// Indents every line of a multi-line text.
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| format!("{prefix}{l}"))
+/// Prefixes every line after the first with `indent`, so that a multi-line text stays in its
+/// column.
+fn hang(text: &str, indent: usize) -> String {
+    text.trim_end()
+        .lines()
         .collect::<Vec<_>>()
-        .join("\n")
+        .join(&format!("\n{:indent$}", ""))
 }
 
 fn tier_heading(tier: Tier) -> String {
     format!("Tier {tier} · {}", tier.name())
 }
 
-/// Renders the report for a person. `color` adds ANSI colours; without it the text has no
-/// escape byte at all.
+/// The checks of `items` grouped by tier, lowest tier first, each group in the given order.
+fn by_tier<T>(items: &[T], tier: impl Fn(&T) -> Tier) -> Vec<(Tier, Vec<&T>)> {
+    Tier::ALL
+        .into_iter()
+        .map(|t| (t, items.iter().filter(|i| tier(i) == t).collect::<Vec<_>>()))
+        .filter(|(_, group)| !group.is_empty())
+        .collect()
+}
+
+/// Left-out checks that share a reason, on one line each: a tier-1 run leaves out five checks
+/// for two reasons, and the operator needs the reasons more than the list.
+fn left_out_lines(left_out: &[LeftOut]) -> Vec<String> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for l in left_out {
+        match groups.iter_mut().find(|(reason, _)| *reason == l.reason) {
+            Some((_, ids)) => ids.push(l.id),
+            None => groups.push((&l.reason, vec![l.id])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(reason, ids)| format!("{}: {reason}", ids.join(", ")))
+        .collect()
+}
+
+/// What follows a check's id: the message, with what made the result special first.
+fn detail(report: &Report, r: &CheckResult) -> String {
+    if let Some(dep) = r.blocked_by {
+        // The runner's message only repeats the dependency ("not run: crds did not pass").
+        return if r.settled {
+            format!("blocked by {dep}")
+        } else {
+            format!("blocked by {dep}, which did not settle")
+        };
+    }
+    let mut marks = Vec::new();
+    if !r.required && !r.outcome.status.is_ok() && status_label(r) != "skipped" {
+        marks.push("advisory".to_owned());
+    }
+    if !r.settled {
+        marks.push(cut_short(report.end, r));
+    }
+    if marks.is_empty() {
+        r.outcome.message.clone()
+    } else {
+        format!("({}) {}", marks.join("; "), r.outcome.message)
+    }
+}
+
+/// Renders the report for a person: a header, the checks by tier with hints under warnings
+/// and failures, the checks not run, the notes, then the counts and the verdict with its exit
+/// code. `color` adds ANSI colours; without it the text has no escape byte at all.
 #[must_use]
 pub fn human(report: &Report, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
     let c = &report.cluster;
-    let build = c
-        .build_id
-        .as_ref()
-        .map(|b| format!(" {b}"))
-        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "{} tier {} ({}) on {} {}{build} cluster {}",
+        "{} · tier {} ({}) · {} {} cluster {}",
         p.paint(BOLD, &format!("preflight {}", report.preflight_version)),
         report.tier,
         report.tier.name(),
@@ -89,156 +128,63 @@ pub fn human(report: &Report, color: bool) -> String {
         c.env,
         c.host_suffix
     );
-    let mut tier = None;
-    for r in &report.checks {
-        if tier != Some(r.tier) {
-            tier = Some(r.tier);
-            let _ = writeln!(out, "\n{}", p.paint(BOLD, &tier_heading(r.tier)));
-        }
-        let (sym, style) = symbol(r);
-        let mut line = format!("  {} {}", p.paint(style, sym), r.id);
-        let mut notes = Vec::new();
-        if let Some(dep) = r.blocked_by {
-            notes.push(format!("blocked by {dep}"));
-        }
-        if !r.settled && r.blocked_by.is_none() {
-            notes.push(match report.end {
-                RunEnd::Interrupted => format!("interrupted after {} attempt(s)", r.attempts),
-                _ => format!(
-                    "still failing at the deadline after {} attempt(s)",
-                    r.attempts
-                ),
-            });
-        }
-        if !r.required && r.outcome.status == Status::Fail {
-            notes.push("advisory".to_owned());
-        }
-        if !notes.is_empty() {
-            let _ = write!(line, " ({})", notes.join(", "));
-        }
-        let _ = writeln!(out, "{line}  {}", r.outcome.message);
-        if let (Some(hint), Status::Warn | Status::Fail) = (&r.outcome.hint, r.outcome.status) {
-            let _ = writeln!(
-                out,
-                "{}",
-                p.paint(DIM, &indent(&format!("hint: {hint}"), "      "))
-            );
+    let width = report.checks.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    // "  × " then the id column then two spaces.
+    let column = 4 + width + 2;
+    for (tier, checks) in by_tier(&report.checks, |r| r.tier) {
+        let _ = writeln!(out, "\n{}", p.paint(BOLD, &tier_heading(tier)));
+        for r in checks {
+            let (symbol, style) = mark(r);
+            let label = status_label(r);
+            let text = hang(&detail(report, r), column);
+            let text = match label {
+                "blocked" | "skipped" => p.paint(DIM, &text),
+                _ => text,
+            };
+            let _ = writeln!(out, "  {} {:<width$}  {text}", p.paint(style, symbol), r.id);
+            if let ("warn" | "fail" | "unsettled", Some(hint)) = (label, &r.outcome.hint) {
+                let hint = hang(&format!("hint: {hint}"), column + "hint: ".len());
+                let _ = writeln!(out, "{:column$}{}", "", p.paint(DIM, &hint));
+            }
         }
     }
     if !report.left_out.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(BOLD, "Not run"));
-        for l in &report.left_out {
-            let _ = writeln!(out, "  {} {} ({})", p.paint(DIM, "-"), l.id, l.reason);
+        for line in left_out_lines(&report.left_out) {
+            let _ = writeln!(out, "  {}", p.paint(DIM, &line));
         }
     }
     if !report.notes.is_empty() {
-        let _ = writeln!(out, "\n{}", p.paint(BOLD, "Notes"));
-        for n in &report.notes {
-            let _ = writeln!(out, "  {n}");
+        out.push('\n');
+        for note in &report.notes {
+            let _ = writeln!(out, "note: {}", hang(note, "note: ".len()));
         }
     }
-    let counts = report.counts();
-    let tally = format!(
-        "{} passed, {} warned, {} failed, {} skipped in {}",
-        counts.passed,
-        counts.warned,
-        counts.failed,
-        counts.skipped,
-        short(report.duration)
-    );
-    let failed_required = report
-        .checks
-        .iter()
-        .filter(|r| r.required && r.settled && r.outcome.status == Status::Fail)
-        .count();
-    let (verdict, style) = match (report.verdict, report.end) {
-        (Verdict::Passed, _) => ("PASSED".to_owned(), GREEN),
-        (Verdict::Failed, _) => (
-            format!("FAILED: {failed_required} required check(s) failed"),
-            RED,
-        ),
-        (Verdict::Unsettled, RunEnd::Interrupted) => {
-            ("INTERRUPTED before every check settled".to_owned(), YELLOW)
-        }
-        (Verdict::Unsettled, _) => (
-            "UNSETTLED: the deadline was reached before every check settled".to_owned(),
-            YELLOW,
-        ),
+    let style = match report.verdict {
+        super::Verdict::Passed => GREEN,
+        super::Verdict::Failed => RED,
+        super::Verdict::Unsettled => YELLOW,
     };
     let _ = writeln!(
         out,
-        "\n{} (exit {})  {tally}",
-        p.paint(style.bold(), &verdict),
-        report.exit_code
+        "\n{} in {}: {}",
+        plural(report.checks.len(), "check"),
+        short_duration(report.duration),
+        tally(report)
     );
+    let _ = writeln!(out, "{}", p.paint(style.bold(), &verdict_line(report)));
     out
 }
 
-/// One planned check, as the plan shows it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PlannedCheck<'a> {
-    id: &'static str,
-    tier: Tier,
-    title: &'a str,
-    needs: &'a [&'static str],
-    required: bool,
-}
-
-/// The plan as JSON (schema `preflight.plan/v1`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PlanDoc<'a> {
-    schema: &'static str,
-    tier: Tier,
-    ceiling: &'a Ceiling,
-    mode: String,
-    env: &'a str,
-    host_suffix: &'a str,
-    owner_id: &'a str,
-    checks: Vec<PlannedCheck<'a>>,
-    left_out: &'a [LeftOut],
-}
-
-fn plan_doc<'a>(plan: &'a Plan, values: &'a Values) -> PlanDoc<'a> {
-    PlanDoc {
-        schema: "preflight.plan/v1",
-        tier: plan.tier,
-        ceiling: &plan.ceiling,
-        mode: values.mode.value.to_string(),
-        env: &values.env.value,
-        host_suffix: &values.host_suffix.value,
-        owner_id: &values.owner_id.value,
-        checks: plan
-            .checks
-            .iter()
-            .map(|e| PlannedCheck {
-                id: e.meta.id,
-                tier: e.meta.tier,
-                title: &e.meta.title,
-                needs: &e.meta.needs,
-                required: e.meta.required,
-            })
-            .collect(),
-        left_out: &plan.left_out,
-    }
-}
-
-/// The plan as pretty JSON, schema `preflight.plan/v1`.
-#[must_use]
-pub fn plan_json(plan: &Plan, values: &Values) -> String {
-    let mut text = serde_json::to_string_pretty(&plan_doc(plan, values)).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-/// The plan for a person: what would run, by tier, and why everything else would not.
+/// The plan for a person, as `preflight plan` prints it: what would run, by tier, with what
+/// each check needs and whether it is advisory; why everything else would not run; and the
+/// cluster's ceiling with the rule that set it. Making it contacts nothing.
 #[must_use]
 pub fn plan_text(plan: &Plan, values: &Values) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "preflight plan: tier {} ({}) on {} {} cluster {}",
+        "preflight plan · tier {} ({}) · {} {} cluster {}",
         plan.tier,
         plan.tier.name(),
         values.mode.value,
@@ -247,43 +193,62 @@ pub fn plan_text(plan: &Plan, values: &Values) -> String {
     );
     let _ = writeln!(
         out,
-        "ceiling: tier {} ({})",
+        "ceiling: tier {}, because {}",
         plan.ceiling.tier, plan.ceiling.rule
     );
-    let mut tier = None;
-    for e in &plan.checks {
-        if tier != Some(e.meta.tier) {
-            tier = Some(e.meta.tier);
-            let _ = writeln!(out, "\n{}", tier_heading(e.meta.tier));
+    let width = plan
+        .checks
+        .iter()
+        .map(|e| e.meta.id.len())
+        .chain(plan.left_out.iter().map(|l| l.id.len()))
+        .max()
+        .unwrap_or(0);
+    for (tier, entries) in by_tier(&plan.checks, |e| e.meta.tier) {
+        let _ = writeln!(out, "\n{}", tier_heading(tier));
+        for e in entries {
+            let mut marks = Vec::new();
+            if !e.meta.needs.is_empty() {
+                marks.push(format!("needs {}", e.meta.needs.join(", ")));
+            }
+            if !e.meta.required {
+                marks.push("advisory".to_owned());
+            }
+            let mut line = format!("  {:<width$}  {}", e.meta.id, e.meta.title);
+            if !marks.is_empty() {
+                let _ = write!(line, "  ({})", marks.join("; "));
+            }
+            let _ = writeln!(out, "{line}");
         }
-        let mut line = format!("  {:<22} {}", e.meta.id, e.meta.title);
-        if !e.meta.needs.is_empty() {
-            let _ = write!(line, "  [needs {}]", e.meta.needs.join(", "));
-        }
-        if !e.meta.required {
-            line.push_str("  [advisory]");
-        }
-        let _ = writeln!(out, "{line}");
     }
     if !plan.left_out.is_empty() {
         let _ = writeln!(out, "\nNot run");
         for l in &plan.left_out {
-            let _ = writeln!(out, "  {:<22} tier {}: {}", l.id, l.tier, l.reason);
+            let _ = writeln!(out, "  {:<width$}  {}", l.id, l.reason);
         }
     }
     let _ = writeln!(
         out,
-        "\n{} check(s) would run, {} left out",
-        plan.checks.len(),
+        "\n{} would run, {} left out; nothing was contacted to make this plan.",
+        plural(plan.checks.len(), "check"),
         plan.left_out.len()
     );
+    if plan.checks.iter().any(|e| !e.meta.required) {
+        let _ = writeln!(
+            out,
+            "An advisory check's failure is reported but does not fail the run."
+        );
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::outcome::{Outcome, Status};
     use crate::report::tests::{failing_report, passing_report, test_values};
+    use crate::report::{RunEnd, Verdict, short_duration, verdict};
 
     #[test]
     fn renders_a_failing_run() {
@@ -295,32 +260,142 @@ mod tests {
         insta::assert_snapshot!(human(&passing_report(), false));
     }
 
+    /// A run whose only trouble is a required check still failing at the deadline.
+    fn unsettled_report(end: RunEnd) -> Report {
+        let mut report = failing_report();
+        report
+            .checks
+            .retain(|r| r.id == "kube-api" || r.id == "storage-class");
+        report.end = end;
+        report.verdict = verdict(end, &report.checks);
+        report.exit_code = report.verdict.exit_code();
+        report
+    }
+
+    #[test]
+    fn renders_an_unsettled_run() {
+        let report = unsettled_report(RunEnd::DeadlineReached);
+        assert_eq!(report.verdict, Verdict::Unsettled);
+        insta::assert_snapshot!(human(&report, false));
+    }
+
+    #[test]
+    fn says_how_each_run_ended() {
+        let mut interrupted = unsettled_report(RunEnd::Interrupted);
+        interrupted.checks[1].attempts = 0;
+        interrupted.checks[1].outcome =
+            Outcome::fail("interrupted", "interrupted before the check finished");
+        let mut blocked_by_advisory = failing_report();
+        blocked_by_advisory.end = RunEnd::Completed;
+        blocked_by_advisory
+            .checks
+            .retain(|r| r.id == "cluster-secret-store" || r.id == "irsa");
+        blocked_by_advisory.verdict = verdict(RunEnd::Completed, &blocked_by_advisory.checks);
+        let mut warned = passing_report();
+        warned.checks[1].outcome = Outcome::warn("w", "m");
+        for (report, last, check_line) in [
+            (
+                &passing_report(),
+                "PASSED (exit 0)",
+                "✔ nodes-ready  3 of 3",
+            ),
+            (
+                &warned,
+                "PASSED with 1 warning (exit 0)",
+                "‼ nodes-ready  m",
+            ),
+            (
+                &failing_report(),
+                "FAILED: 1 required check failed, 1 blocked, 1 did not settle (exit 1)",
+                "× storage-class         (still failing at the deadline after 7 attempts) none",
+            ),
+            (
+                &unsettled_report(RunEnd::DeadlineReached),
+                "UNSETTLED: the deadline was reached before 1 required check settled (exit 3)",
+                "× storage-class  (still failing at the deadline after 7 attempts) none",
+            ),
+            (
+                &interrupted,
+                "INTERRUPTED: stopped before 1 required check settled (exit 3)",
+                "× storage-class  (interrupted before its first attempt finished) interrupted",
+            ),
+            (
+                &blocked_by_advisory,
+                "FAILED: 1 required check blocked (exit 1)",
+                "× irsa                  (advisory) ServiceAccount",
+            ),
+        ] {
+            let text = human(report, false);
+            assert_eq!(text.lines().last(), Some(last), "{text}");
+            assert!(text.contains(check_line), "{check_line:?} in\n{text}");
+        }
+    }
+
     #[test]
     fn colours_only_on_request() {
-        assert!(human(&failing_report(), true).contains('\u{1b}'));
-        assert!(!human(&failing_report(), false).contains('\u{1b}'));
+        let coloured = human(&failing_report(), true);
+        assert!(coloured.contains("\u{1b}[31m×"), "red failure: {coloured}");
+        assert!(coloured.contains("\u{1b}[32m✔"), "green pass: {coloured}");
+        assert!(
+            coloured.contains("\u{1b}[33m‼"),
+            "yellow warning: {coloured}"
+        );
+        assert!(coloured.contains("\u{1b}[2m"), "dim hints: {coloured}");
+        // Every line that opens a style closes it, so no colour leaks to the next line.
+        for line in coloured.lines() {
+            let mut open = false;
+            for escape in line.split('\u{1b}').skip(1) {
+                open = !escape.starts_with("[0m");
+            }
+            assert!(!open, "{line:?}");
+        }
+        for report in [failing_report(), passing_report()] {
+            assert!(!human(&report, false).contains('\u{1b}'));
+        }
+        let values = test_values();
+        let plan = crate::plan::plan(&values, &crate::config::Config::default(), Tier::One, &[])
+            .expect("plans");
+        assert!(!plan_text(&plan, &values).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn indents_every_line_of_a_multi_line_hint_and_message() {
+        let mut report = passing_report();
+        report.checks[1].outcome =
+            Outcome::new(Status::Fail, "c", "first\nsecond").hint("do this\nthen that");
+        let text = human(&report, false);
+        assert!(
+            text.contains(
+                "  × nodes-ready  first\n                 second\n                 hint: do this\n                       then that\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
     fn renders_the_plan() {
         let values = test_values();
-        let plan = crate::plan::plan(&values, &crate::config::Config::default(), Tier::One, &[])
-            .expect("plans");
+        let config = crate::config::Config {
+            advisory: vec!["irsa".into()],
+            ..crate::config::Config::default()
+        };
+        let plan = crate::plan::plan(&values, &config, Tier::One, &[]).expect("plans");
         insta::assert_snapshot!(plan_text(&plan, &values));
-        let json: serde_json::Value =
-            serde_json::from_str(&plan_json(&plan, &values)).expect("json");
-        assert_eq!(json["schema"], "preflight.plan/v1");
-        assert_eq!(json["checks"].as_array().map(Vec::len), Some(8));
-        assert_eq!(
-            json["leftOut"][0]["reason"],
-            "tier 1.5 is above the requested tier 1"
-        );
     }
 
     #[test]
     fn shortens_durations() {
-        assert_eq!(short(Duration::from_millis(850)), "850ms");
-        assert_eq!(short(Duration::from_millis(1240)), "1.2s");
-        assert_eq!(short(Duration::from_secs(125)), "2m05s");
+        for (ms, want) in [
+            (0, "0ms"),
+            (850, "850ms"),
+            (1000, "1.0s"),
+            (1240, "1.2s"),
+            (1960, "2.0s"),
+            (59_940, "59.9s"),
+            (59_960, "1m00s"),
+            (125_000, "2m05s"),
+        ] {
+            assert_eq!(short_duration(Duration::from_millis(ms)), want, "{ms}");
+        }
     }
 }

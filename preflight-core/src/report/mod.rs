@@ -3,6 +3,7 @@
 
 mod github;
 mod human;
+mod json;
 mod junit;
 mod termination;
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use github::{annotations as github_annotations, step_summary as github_step_summary};
-pub use human::{human, plan_json, plan_text};
+pub use human::{human, plan_text};
+pub use json::{json, plan_json};
 pub use junit::junit;
 pub use termination::{TERMINATION_MESSAGE_LIMIT, termination_message};
 
@@ -242,14 +244,6 @@ fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     }
 }
 
-/// The report as pretty JSON (schema [`SCHEMA`]).
-#[must_use]
-pub fn json(report: &Report) -> String {
-    let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
 /// A short label for each status, as the human report and summaries show it.
 #[must_use]
 pub fn status_label(r: &CheckResult) -> &'static str {
@@ -260,6 +254,170 @@ pub fn status_label(r: &CheckResult) -> &'static str {
         (Status::Warn, ..) => "warn",
         (Status::Fail, ..) => "fail",
         (Status::Skip, ..) => "skipped",
+    }
+}
+
+/// `n` and `word`, plural unless `n` is 1: "1 attempt", "7 attempts".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// How the run cut an unsettled check short, e.g. "still failing at the deadline after 7
+/// attempts". Every format marks unsettled checks, and must not call them plain failures: the
+/// answer was not known yet.
+fn cut_short(end: RunEnd, r: &CheckResult) -> String {
+    match (end, r.attempts) {
+        (RunEnd::Interrupted, 0) => "interrupted before its first attempt finished".to_owned(),
+        (RunEnd::Interrupted, n) => {
+            format!(
+                "still failing when interrupted, after {}",
+                plural(n as usize, "attempt")
+            )
+        }
+        (_, n) => format!(
+            "still failing at the deadline after {}",
+            plural(n as usize, "attempt")
+        ),
+    }
+}
+
+/// The checks per label, most important first and only the labels that occur, e.g.
+/// "2 failed (1 advisory), 1 blocked, 7 passed". Shared so that every format counts alike.
+fn tally(report: &Report) -> String {
+    let count = |label: &str| {
+        report
+            .checks
+            .iter()
+            .filter(|r| status_label(r) == label)
+            .count()
+    };
+    let advisory = report
+        .checks
+        .iter()
+        .filter(|r| !r.required && status_label(r) == "fail")
+        .count();
+    let mut parts = Vec::new();
+    for (label, word) in [
+        ("fail", "failed"),
+        ("unsettled", "unsettled"),
+        ("blocked", "blocked"),
+        ("skipped", "skipped"),
+        ("warn", "warned"),
+        ("pass", "passed"),
+    ] {
+        let n = count(label);
+        if n == 0 {
+            continue;
+        }
+        if label == "fail" && advisory > 0 {
+            parts.push(format!("{n} {word} ({advisory} advisory)"));
+        } else {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    if parts.is_empty() {
+        "no checks".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The verdict in one word, as headings and the termination message start with it.
+/// An interrupted run says so, rather than the generic "unsettled", because the operator (or
+/// Kubernetes) stopped it, and the deadline was not the cause.
+fn verdict_word(report: &Report) -> &'static str {
+    match (report.verdict, report.end) {
+        (Verdict::Passed, _) => "PASSED",
+        (Verdict::Failed, _) => "FAILED",
+        (Verdict::Unsettled, RunEnd::Interrupted) => "INTERRUPTED",
+        (Verdict::Unsettled, _) => "UNSETTLED",
+    }
+}
+
+/// Why the run got its verdict, counting required checks only (they decide it): "1 required
+/// check failed, 1 blocked", "the deadline was reached before 2 required checks settled", or
+/// for a pass what did not stop it ("1 warning and 1 advisory failure"). None for a clean pass.
+fn verdict_reason(report: &Report) -> Option<String> {
+    let count =
+        |pred: &dyn Fn(&CheckResult) -> bool| report.checks.iter().filter(|r| pred(r)).count();
+    let reason = match (report.verdict, report.end) {
+        (Verdict::Passed, _) => {
+            let warned = count(&|r| r.outcome.status == Status::Warn);
+            let advisory = count(&|r| !r.required && r.outcome.status == Status::Fail);
+            let mut parts = Vec::new();
+            if warned > 0 {
+                parts.push(plural(warned, "warning"));
+            }
+            if advisory > 0 {
+                parts.push(plural(advisory, "advisory failure"));
+            }
+            parts.join(" and ")
+        }
+        (Verdict::Failed, _) => {
+            let mut parts = Vec::new();
+            for (label, verb) in [
+                ("fail", "failed"),
+                ("blocked", "blocked"),
+                ("unsettled", "did not settle"),
+            ] {
+                let n = count(&|r| r.required && status_label(r) == label);
+                if n == 0 {
+                    continue;
+                }
+                if parts.is_empty() {
+                    let noun = if n == 1 { "check" } else { "checks" };
+                    parts.push(format!("{n} required {noun} {verb}"));
+                } else {
+                    parts.push(format!("{n} {verb}"));
+                }
+            }
+            parts.join(", ")
+        }
+        (Verdict::Unsettled, end) => {
+            let open = count(&|r| r.required && !r.settled);
+            match (end, open) {
+                (RunEnd::Interrupted, 0) => "stopped before the run completed".to_owned(),
+                (RunEnd::Interrupted, n) => {
+                    format!("stopped before {} settled", plural(n, "required check"))
+                }
+                (_, n) => format!(
+                    "the deadline was reached before {} settled",
+                    plural(n, "required check")
+                ),
+            }
+        }
+    };
+    (!reason.is_empty()).then_some(reason)
+}
+
+/// The verdict with its reason and exit code, e.g. "FAILED: 2 required checks failed, 1
+/// blocked (exit 1)" or "PASSED with 1 warning (exit 0)".
+fn verdict_line(report: &Report) -> String {
+    let word = verdict_word(report);
+    let exit = report.exit_code;
+    match (verdict_reason(report), report.verdict) {
+        (None, _) => format!("{word} (exit {exit})"),
+        (Some(reason), Verdict::Passed) => format!("{word} with {reason} (exit {exit})"),
+        (Some(reason), _) => format!("{word}: {reason} (exit {exit})"),
+    }
+}
+
+/// A duration as people read it: `850ms`, `1.2s`, `2m05s`. Rounded, not truncated, so that
+/// 1.96 s reads as 2.0s.
+fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let tenths = (ms + 50) / 100;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if tenths < 600 {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    } else {
+        let secs = (ms + 500) / 1000;
+        format!("{}m{:02}s", secs / 60, secs % 60)
     }
 }
 
@@ -308,6 +466,15 @@ pub(crate) mod tests {
             notes: vec![
                 "no bootstrap ConfigMap kube-system/goldenpath-bootstrap in the cluster".into(),
             ],
+        }
+    }
+
+    fn left_out(id: &'static str, tier: Tier, reason: &str) -> LeftOut {
+        LeftOut {
+            id,
+            tier,
+            title: format!("{id} title"),
+            reason: reason.into(),
         }
     }
 
@@ -389,23 +556,13 @@ pub(crate) mod tests {
                 advisory,
                 unsettled,
             ],
-            Vec::new(),
+            vec![
+                left_out("ingress-class", Tier::One, "disabled in the config (disable)"),
+                left_out("external-secrets", Tier::Two, "tier 2 is above the requested tier 1.5"),
+                left_out("postgres", Tier::Two, "tier 2 is above the requested tier 1.5"),
+                left_out("rds-instance", Tier::Two, "tier 2 is above the requested tier 1.5"),
+            ],
         )
-    }
-
-    #[test]
-    fn json_carries_the_schema_and_the_verdict() {
-        let value: serde_json::Value =
-            serde_json::from_str(&json(&failing_report())).expect("json");
-        assert_eq!(value["schema"], SCHEMA);
-        assert_eq!(
-            (value["verdict"].as_str(), value["exitCode"].as_i64()),
-            (Some("failed"), Some(1))
-        );
-        assert_eq!(value["checks"][3]["blockedBy"], "crds");
-        assert_eq!(value["checks"][2]["code"], "crds-missing");
-        assert_eq!(value["checks"][5]["settled"], false);
-        assert_eq!(value["durationMs"], 1234);
     }
 
     fn result_with(status: Status, required: bool, settled: bool, blocked: bool) -> CheckResult {

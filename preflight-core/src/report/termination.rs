@@ -1,74 +1,113 @@
 //! The container's termination message: what ArgoCD shows for a failed bare-Pod hook.
-//! Kubernetes keeps at most 4 KiB of it, so the most important lines come first.
+//! Kubernetes keeps at most 4 KiB of it, so the most important lines come first and the cut,
+//! when there is one, is visible.
 
-use std::fmt::Write as _;
+use super::{CheckResult, Report, cut_short, status_label, tally, verdict_word};
 
-use super::{CheckResult, Report, status_label};
-use crate::outcome::Status;
-
-/// The most Kubernetes keeps of a termination message.
+/// The most Kubernetes keeps of a termination message, in bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
+/// Ends a message that was cut, so nobody mistakes the rest for all there is.
 const CUT: &str = "\n… (truncated, see the full report)";
 
-fn line(r: &CheckResult) -> String {
-    let mark = match status_label(r) {
+/// A cut may go back this far to end on a whole line; further, and a long line is cut in the
+/// middle instead, so that one long line cannot hide everything after the first.
+const LINE_SLACK: usize = 1024;
+
+/// Joins the lines of a text, so that each check stays on one line of the message.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How far up a check goes: required failures first (they are why the hook failed), then
+/// required checks that did not settle, then those blocked, then advisory failures and
+/// warnings. None for checks not worth a line.
+fn rank(r: &CheckResult) -> Option<u8> {
+    match (status_label(r), r.required) {
+        ("fail", true) => Some(0),
+        ("unsettled", true) => Some(1),
+        ("blocked", true) => Some(2),
+        ("fail" | "unsettled", false) => Some(3),
+        ("warn", _) => Some(4),
+        _ => None,
+    }
+}
+
+fn line(report: &Report, r: &CheckResult) -> String {
+    let label = status_label(r);
+    let mark = match label {
         "warn" => "‼",
         "blocked" | "skipped" => "-",
         _ => "×",
     };
-    let mut text = format!(
-        "{mark} {} [{}]: {}",
-        r.id, r.outcome.code, r.outcome.message
-    );
-    if let Some(hint) = r.outcome.hint.as_deref().and_then(|h| h.lines().next()) {
-        let _ = write!(text, " — hint: {hint}");
+    let mut marks = Vec::new();
+    if !r.required && label != "warn" {
+        marks.push("advisory".to_owned());
+    }
+    if label == "unsettled" {
+        marks.push(cut_short(report.end, r));
+    }
+    let marks = if marks.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", marks.join("; "))
+    };
+    let message = match r.blocked_by {
+        Some(dep) if r.settled => format!("blocked by {dep}"),
+        Some(dep) => format!("blocked by {dep}, which did not settle"),
+        None => one_line(&r.outcome.message),
+    };
+    let mut text = format!("{mark} {} [{}]{marks}: {message}", r.id, r.outcome.code);
+    if r.blocked_by.is_none()
+        && let Some(hint) = r.outcome.hint.as_deref().and_then(|h| h.lines().next())
+    {
+        text.push_str(" — hint: ");
+        text.push_str(hint.trim());
     }
     text
 }
 
-/// The verdict and counts, then failed and unsettled checks, blocked ones, and warnings; cut to
-/// [`TERMINATION_MESSAGE_LIMIT`] bytes on a character boundary, with a visible marker.
+/// The termination message: the verdict, exit code and counts (`preflight tier 2: FAILED
+/// (exit 1): 2 failed, 1 blocked, 7 passed`); then one line per check that needs attention,
+/// most important first (`× <id> [<code>]: <message> — hint: <first line of the hint>`):
+/// required failures, required checks that did not settle, blocked ones, advisory failures,
+/// warnings; then the checks not run. Never longer than [`TERMINATION_MESSAGE_LIMIT`] bytes:
+/// a longer message is cut on a character boundary and ends with a visible marker.
 #[must_use]
 pub fn termination_message(report: &Report) -> String {
-    let c = report.counts();
-    let verdict = match report.verdict {
-        super::Verdict::Passed => "PASSED",
-        super::Verdict::Failed => "FAILED",
-        super::Verdict::Unsettled => "UNSETTLED",
-    };
     let mut text = format!(
-        "preflight tier {}: {verdict} (exit {}): {} failed, {} skipped, {} warned, {} passed",
-        report.tier, report.exit_code, c.failed, c.skipped, c.warned, c.passed
+        "preflight tier {}: {} (exit {}): {}",
+        report.tier,
+        verdict_word(report),
+        report.exit_code,
+        tally(report)
     );
-    let rank = |r: &&CheckResult| match (status_label(r), r.required) {
-        ("fail" | "unsettled", true) => Some(0),
-        ("blocked", true) => Some(1),
-        ("fail" | "unsettled", false) => Some(2),
-        ("warn", _) => Some(3),
-        _ => None,
-    };
-    let mut shown: Vec<&CheckResult> = report.checks.iter().filter(|r| rank(r).is_some()).collect();
-    shown.sort_by_key(|r| rank(r));
-    for r in shown {
-        text.push('\n');
-        text.push_str(&line(r));
-    }
-    if report
+    let mut shown: Vec<(u8, &CheckResult)> = report
         .checks
         .iter()
-        .all(|r| r.outcome.status != Status::Fail)
-        && !report.left_out.is_empty()
-    {
-        let _ = write!(
-            text,
-            "\n{} check(s) not run (see the plan)",
-            report.left_out.len()
-        );
+        .filter_map(|r| Some((rank(r)?, r)))
+        .collect();
+    // Stable: within a rank, plan order, which is tier order.
+    shown.sort_by_key(|&(rank, _)| rank);
+    for (_, r) in shown {
+        text.push('\n');
+        text.push_str(&line(report, r));
+    }
+    if !report.left_out.is_empty() {
+        let ids: Vec<&str> = report.left_out.iter().map(|l| l.id).collect();
+        text.push_str("\nnot run: ");
+        text.push_str(&ids.join(", "));
     }
     truncate(text)
 }
 
+/// Cuts `text` to the limit, marker included: on a line boundary when one is near, else on a
+/// character boundary (Kubernetes cuts bytes, which could split a character and leave
+/// invalid UTF-8 for ArgoCD to show).
 fn truncate(text: String) -> String {
     if text.len() <= TERMINATION_MESSAGE_LIMIT {
         return text;
@@ -77,6 +116,12 @@ fn truncate(text: String) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
+    if !text[end..].starts_with('\n')
+        && let Some(newline) = text[..end].rfind('\n')
+        && end - newline <= LINE_SLACK
+    {
+        end = newline;
+    }
     format!("{}{CUT}", &text[..end])
 }
 
@@ -84,7 +129,7 @@ fn truncate(text: String) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::report::tests::failing_report;
+    use crate::report::tests::{failing_report, passing_report};
 
     #[test]
     fn puts_required_failures_first() {
@@ -92,25 +137,84 @@ mod tests {
     }
 
     #[test]
+    fn a_passing_run_is_one_line_and_what_was_not_run() {
+        assert_eq!(
+            termination_message(&passing_report()),
+            "preflight tier 0: PASSED (exit 0): 2 passed\nnot run: crds"
+        );
+    }
+
+    #[test]
+    fn keeps_each_check_on_one_line() {
+        let mut report = passing_report();
+        report.checks[1].outcome = Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that");
+        let text = termination_message(&report);
+        assert!(
+            text.contains("\n× nodes-ready [c]: first second — hint: do this\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn never_exceeds_the_limit_and_cuts_on_a_character_boundary() {
         let mut report = failing_report();
-        let template = report.checks[1].clone();
+        let template = report.checks[2].clone();
         report.checks = (0..200)
             .map(|i| CheckResult {
                 outcome: Outcome::fail(
                     "nodes-not-ready",
                     format!("{i}: é‼ {}", "ü".repeat(40 + i % 7)),
-                ),
+                )
+                .hint("‼ é".repeat(i % 5 + 1)),
                 ..template.clone()
             })
             .collect();
         let text = termination_message(&report);
         assert!(text.len() <= TERMINATION_MESSAGE_LIMIT, "{}", text.len());
-        assert!(text.ends_with(CUT));
-        assert!(text.starts_with("preflight tier 1.5: FAILED"));
-        for len in TERMINATION_MESSAGE_LIMIT - 8..=TERMINATION_MESSAGE_LIMIT + 8 {
-            let cut = truncate("é".repeat(len / 2 + 1));
-            assert!(cut.len() <= TERMINATION_MESSAGE_LIMIT);
+        assert!(text.ends_with(CUT), "{text}");
+        assert!(
+            text.starts_with("preflight tier 1.5: FAILED (exit 1): 200 failed\n"),
+            "{text}"
+        );
+        // Lines are whole: every kept line is one of the full lines.
+        let full = ["preflight tier 1.5: FAILED (exit 1): 200 failed".to_owned()]
+            .into_iter()
+            .chain(report.checks.iter().map(|r| line(&report, r)))
+            .collect::<Vec<_>>();
+        let kept = text.strip_suffix(CUT).unwrap_or_default();
+        for l in kept.lines() {
+            assert!(full.contains(&l.to_owned()), "partial line {l:?}");
         }
+    }
+
+    #[test]
+    fn cuts_multibyte_text_at_every_offset() {
+        for pad in 0..4 {
+            for extra in 0..8 {
+                // Multibyte characters of 2 (é) and 3 (‼) bytes straddle the cut point as
+                // `pad` and `extra` shift them.
+                let len = TERMINATION_MESSAGE_LIMIT - 4 + extra;
+                let mut text = "a".repeat(pad);
+                while text.len() < len {
+                    text.push_str("é‼");
+                }
+                let cut = truncate(text.clone());
+                assert!(cut.len() <= TERMINATION_MESSAGE_LIMIT, "{pad} {extra}");
+                if text.len() <= TERMINATION_MESSAGE_LIMIT {
+                    assert_eq!(cut, text);
+                } else {
+                    let kept = cut.strip_suffix(CUT).expect("marker");
+                    assert!(text.starts_with(kept), "{pad} {extra}");
+                    assert!(
+                        kept.len() > TERMINATION_MESSAGE_LIMIT - CUT.len() - 3,
+                        "one long line is cut mid-line, not dropped"
+                    );
+                }
+            }
+        }
+        let exact = "x".repeat(TERMINATION_MESSAGE_LIMIT);
+        assert_eq!(truncate(exact.clone()), exact);
+        let over = format!("{exact}y");
+        assert!(truncate(over).ends_with(CUT));
     }
 }
