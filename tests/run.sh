@@ -36,4 +36,5 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo test --workspace --locked

@@ -204,7 +204,7 @@ pub(crate) struct RunArgs {
     #[arg(help_heading = "Running", long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// The bootstrap ConfigMap holding the contract values, NAMESPACE/NAME[:KEY].
+    /// The bootstrap ConfigMap holding the contract values, `NAMESPACE/NAME[:KEY]`.
     #[arg(
         help_heading = "Running",
         long,
