@@ -18,6 +18,8 @@ pub enum Family {
     Postgres,
     /// An AWS API.
     Aws,
+    /// An HTTPS endpoint of an app (Keycloak).
+    Http,
 }
 
 /// A check's identity and place in the plan.
@@ -105,12 +107,16 @@ impl Attempt {
 pub struct Context {
     kube: Option<kube::Client>,
     rds: Option<aws_sdk_rds::Client>,
+    route53: Option<aws_sdk_route53::Client>,
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("kube", &self.kube.is_some())
+            .field("aws", &self.rds.is_some())
+            .field("http", &self.http.is_some())
             .finish()
     }
 }
@@ -127,7 +133,27 @@ impl Context {
     #[must_use]
     pub fn with_aws(mut self, config: &aws_config::SdkConfig) -> Self {
         self.rds = Some(aws_sdk_rds::Client::new(config));
+        self.route53 = Some(aws_sdk_route53::Client::new(config));
         self
+    }
+
+    /// A context with an HTTP client (see [`connect::http_client`](crate::connect::http_client)).
+    #[must_use]
+    pub fn with_http(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The Route53 client, if AWS was configured.
+    #[must_use]
+    pub fn route53(&self) -> Option<&aws_sdk_route53::Client> {
+        self.route53.as_ref()
+    }
+
+    /// The HTTP client, if one was configured.
+    #[must_use]
+    pub fn http(&self) -> Option<&reqwest::Client> {
+        self.http.as_ref()
     }
 
     /// The RDS client, if AWS was configured.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::tier::Tier;
+
 /// Errors of loading the settings file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -328,6 +330,99 @@ pub struct RdsSettings {
     pub host_secret: Option<HostInSecret>,
 }
 
+/// `checks.cluster-issuers`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterIssuerSettings {
+    /// The ClusterIssuers that must be Ready.
+    pub names: Vec<String>,
+    /// The tier that first needs TLS certificates, where the check runs.
+    pub tier: Tier,
+}
+
+impl Default for ClusterIssuerSettings {
+    fn default() -> Self {
+        ClusterIssuerSettings {
+            names: names(&["selfsigned", "letsencrypt-staging", "letsencrypt-prod"]),
+            tier: Tier::Two,
+        }
+    }
+}
+
+/// `checks.tier-gating`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct TierGatingSettings {
+    /// The namespace of ArgoCD's Applications.
+    pub namespace: String,
+    /// The label carrying an Application's tier.
+    pub label: String,
+    /// Applications exempt from the rule, such as the app-of-apps root.
+    pub exempt: Vec<String>,
+}
+
+impl Default for TierGatingSettings {
+    fn default() -> Self {
+        TierGatingSettings {
+            namespace: "argocd".into(),
+            label: "goldenpath.idp/tier".into(),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+/// `checks.route53-zone`, also the zones `dns-scope` reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Route53ZoneSettings {
+    /// The zone's domain; default: the contract's base domain.
+    pub domain: Option<String>,
+    /// A private hosted zone (associated with the cluster's VPC) rather than a public one.
+    pub private: bool,
+}
+
+/// A client whose client-credentials grant proves the realm issues tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCredentials {
+    /// The client id.
+    pub client_id: String,
+    /// The Secret holding the client secret, `namespace/name`.
+    pub secret: ObjectRef,
+    /// Its key.
+    #[serde(default = "client_secret_key")]
+    pub key: String,
+}
+
+fn client_secret_key() -> String {
+    "client-secret".into()
+}
+
+/// `checks.keycloak-realm`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeycloakSettings {
+    /// Keycloak's public base URL; default `https://keycloak.{hostSuffix}`.
+    pub url: Option<String>,
+    /// The realm the platform's apps log in with.
+    pub realm: String,
+    /// A PEM bundle of CAs to trust besides the system's (a private CA).
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Also obtain a token with a client-credentials grant.
+    pub client_credentials: Option<ClientCredentials>,
+}
+
+impl Default for KeycloakSettings {
+    fn default() -> Self {
+        KeycloakSettings {
+            url: None,
+            realm: "goldenpath".into(),
+            ca_bundle: None,
+            client_credentials: None,
+        }
+    }
+}
+
 /// `checks.storage-class`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -366,6 +461,14 @@ pub struct CheckSettings {
     pub postgres: PostgresSettings,
     /// `rds-instance`.
     pub rds_instance: RdsSettings,
+    /// `cluster-issuers`.
+    pub cluster_issuers: ClusterIssuerSettings,
+    /// `tier-gating`.
+    pub tier_gating: TierGatingSettings,
+    /// `route53-zone` (and the zones `dns-scope` reads).
+    pub route53_zone: Route53ZoneSettings,
+    /// `keycloak-realm`.
+    pub keycloak_realm: KeycloakSettings,
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -475,6 +578,10 @@ impl Default for CheckSettings {
                     key: "POSTGRES_HOST".into(),
                 }),
             },
+            cluster_issuers: ClusterIssuerSettings::default(),
+            tier_gating: TierGatingSettings::default(),
+            route53_zone: Route53ZoneSettings::default(),
+            keycloak_realm: KeycloakSettings::default(),
         }
     }
 }

@@ -29,6 +29,27 @@ pub enum ConnectError {
     /// The configuration is complete but the client cannot be built (e.g. a bad certificate).
     #[error("cannot build the Kubernetes client")]
     Client(#[source] kube::Error),
+    /// A CA bundle to trust cannot be read.
+    #[error("cannot read the CA bundle {path}")]
+    CaBundleRead {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CA bundle holds no usable PEM certificate.
+    #[error("the CA bundle {path} holds no PEM certificate preflight can use")]
+    CaBundleInvalid {
+        /// The file.
+        path: String,
+        /// The parser's complaint, when it had one.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The HTTP client cannot be built (the TLS library failed to start).
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
 }
 
 /// Builds the Kubernetes client from `kubeconfig` (or `$KUBECONFIG`, `~/.kube/config`, or
@@ -80,4 +101,41 @@ pub async fn aws() -> aws_config::SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
+}
+
+/// Builds the HTTP client of the HTTPS checks: the system's trust store plus `ca_bundle` (a
+/// private CA), no redirects followed (a redirect to a login page is a finding, not a detour),
+/// and a connect timeout that only backs up the runner's per-attempt timeout.
+pub fn http_client(
+    ca_bundle: Option<&Path>,
+    attempt_timeout: Duration,
+) -> Result<reqwest::Client, ConnectError> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(attempt_timeout + Duration::from_secs(1))
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_bundle {
+        let shown = || path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| ConnectError::CaBundleRead {
+            path: shown(),
+            source,
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            ConnectError::CaBundleInvalid {
+                path: shown(),
+                source: Some(e),
+            }
+        })?;
+        if certificates.is_empty() {
+            return Err(ConnectError::CaBundleInvalid {
+                path: shown(),
+                source: None,
+            });
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(ConnectError::Http)
 }

@@ -57,28 +57,50 @@ pub struct Plan {
     pub left_out: Vec<LeftOut>,
 }
 
-/// Plans a run of `tier` on the cluster described by `values`. `only`, when not empty,
-/// restricts the run to those check ids.
+/// The checks picked on the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// `--check`: when not empty, only these run.
+    pub only: Vec<String>,
+    /// `--skip`: these do not run (e.g. the AWS checks from a machine without AWS access).
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    /// Only these checks.
+    #[must_use]
+    pub fn only(ids: &[&str]) -> Self {
+        Selection {
+            only: ids.iter().map(|id| (*id).to_owned()).collect(),
+            skip: Vec::new(),
+        }
+    }
+}
+
+/// Plans a run of `tier` on the cluster described by `values`, of the checks `selection`
+/// picks.
 pub fn plan(
     values: &Values,
     config: &Config,
     tier: Tier,
-    only: &[String],
+    selection: &Selection,
 ) -> Result<Plan, PlanError> {
+    let only = &selection.only;
     if tier > values.ceiling.tier {
         return Err(PlanError::AboveCeiling {
             requested: tier,
             ceiling: values.ceiling.clone(),
         });
     }
-    let all = catalogue(config);
+    let all = catalogue(values, config);
     let known: Vec<&'static str> = all.iter().map(|e| e.meta.id).collect();
     let named = config
         .disable
         .iter()
         .map(|id| ("config: disable", id))
         .chain(config.advisory.iter().map(|id| ("config: advisory", id)))
-        .chain(only.iter().map(|id| ("--check", id)));
+        .chain(only.iter().map(|id| ("--check", id)))
+        .chain(selection.skip.iter().map(|id| ("--skip", id)));
     for (place, id) in named {
         if !known.contains(&id.as_str()) {
             return Err(PlanError::UnknownCheck {
@@ -101,6 +123,8 @@ pub fn plan(
             Some(reason)
         } else if config.disable.iter().any(|d| d == meta.id) {
             Some("disabled in the config (disable)".to_owned())
+        } else if selection.skip.iter().any(|d| d == meta.id) {
+            Some("skipped with --skip".to_owned())
         } else if !only.is_empty() && !only.iter().any(|o| o == meta.id) {
             Some("not selected with --check".to_owned())
         } else {
@@ -152,7 +176,7 @@ mod tests {
     #[test]
     fn runs_every_tier_up_to_the_requested_one() {
         let v = values(EPHEMERAL);
-        let p = plan(&v, &Config::default(), Tier::Zero, &[]).expect("plans");
+        let p = plan(&v, &Config::default(), Tier::Zero, &Selection::default()).expect("plans");
         assert_eq!(ids(&p), ["kube-api", "nodes-ready", "coredns", "cni"]);
         let storage = p
             .left_out
@@ -160,8 +184,14 @@ mod tests {
             .find(|l| l.id == "storage-class")
             .expect("left out");
         assert_eq!(storage.reason, "tier 1.5 is above the requested tier 0");
-        let p = plan(&v, &Config::default(), Tier::OneAndHalf, &[]).expect("plans");
-        assert_eq!(p.checks.len(), 10);
+        let p = plan(
+            &v,
+            &Config::default(),
+            Tier::OneAndHalf,
+            &Selection::default(),
+        )
+        .expect("plans");
+        assert_eq!(p.checks.len(), 13);
         let left: Vec<(&str, &str)> = p
             .left_out
             .iter()
@@ -172,17 +202,34 @@ mod tests {
             [
                 ("external-secrets", "tier 2 is above the requested tier 1.5"),
                 ("postgres", "tier 2 is above the requested tier 1.5"),
-                ("rds-instance", "tier 2 is above the requested tier 1.5")
+                ("rds-instance", "tier 2 is above the requested tier 1.5"),
+                ("cluster-issuers", "tier 2 is above the requested tier 1.5"),
+                (
+                    "keycloak-realm",
+                    "tier 3 is above the requested tier 1.5; an ephemeral cluster never runs tier 3"
+                )
             ]
         );
         let persistent = values("bootstrap: {mode: persistent, env: prod}\n");
-        let p = plan(&persistent, &Config::default(), Tier::Three, &[]).expect("plans");
+        let p = plan(
+            &persistent,
+            &Config::default(),
+            Tier::Three,
+            &Selection::default(),
+        )
+        .expect("plans");
         assert!(p.left_out.is_empty(), "{:?}", p.left_out);
     }
 
     #[test]
     fn refuses_a_tier_above_the_ceiling_naming_the_rule() {
-        let err = plan(&values(EPHEMERAL), &Config::default(), Tier::Two, &[]).expect_err("above");
+        let err = plan(
+            &values(EPHEMERAL),
+            &Config::default(),
+            Tier::Two,
+            &Selection::default(),
+        )
+        .expect_err("above");
         assert_eq!(
             err.to_string(),
             "tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 (values.yaml:1)"
@@ -199,7 +246,10 @@ mod tests {
             &values(EPHEMERAL),
             &config,
             Tier::One,
-            &["cluster-secret-store".into(), "irsa".into()],
+            &Selection {
+                only: vec!["cluster-secret-store".into(), "irsa".into()],
+                skip: vec!["ingress-class".into()],
+            },
         )
         .expect("plans");
         assert_eq!(ids(&p), ["cluster-secret-store"]);
@@ -218,6 +268,10 @@ mod tests {
             Some("disabled in the config (disable)")
         );
         assert_eq!(reason("crds").as_deref(), Some("not selected with --check"));
+        assert_eq!(
+            reason("ingress-class").as_deref(),
+            Some("skipped with --skip")
+        );
     }
 
     #[test]
@@ -226,7 +280,7 @@ mod tests {
             &values(EPHEMERAL),
             &Config::default(),
             Tier::One,
-            &["nodes".into()],
+            &Selection::only(&["nodes"]),
         )
         .expect_err("unknown");
         assert!(
@@ -242,7 +296,13 @@ mod tests {
             advisory: vec!["storage-class".into()],
             ..Config::default()
         };
-        let p = plan(&values(EPHEMERAL), &config, Tier::OneAndHalf, &[]).expect("plans");
+        let p = plan(
+            &values(EPHEMERAL),
+            &config,
+            Tier::OneAndHalf,
+            &Selection::default(),
+        )
+        .expect("plans");
         let required: Vec<bool> = p
             .checks
             .iter()

@@ -60,6 +60,10 @@ pub(crate) struct Common {
     #[arg(long = "check", value_name = "ID")]
     pub only: Vec<String>,
 
+    /// Leave these checks out (repeatable), e.g. the AWS checks where no AWS access exists.
+    #[arg(long = "skip", value_name = "ID")]
+    pub skip: Vec<String>,
+
     #[command(flatten)]
     pub contract: ContractFlags,
 

@@ -17,7 +17,7 @@ use preflight_core::connect::kube_client;
 use preflight_core::contract::{ConfigMapError, Values, ValuesConfigMap, ValuesLayer};
 use preflight_core::exit;
 use preflight_core::outcome::error_chain;
-use preflight_core::plan::{Plan, plan};
+use preflight_core::plan::{Plan, Selection, plan};
 use preflight_core::report::{self, Report};
 use preflight_core::runner::{RunOptions, run};
 use tokio::time::Instant;
@@ -97,7 +97,11 @@ fn validate(layer: ValuesLayer) -> anyhow::Result<Values> {
 
 fn make_plan(values: &Values, config: &Config, common: &Common) -> anyhow::Result<Plan> {
     let tier = common.tier.unwrap_or(values.ceiling.tier);
-    Ok(plan(values, config, tier, &common.only)?)
+    let selection = Selection {
+        only: common.only.clone(),
+        skip: common.skip.clone(),
+    };
+    Ok(plan(values, config, tier, &selection)?)
 }
 
 fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
@@ -215,6 +219,12 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         .fold(Context::default(), Context::with_kube);
     if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
         ctx = ctx.with_aws(&preflight_core::connect::aws().await);
+    }
+    if plan.checks.iter().any(|e| e.meta.family == Family::Http) {
+        ctx = ctx.with_http(preflight_core::connect::http_client(
+            config.checks.keycloak_realm.ca_bundle.as_deref(),
+            config.runner.attempt_timeout,
+        )?);
     }
     let results = run(&plan, &ctx, &options, &cancel).await;
     signals.abort();

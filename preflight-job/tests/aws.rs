@@ -3,14 +3,9 @@
 
 mod support;
 
-use base64::Engine as _;
 use serde_json::json;
 use support::moto::Moto;
 use support::*;
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[&str]) -> Run {
     let mut args = vec![
@@ -27,9 +22,7 @@ async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[
         args.extend(["--config", c]);
     }
     args.extend_from_slice(extra);
-    let mut cmd = cluster.preflight(&args);
-    moto.env(&mut cmd);
-    run(cmd).await
+    run(cluster.preflight_aws(moto, &args)).await
 }
 
 fn set_host(cluster: &Cluster, host: &str) {
@@ -125,17 +118,19 @@ async fn an_unreachable_aws_api_is_a_clear_failure() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap();
-    let mut cmd = cluster.preflight(&[
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--check",
-        "rds-instance",
-        "--output",
-        "json",
-    ]);
-    moto.env(&mut cmd);
+    let mut cmd = cluster.preflight_aws(
+        &moto,
+        &[
+            "--max-tier",
+            "2",
+            "--tier",
+            "2",
+            "--check",
+            "rds-instance",
+            "--output",
+            "json",
+        ],
+    );
     cmd.env("AWS_ENDPOINT_URL", format!("http://{closed}"));
     let run = run(cmd).await;
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -7,7 +7,7 @@ use serde_json::json;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_healthy_cluster_passes_tier_1_5() {
+async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
     let cluster = Cluster::healthy().await;
     let run = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -31,6 +31,7 @@ async fn a_healthy_cluster_passes_tier_1_5() {
             "ingress-class",
             "cluster-secret-store",
             "irsa",
+            "tier-gating",
             "observability-crds",
             "storage-class"
         ]

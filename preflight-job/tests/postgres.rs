@@ -5,63 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::json;
-use support::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres};
+use support::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres, cluster_for, config};
 use support::*;
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-/// A healthy cluster whose synced Secrets point at the test server.
-async fn cluster_for(pg: &TestPostgres) -> Cluster {
-    let cluster = Cluster::healthy().await;
-    let port = pg.port.to_string();
-    cluster
-        .kube
-        .update("v1", "Secret", Some("backstage"), "backstage-postgres", |s| {
-            s["data"] = json!({"POSTGRES_HOST": b64("127.0.0.1"), "POSTGRES_PORT": b64(&port), "POSTGRES_USER": b64("backstage"), "POSTGRES_PASSWORD": b64(CANARY)});
-        })
-        .expect("the fixture has the Secret");
-    cluster
-        .kube
-        .update("v1", "Secret", Some("monitoring"), "grafana-db", |s| {
-            s["data"] = json!({"host": b64("127.0.0.1"), "port": b64(&port), "username": b64("grafana"), "password": b64(GRAFANA_PASSWORD), "dbname": b64("grafana")});
-        })
-        .expect("the fixture has the Secret");
-    cluster
-}
-
-/// A config with the backstage database (`extra` settings replace its defaults), and
-/// optionally grafana's.
-fn config(cluster: &Cluster, pg: &TestPostgres, extra: &str, with_grafana: bool) -> String {
-    let ca = pg.ca();
-    let mut settings: Vec<(String, String)> = vec![
-        ("secret".into(), "backstage/backstage-postgres".into()),
-        ("database".into(), "backstage".into()),
-        ("requireCreatedb".into(), "true".into()),
-        ("caBundle".into(), ca.display().to_string()),
-    ];
-    for line in extra.lines() {
-        let (key, value) = line
-            .split_once(": ")
-            .expect("extra settings are `key: value` lines");
-        settings.retain(|(k, _)| k != key);
-        settings.push((key.into(), value.into()));
-    }
-    let mut yaml = String::from("checks:\n  postgres:\n    databases:\n    - app: backstage\n");
-    for (k, v) in settings {
-        yaml.push_str(&format!("      {k}: {v}\n"));
-    }
-    if with_grafana {
-        yaml.push_str(&format!(
-            "    - app: grafana\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
-            ca.display()
-        ));
-    }
-    cluster.write("preflight.yaml", &yaml).display().to_string()
-}
 
 async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
     let mut args = vec![
@@ -424,49 +370,4 @@ async fn ci_runs_log_in_from_flags_and_the_password_variable_without_a_cluster()
     assert_check(&wrong, "postgres", "fail", "wrong-password");
     let empty = run(login("")).await;
     assert_check(&empty, "postgres", "fail", "empty-password");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_full_tier_2_run_with_rds_passes() {
-    let pg = TestPostgres::start();
-    let moto = support::moto::Moto::start();
-    let endpoint = moto
-        .create_instance("goldenpath-platform", "postgres")
-        .await;
-    let cluster = cluster_for(&pg).await;
-    // The Secret names the RDS endpoint, as in production; the login goes to the test server.
-    cluster
-        .kube
-        .update(
-            "v1",
-            "Secret",
-            Some("backstage"),
-            "backstage-postgres",
-            |s| s["data"]["POSTGRES_HOST"] = json!(b64(&endpoint)),
-        )
-        .unwrap();
-    let cfg = config(&cluster, &pg, "host: 127.0.0.1", true);
-    let mut cmd = cluster.preflight(&[
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--config",
-        &cfg,
-        "--output",
-        "json",
-    ]);
-    moto.env(&mut cmd);
-    let run = run(cmd).await;
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let ids: Vec<String> = run.report()["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 13, "{ids:?}");
-    for c in run.report()["checks"].as_array().unwrap() {
-        assert_eq!(c["status"], "pass", "{c:#}");
-    }
 }

@@ -1,6 +1,7 @@
 //! The check catalogue: every check preflight knows, with its tier and dependencies.
 
 pub mod aws;
+pub mod http;
 pub mod kubernetes;
 pub mod postgres;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use crate::check::{Check, CheckMeta, Family};
 use crate::config::Config;
+use crate::contract::{Mode, Values};
 use crate::tier::Tier;
 
 /// A check with its place in the plan.
@@ -47,13 +49,26 @@ pub mod ids {
     pub const POSTGRES: &str = "postgres";
     /// The RDS instance is available.
     pub const RDS_INSTANCE: &str = "rds-instance";
+    /// cert-manager's ClusterIssuers Ready.
+    pub const CLUSTER_ISSUERS: &str = "cluster-issuers";
+    /// ArgoCD Applications labelled with a tier the cluster may run.
+    pub const TIER_GATING: &str = "tier-gating";
+    /// The base domain's hosted zone exists.
+    pub const ROUTE53_ZONE: &str = "route53-zone";
+    /// ExternalDNS's records stay inside this cluster's DNS scope.
+    pub const DNS_SCOPE: &str = "dns-scope";
+    /// Keycloak serves the platform's realm.
+    pub const KEYCLOAK_REALM: &str = "keycloak-realm";
 }
 
-/// Every check, in the order reports list them (by tier, then by what depends on what).
+/// Every check, in the order reports list them (by tier, then by what depends on what). The
+/// contract supplies what the platform's conventions derive: hostnames, owner id, ceiling.
 #[must_use]
-pub fn catalogue(config: &Config) -> Vec<Entry> {
+pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
     use kubernetes as k;
     let s = &config.checks;
+    let keycloak = http::KeycloakRealm::new(&s.keycloak_realm, &values.host_suffix.value);
+    let keycloak_reads_secrets = keycloak.reads_secrets();
     let entry = |id: &'static str,
                  tier: Tier,
                  title: String,
@@ -65,7 +80,8 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             tier,
             family: match id {
                 ids::POSTGRES => Family::Postgres,
-                ids::RDS_INSTANCE => Family::Aws,
+                ids::RDS_INSTANCE | ids::ROUTE53_ZONE | ids::DNS_SCOPE => Family::Aws,
+                ids::KEYCLOAK_REALM => Family::Http,
                 _ => Family::Kubernetes,
             },
             needs: needs.to_vec(),
@@ -74,12 +90,14 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             uses_kubernetes: match id {
                 ids::POSTGRES => s.postgres.databases.iter().any(|d| d.secret.is_some()),
                 ids::RDS_INSTANCE => s.rds_instance.host_secret.is_some(),
+                ids::KEYCLOAK_REALM => keycloak_reads_secrets,
+                ids::ROUTE53_ZONE | ids::DNS_SCOPE => false,
                 _ => true,
             },
         },
         check,
     };
-    vec![
+    let mut all = vec![
         entry(
             ids::KUBE_API,
             Tier::Zero,
@@ -148,6 +166,63 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
             ),
             &[ids::KUBE_API],
             Arc::new(k::Irsa::new(s.irsa.clone())),
+        ),
+        entry(
+            ids::TIER_GATING,
+            Tier::One,
+            format!(
+                "ArgoCD Applications in {} carry {} at or below the ceiling {}",
+                s.tier_gating.namespace, s.tier_gating.label, values.ceiling.tier
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::TierGating::new(
+                s.tier_gating.clone(),
+                k::Gate {
+                    ceiling: values.ceiling.clone(),
+                    mode: values.mode.value,
+                },
+            )),
+        ),
+        {
+            let check = aws::Route53Zone::new(&s.route53_zone, &values.base_domain.value);
+            entry(
+                ids::ROUTE53_ZONE,
+                Tier::One,
+                format!(
+                    "{} hosted zone {} exists",
+                    if s.route53_zone.private {
+                        "private"
+                    } else {
+                        "public"
+                    },
+                    check.domain()
+                ),
+                &[],
+                Arc::new(check),
+            )
+        },
+        entry(
+            ids::DNS_SCOPE,
+            Tier::One,
+            match values.mode.value {
+                Mode::Ephemeral => format!(
+                    "ExternalDNS records owned by {} lie under {}",
+                    values.owner_id.value, values.host_suffix.value
+                ),
+                Mode::Persistent => format!(
+                    "ExternalDNS records owned by {} stay out of build subdomains",
+                    values.owner_id.value
+                ),
+            },
+            &[ids::ROUTE53_ZONE],
+            Arc::new(aws::DnsScope::new(aws::Scope {
+                mode: values.mode.value,
+                owner_id: values.owner_id.value.clone(),
+                host_suffix: values.host_suffix.value.clone(),
+                env_zone: format!("{}.{}", values.env.value, values.base_domain.value),
+                base_domain: values.base_domain.value.clone(),
+                private: s.route53_zone.private,
+            })),
         ),
         entry(
             ids::OBSERVABILITY_CRDS,
@@ -221,17 +296,50 @@ pub fn catalogue(config: &Config) -> Vec<Entry> {
                 Arc::new(check),
             )
         },
-    ]
+        entry(
+            ids::CLUSTER_ISSUERS,
+            s.cluster_issuers.tier,
+            format!(
+                "ClusterIssuers {} Ready",
+                s.cluster_issuers.names.join(", ")
+            ),
+            &[ids::KUBE_API],
+            Arc::new(k::ClusterIssuers::new(s.cluster_issuers.clone())),
+        ),
+        entry(
+            ids::KEYCLOAK_REALM,
+            Tier::Three,
+            format!(
+                "Keycloak at {} serves realm {} with a signing key",
+                keycloak.url(),
+                s.keycloak_realm.realm
+            ),
+            &[],
+            Arc::new(keycloak),
+        ),
+    ];
+    // A configured tier (cluster-issuers) moves a check; reports still list by tier.
+    all.sort_by_key(|e| e.meta.tier);
+    all
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn values() -> Values {
+        crate::contract::ValuesLayer::from_yaml(
+            "bootstrap: {mode: persistent, env: dev}\n",
+            crate::contract::Origin::File("values.yaml".into()),
+        )
+        .and_then(crate::contract::ValuesLayer::validate)
+        .expect("valid")
+    }
+
     #[test]
     fn each_check_names_the_system_it_talks_to() {
         let config = Config::default();
-        let families: Vec<(&str, Family, bool)> = catalogue(&config)
+        let families: Vec<(&str, Family, bool)> = catalogue(&values(), &config)
             .iter()
             .map(|e| (e.meta.id, e.meta.family, e.meta.uses_kubernetes))
             .collect();
@@ -241,19 +349,50 @@ mod tests {
         );
         assert!(families.contains(&(ids::RDS_INSTANCE, Family::Aws, true)));
         assert!(families.contains(&(ids::NODES_READY, Family::Kubernetes, true)));
+        assert!(families.contains(&(ids::DNS_SCOPE, Family::Aws, false)));
+        assert!(families.contains(&(ids::KEYCLOAK_REALM, Family::Http, false)));
         let mut direct = Config::default();
         direct.checks.postgres.databases[0].secret = None;
         direct.checks.postgres.databases.truncate(1);
         direct.checks.rds_instance.host_secret = None;
-        for e in catalogue(&direct)
+        direct.checks.keycloak_realm.client_credentials = None;
+        for e in catalogue(&values(), &direct)
             .iter()
             .filter(|e| e.meta.family != Family::Kubernetes)
         {
             assert!(
-                !e.meta.uses_kubernetes && e.meta.needs.is_empty(),
+                !e.meta.uses_kubernetes && e.meta.needs.iter().all(|n| *n == ids::ROUTE53_ZONE),
                 "{}: no Secret, no cluster",
                 e.meta.id
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn lists_by_tier_even_when_a_tier_is_configured() {
+        let values = crate::contract::ValuesLayer::from_yaml(
+            "bootstrap: {mode: persistent, env: dev}\n",
+            crate::contract::Origin::File("values.yaml".into()),
+        )
+        .and_then(crate::contract::ValuesLayer::validate)
+        .expect("valid");
+        let mut config = Config::default();
+        config.checks.cluster_issuers.tier = Tier::One;
+        let all = catalogue(&values, &config);
+        let tiers: Vec<Tier> = all.iter().map(|e| e.meta.tier).collect();
+        assert!(tiers.is_sorted(), "{tiers:?}");
+        let issuers = all.iter().position(|e| e.meta.id == ids::CLUSTER_ISSUERS);
+        let first_of_1_5 = all.iter().position(|e| e.meta.tier == Tier::OneAndHalf);
+        assert!(issuers < first_of_1_5);
+        let ids: Vec<&str> = all.iter().map(|e| e.meta.id).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "ids are unique: {ids:?}");
     }
 }

@@ -9,10 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
 use native_tls::{Certificate, Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
-use serde::Deserialize;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use crate::check::{Attempt, Check, Context, KubeWatch};
@@ -40,13 +38,6 @@ pub(crate) struct Credentials {
     pub database: String,
 }
 
-/// A Secret's data, base64 as the API sends it.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub(crate) struct SecretDataDoc {
-    #[serde(default)]
-    data: BTreeMap<String, String>,
-}
-
 /// Assembles credentials from the Secret's data (decoded) and the target's overrides; a
 /// failure names keys, never values.
 pub(crate) fn credentials(
@@ -54,25 +45,7 @@ pub(crate) fn credentials(
     data: &BTreeMap<String, String>,
     env_password: Option<String>,
 ) -> Result<Credentials, Outcome> {
-    let decoded = |key: &str| -> Result<Option<String>, Outcome> {
-        let Some(raw) = data.get(key) else {
-            return Ok(None);
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw.trim())
-            .map_err(|_| {
-                Outcome::fail(
-                    "credentials-invalid",
-                    format!("key {key} of the Secret is not valid base64"),
-                )
-            })?;
-        String::from_utf8(bytes).map(Some).map_err(|_| {
-            Outcome::fail(
-                "credentials-invalid",
-                format!("key {key} of the Secret is not UTF-8 text"),
-            )
-        })
-    };
+    let decoded = |key: &str| fetch::secret_text(data, key);
     let keys = &target.keys;
     let mut missing = Vec::new();
     let mut pick =
@@ -444,7 +417,7 @@ impl PostgresLogin {
 async fn attempt_one(ctx: &Context, target: &PostgresTarget) -> (Attempt, Option<KubeWatch>) {
     let (data, watch) = match &target.secret {
         Some(secret) => {
-            match fetch::get_watchable::<SecretDataDoc>(
+            match fetch::get_watchable::<fetch::SecretDoc>(
                 ctx,
                 &SECRETS,
                 Some(&secret.namespace),
@@ -572,6 +545,7 @@ mod tests {
     use super::*;
     use crate::check::Retry;
     use crate::config::{Config, ObjectRef};
+    use base64::Engine as _;
 
     fn target() -> PostgresTarget {
         Config::default().checks.postgres.databases[0].clone()

@@ -353,8 +353,13 @@ mod tests {
             assert!(!human(&report, false).contains('\u{1b}'));
         }
         let values = test_values();
-        let plan = crate::plan::plan(&values, &crate::config::Config::default(), Tier::One, &[])
-            .expect("plans");
+        let plan = crate::plan::plan(
+            &values,
+            &crate::config::Config::default(),
+            Tier::One,
+            &crate::plan::Selection::default(),
+        )
+        .expect("plans");
         assert!(!plan_text(&plan, &values).contains('\u{1b}'));
     }
 
@@ -379,7 +384,13 @@ mod tests {
             advisory: vec!["irsa".into()],
             ..crate::config::Config::default()
         };
-        let plan = crate::plan::plan(&values, &config, Tier::One, &[]).expect("plans");
+        let plan = crate::plan::plan(
+            &values,
+            &config,
+            Tier::One,
+            &crate::plan::Selection::default(),
+        )
+        .expect("plans");
         insta::assert_snapshot!(plan_text(&plan, &values));
     }
 

@@ -119,7 +119,13 @@ mod tests {
     #[test]
     fn the_plan_is_a_stable_camel_case_document() {
         let values = test_values();
-        let plan = crate::plan::plan(&values, &Config::default(), Tier::One, &[]).expect("plans");
+        let plan = crate::plan::plan(
+            &values,
+            &Config::default(),
+            Tier::One,
+            &crate::plan::Selection::default(),
+        )
+        .expect("plans");
         let text = plan_json(&plan, &values);
         insta::assert_snapshot!(text);
         let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -130,7 +136,7 @@ mod tests {
             doc["cluster"]["hostSuffix"],
             "b-26-01-23-01.dev.goldenpathidp.io"
         );
-        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(8));
+        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(11));
         assert_eq!(doc["checks"][1]["needs"][0], "kube-api");
         assert_eq!(doc["checks"][1]["required"], true);
         assert_eq!(

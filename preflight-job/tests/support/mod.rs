@@ -10,6 +10,7 @@
 
 pub(crate) mod moto;
 pub(crate) mod pg;
+pub(crate) mod platform;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,6 +19,12 @@ use std::time::{Duration, Instant};
 use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+/// Base64, as Secrets hold their data.
+pub(crate) fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
 
 /// The in-repo copy of the real EKS node.
 pub(crate) fn fixture(name: &str) -> PathBuf {
@@ -154,6 +161,9 @@ pub(crate) fn set_node_ready(node: &mut Value, ready: bool) {
     }
 }
 
+/// The checks of tiers 0 to 1.5 that talk to AWS rather than the cluster.
+pub(crate) const AWS_CHECKS: [&str; 2] = ["route53-zone", "dns-scope"];
+
 /// A test cluster: the fake API server, a scratch directory with its kubeconfig and values.
 pub(crate) struct Cluster {
     pub(crate) kube: FakeKube,
@@ -195,8 +205,26 @@ impl Cluster {
         path
     }
 
-    /// `preflight --kubeconfig … --values … <args>`, with a clean environment.
+    /// `preflight --kubeconfig … --values … <args>`, with a clean environment and without the
+    /// AWS checks, which have tests of their own against moto ([`Cluster::preflight_aws`]).
     pub(crate) fn preflight(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = self.command(args);
+        cmd.args(AWS_CHECKS.iter().flat_map(|id| ["--skip", id]));
+        cmd
+    }
+
+    /// [`Cluster::preflight`] with every check, the AWS ones against `moto`.
+    pub(crate) fn preflight_aws(
+        &self,
+        moto: &moto::Moto,
+        args: &[&str],
+    ) -> tokio::process::Command {
+        let mut cmd = self.command(args);
+        moto.env(&mut cmd);
+        cmd
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = preflight_cmd();
         cmd.arg("--kubeconfig").arg(self.path("kubeconfig"));
         cmd.arg("--values").arg(self.path("values.yaml"));

@@ -66,17 +66,91 @@ impl Moto {
             .env_remove("AWS_PROFILE");
     }
 
-    /// An RDS client for setting up instances.
-    pub(crate) async fn rds(&self) -> aws_sdk_rds::Client {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// The SDK configuration of the clients that set up the test's AWS state.
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.url)
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_rds::config::Credentials::new(
                 "testing", "testing", None, None, "tests",
             ))
             .load()
-            .await;
-        aws_sdk_rds::Client::new(&config)
+            .await
+    }
+
+    /// An RDS client for setting up instances.
+    pub(crate) async fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.sdk_config().await)
+    }
+
+    /// A Route53 client for setting up zones and records.
+    pub(crate) async fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a hosted zone and returns its id (`Z…`).
+    pub(crate) async fn create_zone(&self, name: &str, private: bool) -> String {
+        use aws_sdk_route53::types::{HostedZoneConfig, Vpc, VpcRegion};
+        let mut request = self
+            .route53()
+            .await
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(format!("{name}-{private}"))
+            .hosted_zone_config(HostedZoneConfig::builder().private_zone(private).build());
+        if private {
+            request = request.vpc(
+                Vpc::builder()
+                    .vpc_region(VpcRegion::from(REGION))
+                    .vpc_id("vpc-0a1b2c3d")
+                    .build(),
+            );
+        }
+        let created = request.send().await.expect("moto creates the zone");
+        created
+            .hosted_zone()
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
+            .expect("a zone id")
+    }
+
+    /// Creates record sets `(name, type, value)` in a zone; an UPSERT counts twice against
+    /// Route53's limit of 1,000 records per change batch.
+    pub(crate) async fn add_records(&self, zone: &str, records: &[(String, &str, String)]) {
+        use aws_sdk_route53::types::{
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        };
+        let route53 = self.route53().await;
+        for chunk in records.chunks(500) {
+            let changes = chunk
+                .iter()
+                .map(|(name, kind, value)| {
+                    let set = ResourceRecordSet::builder()
+                        .name(name)
+                        .r#type(RrType::from(*kind))
+                        .ttl(300)
+                        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                        .build()
+                        .unwrap();
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(set)
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            route53
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .set_changes(Some(changes))
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect("moto takes the records");
+        }
     }
 
     /// Creates a DB instance and returns its endpoint address.
@@ -101,6 +175,30 @@ impl Moto {
             .map(str::to_owned)
             .expect("an endpoint")
     }
+}
+
+/// The TXT value ExternalDNS writes to mark a record as owned by `owner`.
+pub(crate) fn ownership_txt(owner: &str, resource: &str) -> String {
+    format!("\"heritage=external-dns,external-dns/owner={owner},external-dns/resource={resource}\"")
+}
+
+/// The records ExternalDNS writes for `host` in the given format: the A record and its
+/// ownership TXT, under the same name (before v0.18) or with the record type prefixed.
+pub(crate) fn external_dns_records(
+    host: &str,
+    owner: &str,
+    resource: &str,
+    prefixed: bool,
+) -> Vec<(String, &'static str, String)> {
+    let txt_name = if prefixed {
+        format!("a-{host}")
+    } else {
+        host.to_owned()
+    };
+    vec![
+        (txt_name, "TXT", ownership_txt(owner, resource)),
+        (host.to_owned(), "A", "10.0.12.34".to_owned()),
+    ]
 }
 
 impl Drop for Moto {

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tempfile::TempDir;
+
+use super::{Cluster, b64};
 
 /// The password of the `backstage` role: tests assert it appears in no output.
 pub(crate) const CANARY: &str = "canary-Pa55-do-not-print-7f3e";
@@ -211,4 +214,58 @@ impl Drop for TestPostgres {
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A healthy cluster whose synced Secrets point at the test server.
+pub(crate) async fn cluster_for(pg: &TestPostgres) -> Cluster {
+    let cluster = Cluster::healthy().await;
+    let port = pg.port.to_string();
+    cluster
+        .kube
+        .update("v1", "Secret", Some("backstage"), "backstage-postgres", |s| {
+            s["data"] = json!({"POSTGRES_HOST": b64("127.0.0.1"), "POSTGRES_PORT": b64(&port), "POSTGRES_USER": b64("backstage"), "POSTGRES_PASSWORD": b64(CANARY)});
+        })
+        .expect("the fixture has the Secret");
+    cluster
+        .kube
+        .update("v1", "Secret", Some("monitoring"), "grafana-db", |s| {
+            s["data"] = json!({"host": b64("127.0.0.1"), "port": b64(&port), "username": b64("grafana"), "password": b64(GRAFANA_PASSWORD), "dbname": b64("grafana")});
+        })
+        .expect("the fixture has the Secret");
+    cluster
+}
+
+/// A config with the backstage database (`extra` settings replace its defaults), and
+/// optionally grafana's.
+pub(crate) fn config(
+    cluster: &Cluster,
+    pg: &TestPostgres,
+    extra: &str,
+    with_grafana: bool,
+) -> String {
+    let ca = pg.ca();
+    let mut settings: Vec<(String, String)> = vec![
+        ("secret".into(), "backstage/backstage-postgres".into()),
+        ("database".into(), "backstage".into()),
+        ("requireCreatedb".into(), "true".into()),
+        ("caBundle".into(), ca.display().to_string()),
+    ];
+    for line in extra.lines() {
+        let (key, value) = line
+            .split_once(": ")
+            .expect("extra settings are `key: value` lines");
+        settings.retain(|(k, _)| k != key);
+        settings.push((key.into(), value.into()));
+    }
+    let mut yaml = String::from("checks:\n  postgres:\n    databases:\n    - app: backstage\n");
+    for (k, v) in settings {
+        yaml.push_str(&format!("      {k}: {v}\n"));
+    }
+    if with_grafana {
+        yaml.push_str(&format!(
+            "    - app: grafana\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
+            ca.display()
+        ));
+    }
+    cluster.write("preflight.yaml", &yaml).display().to_string()
 }

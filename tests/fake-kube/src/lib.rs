@@ -1,4 +1,5 @@
-//! fake-kube: an in-process fake Kubernetes API server for preflight's tests and benchmarks.
+//! fake-kube: an in-process fake Kubernetes API server for preflight's tests and benchmarks,
+//! and, on the same HTTPS plumbing, a fake Keycloak ([`FakeKeycloak`]).
 //!
 //! It speaks enough of the real API for kube-rs and kubectl, over HTTPS with bearer-token auth:
 //! discovery (`/version`, `/api`, `/apis`, group and resource lists), get, list with
@@ -21,6 +22,7 @@
 
 mod api;
 mod discovery;
+pub mod keycloak;
 mod nodes;
 mod registry;
 mod selector;
@@ -40,6 +42,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use crate::keycloak::FakeKeycloak;
 pub use crate::nodes::nodes_from_template;
 use crate::store::State;
 pub use crate::tls::{TestCertificates, test_certificates};
@@ -125,6 +128,26 @@ impl Shared {
     }
 }
 
+/// The API server's answers, over the shared listener.
+#[derive(Clone)]
+struct ApiHandler(Arc<Shared>);
+
+impl server::Handler for ApiHandler {
+    fn is_blackholed(&self) -> bool {
+        self.0.blackhole.load(Ordering::SeqCst)
+    }
+
+    fn handle(
+        self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<
+        Output = Result<hyper::Response<api::Body>, std::convert::Infallible>,
+    > + Send
+    + 'static {
+        api::handle(self.0, req)
+    }
+}
+
 /// A running fake API server on an ephemeral port of 127.0.0.1.
 ///
 /// Cloning shares the server; dropping the last handle stops it, with every connection and
@@ -180,7 +203,8 @@ impl FakeKube {
         tokio::spawn(server::serve(
             listener,
             Arc::new(tls.acceptor),
-            shared.clone(),
+            cancel.clone(),
+            ApiHandler(shared.clone()),
         ));
         Ok(FakeKube {
             shared,

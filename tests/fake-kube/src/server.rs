@@ -1,29 +1,59 @@
 //! The listener: TLS on every accepted connection, then HTTP/1.1, each connection in its own
-//! task, all of them ended by the server's cancellation token.
+//! task, all of them ended by the server's cancellation token. Shared by the fake API server
+//! and the fake Keycloak.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use openssl::ssl::{Ssl, SslAcceptor};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
+use tokio_util::sync::CancellationToken;
 
-use crate::{Shared, api};
+use crate::api::Body;
 
-/// Accepts connections until the server is cancelled.
-pub(crate) async fn serve(listener: TcpListener, acceptor: Arc<SslAcceptor>, shared: Arc<Shared>) {
+/// What a server does with connections: when to stop, whether to play dead, what to answer.
+pub(crate) trait Handler: Clone + Send + Sync + 'static {
+    /// Whether to accept connections and say nothing, like an endpoint behind a firewall
+    /// that drops packets.
+    fn is_blackholed(&self) -> bool {
+        false
+    }
+
+    /// Answers one request (on a clone of the handler, so the answer owns what it uses).
+    fn handle(
+        self,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static;
+}
+
+/// Accepts connections until `cancel` fires.
+pub(crate) async fn serve<H: Handler>(
+    listener: TcpListener,
+    acceptor: Arc<SslAcceptor>,
+    cancel: CancellationToken,
+    handler: H,
+) {
     loop {
         let accepted = tokio::select! {
-            () = shared.cancel.cancelled() => return,
+            () = cancel.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((tcp, _)) => {
-                tokio::spawn(connection(tcp, acceptor.clone(), shared.clone()));
+                tokio::spawn(connection(
+                    tcp,
+                    acceptor.clone(),
+                    cancel.clone(),
+                    handler.clone(),
+                ));
             }
             // Out of file descriptors and the like: let some connections close first.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -32,11 +62,15 @@ pub(crate) async fn serve(listener: TcpListener, acceptor: Arc<SslAcceptor>, sha
 }
 
 /// Serves one connection until either side ends it or the server stops.
-async fn connection(tcp: TcpStream, acceptor: Arc<SslAcceptor>, shared: Arc<Shared>) {
-    let cancel = shared.cancel.clone();
-    if shared.blackhole.load(Ordering::SeqCst) {
+async fn connection<H: Handler>(
+    tcp: TcpStream,
+    acceptor: Arc<SslAcceptor>,
+    cancel: CancellationToken,
+    handler: H,
+) {
+    if handler.is_blackholed() {
         // Accept the TCP connection (the kernel already has) and say nothing, not even the
-        // TLS handshake: what a client sees behind a firewall that drops packets.
+        // TLS handshake.
         cancel.cancelled().await;
         return;
     }
@@ -45,7 +79,7 @@ async fn connection(tcp: TcpStream, acceptor: Arc<SslAcceptor>, shared: Arc<Shar
     let serve = async {
         let mut stream = SslStream::new(Ssl::new(acceptor.context()).ok()?, tcp).ok()?;
         Pin::new(&mut stream).accept().await.ok()?;
-        let service = service_fn(move |req| api::handle(shared.clone(), req));
+        let service = service_fn(move |req| handler.clone().handle(req));
         hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service)
             .await

@@ -12,6 +12,10 @@ pub(crate) struct Condition {
     pub reason: String,
     #[serde(default)]
     pub message: String,
+    /// The object's `metadata.generation` the condition was computed for, when the controller
+    /// says: an older one describes a spec that has since changed.
+    #[serde(default, rename = "observedGeneration")]
+    pub observed_generation: Option<i64>,
 }
 
 /// The condition of the given type, if reported.

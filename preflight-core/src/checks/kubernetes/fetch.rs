@@ -94,6 +94,45 @@ pub(crate) static CLUSTER_SECRET_STORES: ResourceType = ResourceType::new(
     "ClusterSecretStore",
 );
 
+pub(crate) static CLUSTER_ISSUERS: ResourceType =
+    ResourceType::new("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer");
+pub(crate) static APPLICATIONS: ResourceType =
+    ResourceType::new("argoproj.io", "v1alpha1", "applications", "Application");
+
+/// A Secret's data, base64 as the API sends it. Values are decoded only when asked for, key
+/// by key, so a Secret's other keys never reach memory as text.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub(crate) struct SecretDoc {
+    #[serde(default)]
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+/// The text under `key` of a Secret's data: `None` when absent; a failure naming the key,
+/// never the value, when it is not base64 of UTF-8 text.
+pub(crate) fn secret_text(
+    data: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<String>, Outcome> {
+    use base64::Engine as _;
+    let Some(raw) = data.get(key) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .map_err(|_| {
+            Outcome::fail(
+                "credentials-invalid",
+                format!("key {key} of the Secret is not valid base64"),
+            )
+        })?;
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        Outcome::fail(
+            "credentials-invalid",
+            format!("key {key} of the Secret is not UTF-8 text"),
+        )
+    })
+}
+
 /// One request, described well enough to name the RBAC permission it needs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Access<'a> {

@@ -1,19 +1,13 @@
-//! Checks against AWS APIs, through clients built from `aws-config`'s default chain (IRSA web
-//! identity in the cluster, the usual variables and profiles elsewhere).
-//!
 //! `rds-instance`: the app database's RDS instance is `available`, runs PostgreSQL, and its
 //! endpoint is the host the app's synced Secret names.
 
-use std::collections::BTreeMap;
-
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::error::SdkError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
-use base64::Engine as _;
 
 use crate::check::{Attempt, Check, Context};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
 use crate::config::RdsSettings;
-use crate::outcome::{Outcome, error_chain};
+use crate::outcome::Outcome;
 
 /// What `DescribeDBInstances` says of the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,38 +92,21 @@ pub(crate) fn judge(id: &str, instance: &DbInstance, expected_host: Option<&str>
     )
 }
 
-/// Maps a failed `DescribeDBInstances`.
+/// Maps a failed `DescribeDBInstances`: a missing instance is this check's own finding.
 fn failure(id: &str, err: &SdkError<DescribeDBInstancesError>) -> Attempt {
-    if let Some(service) = err.as_service_error() {
-        if service.is_db_instance_not_found_fault() {
-            return Attempt::settled(
-                Outcome::fail("rds-instance-not-found", format!("RDS instance {id} does not exist in this account and region"))
-                    .hint("Check checks.rds-instance.identifier and the region (AWS_REGION); tier 2 needs the database Terraform creates."),
-            );
-        }
-        let code = service.code().unwrap_or("Unknown");
-        let message = service.message().unwrap_or_default();
-        return match code {
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => Attempt::settled(
-                Outcome::fail("aws-forbidden", format!("not allowed to describe RDS instance {id}: {message}"))
-                    .hint("Allow rds:DescribeDBInstances on the instance to the role preflight runs as (its IRSA role in the cluster)."),
-            ),
-            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
-                Attempt::transient(Outcome::fail("aws-throttled", format!("RDS throttled the request: {message}")))
-            }
-            _ => Attempt::transient(Outcome::fail("aws-error", format!("RDS answered {code}: {message}"))),
-        };
-    }
-    let chain = error_chain(err);
-    if chain.contains("credentials") || chain.contains("Credentials") {
+    if err
+        .as_service_error()
+        .is_some_and(DescribeDBInstancesError::is_db_instance_not_found_fault)
+    {
         return Attempt::settled(
-            Outcome::fail("aws-credentials", format!("no AWS credentials to describe RDS instance {id}: {chain}"))
-                .hint("In the cluster, annotate preflight's ServiceAccount with eks.amazonaws.com/role-arn (IRSA); elsewhere, provide credentials the usual way (AWS_PROFILE, variables)."),
+            Outcome::fail("rds-instance-not-found", format!("RDS instance {id} does not exist in this account and region"))
+                .hint("Check checks.rds-instance.identifier and the region (AWS_REGION); tier 2 needs the database Terraform creates."),
         );
     }
-    Attempt::transient(
-        Outcome::fail("aws-unreachable", format!("cannot reach the RDS API: {chain}"))
-            .hint("Check the region and the network path to the AWS API (NAT gateway or a VPC endpoint for RDS)."),
+    super::failure(
+        "rds:DescribeDBInstances",
+        &format!("RDS instance {id}"),
+        err,
     )
 }
 
@@ -153,12 +130,6 @@ impl RdsInstance {
     }
 }
 
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-struct SecretData {
-    #[serde(default)]
-    data: BTreeMap<String, String>,
-}
-
 /// The host the app's Secret names (decoded; a host is not a secret, the Secret's other keys
 /// are never decoded).
 async fn expected_host(
@@ -168,31 +139,22 @@ async fn expected_host(
     let Some(source) = &settings.host_secret else {
         return Ok(None);
     };
-    let (doc, _) = fetch::get_watchable::<SecretData>(
+    let (doc, _) = fetch::get_watchable::<fetch::SecretDoc>(
         ctx,
         &SECRETS,
         Some(&source.secret.namespace),
         &source.secret.name,
     )
     .await?;
-    let raw = doc.and_then(|d| d.data.get(&source.key).cloned());
-    Ok(raw
-        .and_then(|r| {
-            base64::engine::general_purpose::STANDARD
-                .decode(r.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok()))
+    // An unreadable host is the postgres check's finding; here it only skips the comparison.
+    Ok(doc.and_then(|d| fetch::secret_text(&d.data, &source.key).ok().flatten()))
 }
 
 #[async_trait::async_trait]
 impl Check for RdsInstance {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let Some(rds) = ctx.rds() else {
-            return Attempt::settled(Outcome::fail(
-                "no-aws-client",
-                "no AWS client is configured",
-            ));
+            return super::no_client();
         };
         let id = &self.settings.identifier;
         let described = rds

@@ -1,0 +1,74 @@
+//! Checks against AWS APIs, one file per check, through clients built from `aws-config`'s
+//! default chain (IRSA web identity in the cluster, the usual variables and profiles
+//! elsewhere). Failed calls map to outcomes here, the same way for every AWS API.
+
+mod dns_names;
+mod dns_scope;
+mod rds_instance;
+mod route53_zone;
+
+pub use dns_scope::{DnsScope, Scope};
+pub use rds_instance::RdsInstance;
+pub use route53_zone::Route53Zone;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::check::Attempt;
+use crate::outcome::{Outcome, error_chain};
+
+/// Maps a failed AWS call to an attempt. `action` is the IAM action the call needs (named in
+/// the hint when it is denied), `what` the object it was about, for messages. Service errors
+/// that mean "not found" are the caller's to handle before this.
+pub(crate) fn failure<E, R>(action: &str, what: &str, err: &SdkError<E, R>) -> Attempt
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let service = action.split(':').next().unwrap_or(action).to_uppercase();
+    if let Some(e) = err.as_service_error() {
+        let code = e.code().unwrap_or("Unknown");
+        let message = e.message().unwrap_or_default();
+        return match code {
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => Attempt::settled(
+                Outcome::fail(
+                    "aws-forbidden",
+                    format!("not allowed to {action} for {what}: {message}"),
+                )
+                .hint(format!(
+                    "Allow {action} to the role preflight runs as (its IRSA role in the cluster)."
+                )),
+            ),
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "PriorRequestNotComplete" => Attempt::transient(Outcome::fail(
+                "aws-throttled",
+                format!("{service} throttled the request for {what}: {message}"),
+            )),
+            _ => Attempt::transient(Outcome::fail(
+                "aws-error",
+                format!("{service} answered {code} for {what}: {message}"),
+            )),
+        };
+    }
+    let chain = error_chain(err);
+    if chain.to_lowercase().contains("credentials") {
+        return Attempt::settled(
+            Outcome::fail("aws-credentials", format!("no AWS credentials to {action} for {what}: {chain}"))
+                .hint("In the cluster, annotate preflight's ServiceAccount with eks.amazonaws.com/role-arn (IRSA); elsewhere, provide credentials the usual way (AWS_PROFILE, variables)."),
+        );
+    }
+    Attempt::transient(
+        Outcome::fail("aws-unreachable", format!("cannot reach the {service} API: {chain}"))
+            .hint(format!("Check the region and the network path to the AWS API (NAT gateway, or a VPC endpoint for {service} where one exists).")),
+    )
+}
+
+/// The failed attempt of a check planned without an AWS client.
+pub(crate) fn no_client() -> Attempt {
+    Attempt::settled(Outcome::fail(
+        "no-aws-client",
+        "no AWS client is configured",
+    ))
+}

@@ -1,0 +1,7 @@
+//! Checks over HTTPS, one file per check, through the shared `reqwest` client of the
+//! [`Context`](crate::check::Context) (its CA bundle and redirect policy set in
+//! [`connect`](crate::connect)).
+
+mod keycloak;
+
+pub use keycloak::KeycloakRealm;

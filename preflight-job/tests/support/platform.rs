@@ -1,0 +1,125 @@
+//! A whole platform for full-tier runs: the fake cluster, a real PostgreSQL with TLS, moto
+//! with the RDS instance and the hosted zone ExternalDNS writes to, and (for a persistent
+//! cluster) a fake Keycloak over HTTPS. Everything stops when dropped.
+
+use fake_kube::FakeKeycloak;
+use serde_json::json;
+
+use super::moto::{Moto, external_dns_records};
+use super::pg::{TestPostgres, cluster_for, config};
+use super::{Cluster, b64};
+
+/// Values of a persistent cluster: ceiling 3, hostnames under `dev.goldenpathidp.io`.
+pub(crate) const PERSISTENT_VALUES: &str =
+    "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  rdsAvailable: true\n";
+
+/// The build of the ephemeral values ([`super::EPHEMERAL_VALUES`]).
+pub(crate) const BUILD_SUFFIX: &str = "b-26-01-23-01.dev.goldenpathidp.io";
+/// Its ExternalDNS owner id.
+pub(crate) const BUILD_OWNER: &str = "goldenpath-dev-26-01-23-01";
+/// The persistent cluster's owner id.
+pub(crate) const PERSISTENT_OWNER: &str = "goldenpath-dev";
+
+/// The running platform.
+pub(crate) struct Platform {
+    pub(crate) cluster: Cluster,
+    pub(crate) pg: TestPostgres,
+    pub(crate) moto: Moto,
+    pub(crate) keycloak: Option<FakeKeycloak>,
+    pub(crate) zone: String,
+    /// The settings file every run uses.
+    pub(crate) config: String,
+}
+
+/// The hosted zone as both clusters' ExternalDNS leave it: each owner's records in its own
+/// scope, in the older and the newer TXT formats, a wildcard among them.
+pub(crate) async fn seed_zone(moto: &Moto) -> String {
+    let zone = moto.create_zone("goldenpathidp.io", false).await;
+    let mut records = Vec::new();
+    for (host, owner, prefixed) in [
+        (format!("backstage.{BUILD_SUFFIX}"), BUILD_OWNER, true),
+        (format!("grafana.{BUILD_SUFFIX}"), BUILD_OWNER, false),
+        (format!("*.{BUILD_SUFFIX}"), BUILD_OWNER, true),
+        (
+            "keycloak.dev.goldenpathidp.io".to_owned(),
+            PERSISTENT_OWNER,
+            true,
+        ),
+        (
+            "backstage.dev.goldenpathidp.io".to_owned(),
+            PERSISTENT_OWNER,
+            false,
+        ),
+    ] {
+        records.extend(external_dns_records(
+            &host,
+            owner,
+            "ingress/platform/app",
+            prefixed,
+        ));
+    }
+    moto.add_records(&zone, &records).await;
+    zone
+}
+
+impl Platform {
+    /// Starts everything a run of `values` up to its ceiling needs; a persistent cluster also
+    /// gets Keycloak.
+    pub(crate) async fn start(values: &str) -> Platform {
+        let pg = TestPostgres::start();
+        let moto = Moto::start();
+        let endpoint = moto
+            .create_instance("goldenpath-platform", "postgres")
+            .await;
+        let zone = seed_zone(&moto).await;
+        let cluster = cluster_for(&pg).await;
+        cluster.write("values.yaml", values);
+        // The Secret names the RDS endpoint, as in production; the login goes to the test
+        // server (the config's host).
+        cluster
+            .kube
+            .update(
+                "v1",
+                "Secret",
+                Some("backstage"),
+                "backstage-postgres",
+                |s| {
+                    s["data"]["POSTGRES_HOST"] = json!(b64(&endpoint));
+                },
+            )
+            .unwrap();
+        let mut settings =
+            std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
+        let keycloak = if values.contains("persistent") {
+            let keycloak = FakeKeycloak::start().await.unwrap();
+            let ca = cluster.write("keycloak-ca.pem", keycloak.ca_pem());
+            settings.push_str(&format!(
+                "  keycloak-realm:\n    url: {}\n    caBundle: {}\n",
+                keycloak.url(),
+                ca.display()
+            ));
+            Some(keycloak)
+        } else {
+            None
+        };
+        let config = cluster
+            .write("preflight.yaml", &settings)
+            .display()
+            .to_string();
+        Platform {
+            cluster,
+            pg,
+            moto,
+            keycloak,
+            zone,
+            config,
+        }
+    }
+
+    /// `preflight` against all of it, with the platform's settings.
+    pub(crate) fn preflight(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = self.cluster.preflight_aws(&self.moto, args);
+        cmd.args(["--config", &self.config]);
+        cmd
+    }
+}
