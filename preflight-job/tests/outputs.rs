@@ -99,10 +99,18 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
         run2.report()["notes"].as_array().unwrap().iter().any(|n| n
             == "values read from ConfigMap kube-system/goldenpath-bootstrap (key values.yaml)")
     );
-    // Without a tier, the ceiling is checked.
+    // Without a tier, the ceiling is checked; the cluster's tier-1.5 Application is then
+    // above it, which the tier-gating guard reports.
     let run3 = run(cluster.preflight(&["--output", "json"])).await;
-    assert_eq!(run3.code, 0);
+    assert_eq!(run3.code, 1);
     assert_eq!(run3.report()["tier"], "1");
+    assert_check(&run3, "tier-gating", "fail", "tier-gating-violated");
+    assert!(
+        run3.check("tier-gating")["message"]
+            .as_str()
+            .unwrap()
+            .contains("kube-prometheus-stack is tier 1.5, above this cluster's ceiling 1")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
