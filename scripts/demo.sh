@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Runs preflight against the in-repo fake Kubernetes API server loaded with a healthy cluster
-# (3 real EKS nodes and tests/fixtures/cluster-healthy.yaml): a real run with no cluster at hand.
+# (3 real EKS nodes and tests/fixtures/cluster-healthy.yaml) and moto's server standing in for
+# Route53 (the zone seeded by scripts/seed-route53.py): a real run with no cluster at hand.
 # Extra arguments go to preflight, e.g. ./scripts/demo.sh --tier 1 --output json
 set -euo pipefail
 cd "$(dirname "$0")/.."
+venv=$(./scripts/moto-venv.sh)
 cargo build -q -p fake-kube -p preflight-job
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 ./target/debug/fake-kube --nodes 3 --template tests/fixtures/k8s-nodelist-eks-real.json \
   --load tests/fixtures/cluster-healthy.yaml --kubeconfig "$work/kubeconfig" >"$work/server.out" &
-server=$!
+pids+=($!)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.out" 2>&1 &
+pids+=($!)
 for _ in $(seq 100); do grep -q '^ready' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '^ready' "$work/server.out" || { echo "fake-kube did not start" >&2; exit 1; }
+for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+"$venv/bin/python" scripts/seed-route53.py "http://127.0.0.1:$port"
 [ $# -gt 0 ] || set -- --tier 1.5
 status=0
-./target/debug/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml "$@" || status=$?
+AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
+  AWS_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true \
+  ./target/debug/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml "$@" || status=$?
 exit "$status"

@@ -25,12 +25,8 @@ need psql || apt_install postgresql-client-15
 need setpriv || apt_install util-linux
 
 # The AWS checks are tested against moto's server, from PyPI, in a virtualenv of our own.
-venv=target/test-venv
-if [ ! -x "$venv/bin/moto_server" ]; then
-  need python3 || apt_install python3 python3-venv
-  python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]>=5,<6"
-fi
+need python3 || apt_install python3 python3-venv
+./scripts/moto-venv.sh >/dev/null
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
