@@ -108,7 +108,7 @@ pub struct Context {
     kube: Option<kube::Client>,
     rds: Option<aws_sdk_rds::Client>,
     route53: Option<aws_sdk_route53::Client>,
-    http: Option<reqwest::Client>,
+    http: Option<crate::connect::HttpClient>,
 }
 
 impl fmt::Debug for Context {
@@ -139,7 +139,7 @@ impl Context {
 
     /// A context with an HTTP client (see [`connect::http_client`](crate::connect::http_client)).
     #[must_use]
-    pub fn with_http(mut self, client: reqwest::Client) -> Self {
+    pub fn with_http(mut self, client: crate::connect::HttpClient) -> Self {
         self.http = Some(client);
         self
     }
@@ -152,7 +152,7 @@ impl Context {
 
     /// The HTTP client, if one was configured.
     #[must_use]
-    pub fn http(&self) -> Option<&reqwest::Client> {
+    pub fn http(&self) -> Option<&crate::connect::HttpClient> {
         self.http.as_ref()
     }
 

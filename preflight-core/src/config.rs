@@ -205,7 +205,7 @@ pub struct ExternalSecretSettings {
 }
 
 /// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Encrypt, but trust any certificate (reported as a warning).

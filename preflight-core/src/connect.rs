@@ -2,7 +2,11 @@
 //! to checks through [`Context`](crate::check::Context).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -47,9 +51,6 @@ pub enum ConnectError {
         #[source]
         source: Option<reqwest::Error>,
     },
-    /// The HTTP client cannot be built (the TLS library failed to start).
-    #[error("cannot build the HTTP client")]
-    Http(#[source] reqwest::Error),
 }
 
 /// Builds the Kubernetes client from `kubeconfig` (or `$KUBECONFIG`, `~/.kube/config`, or
@@ -103,13 +104,34 @@ pub async fn aws() -> aws_config::SdkConfig {
         .await
 }
 
-/// Builds the HTTP client of the HTTPS checks: the system's trust store plus `ca_bundle` (a
-/// private CA), no redirects followed (a redirect to a login page is a finding, not a detour),
-/// and a connect timeout that only backs up the runner's per-attempt timeout.
+/// The HTTP client of the HTTPS checks, being built. Its setup parses the system's CA bundle
+/// (tens of milliseconds of CPU), so it runs on a blocking thread from the moment the run is
+/// planned, and the first check that needs the client waits for it.
+#[derive(Clone)]
+pub struct HttpClient(Shared<BoxFuture<'static, Result<reqwest::Client, Arc<str>>>>);
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClient")
+    }
+}
+
+impl HttpClient {
+    /// The client, once built; the reason when the TLS library could not start.
+    pub async fn client(&self) -> Result<reqwest::Client, Arc<str>> {
+        self.0.clone().await
+    }
+}
+
+/// Starts building the HTTP client of the HTTPS checks: the system's trust store plus
+/// `ca_bundle` (a private CA), no redirects followed (a redirect to a login page is a finding,
+/// not a detour), and a connect timeout that only backs up the runner's per-attempt timeout.
+/// The bundle is read and parsed here, so that a bad one is a configuration error; the rest
+/// of the setup runs in the background. Call it inside a Tokio runtime.
 pub fn http_client(
     ca_bundle: Option<&Path>,
     attempt_timeout: Duration,
-) -> Result<reqwest::Client, ConnectError> {
+) -> Result<HttpClient, ConnectError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(attempt_timeout + Duration::from_secs(1))
@@ -137,5 +159,19 @@ pub fn http_client(
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder.build().map_err(ConnectError::Http)
+    let building = tokio::task::spawn_blocking(move || builder.build());
+    Ok(HttpClient(
+        async move {
+            match building.await {
+                Ok(Ok(client)) => Ok(client),
+                Ok(Err(e)) => Err(Arc::from(format!(
+                    "cannot build the HTTP client: {}",
+                    crate::outcome::error_chain(&e)
+                ))),
+                Err(e) => Err(Arc::from(format!("cannot build the HTTP client: {e}"))),
+            }
+        }
+        .boxed()
+        .shared(),
+    ))
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
-use futures::future::{join_all, select_all};
+use futures::future::select_all;
 use kube::api::WatchParams;
 use kube::core::{Request, WatchEvent};
 use serde::Deserialize;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -76,9 +77,12 @@ pub async fn run(
         senders.insert(entry.meta.id, tx);
         receivers.insert(entry.meta.id, rx);
     }
-    // Each check is a future polled by join_all on this task: nothing is spawned, so nothing
+    // Each check is a task, so that CPU-bound setup (TLS trust stores, large JSON documents)
+    // of one check runs on another worker thread while the others wait on the network. The
+    // tasks live in a JoinSet, which aborts them if the run itself is dropped: nothing
     // outlives the run.
-    let runs = plan.checks.iter().map(|entry| {
+    let mut tasks = JoinSet::new();
+    for (index, entry) in plan.checks.iter().enumerate() {
         let deps: Vec<_> = entry
             .meta
             .needs
@@ -86,18 +90,44 @@ pub async fn run(
             .filter_map(|n| Some((*n, receivers.get(n)?.clone())))
             .collect();
         let done = senders.remove(entry.meta.id);
-        async move {
-            let result = run_check(entry, deps, ctx, options, deadline, cancel).await;
+        let (entry, ctx, options, cancel) =
+            (entry.clone(), ctx.clone(), options.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel).await;
             if let Some(done) = done {
                 let _ = done.send(Some(Settled {
                     ok: result.outcome.status.is_ok(),
                     settled: result.settled,
                 }));
             }
-            result
+            (index, result)
+        });
+    }
+    let mut checks: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, result)) => checks[index] = Some(result),
+            // A check that panicked: its result is missing, reported below as such.
+            Err(e) => tracing::error!("a check's task ended abnormally: {e}"),
         }
-    });
-    let checks = join_all(runs).await;
+    }
+    let checks: Vec<CheckResult> = plan
+        .checks
+        .iter()
+        .zip(checks)
+        .map(|(entry, result)| {
+            result.unwrap_or_else(|| CheckResult {
+                settled: true,
+                ..CheckResult::new(
+                    &entry.meta,
+                    Outcome::fail(
+                        "check-crashed",
+                        "the check stopped abnormally (a bug in preflight: please report it)",
+                    ),
+                )
+            })
+        })
+        .collect();
     let end = if cancel.is_cancelled() {
         RunEnd::Interrupted
     } else if checks.iter().any(|c| !c.settled) {

@@ -41,8 +41,11 @@ fn main() -> ExitCode {
         )
         .init();
 
-    // One thread: checks are I/O-bound, and a small footprint matters inside a hook Pod.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Two workers: checks mostly wait on the network, but their TLS setup (parsing the system's
+    // CA bundle) is CPU work that should not hold up the others; more threads would only cost
+    // memory inside a hook Pod with a CPU limit of its own.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -217,14 +220,15 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     let mut ctx = client
         .into_iter()
         .fold(Context::default(), Context::with_kube);
-    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
-        ctx = ctx.with_aws(&preflight_core::connect::aws().await);
-    }
+    // The HTTP client is set up in the background while the rest starts.
     if plan.checks.iter().any(|e| e.meta.family == Family::Http) {
         ctx = ctx.with_http(preflight_core::connect::http_client(
             config.checks.keycloak_realm.ca_bundle.as_deref(),
             config.runner.attempt_timeout,
         )?);
+    }
+    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
+        ctx = ctx.with_aws(&preflight_core::connect::aws().await);
     }
     let results = run(&plan, &ctx, &options, &cancel).await;
     signals.abort();

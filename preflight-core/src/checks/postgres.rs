@@ -5,12 +5,15 @@
 //! Credentials come from the synced Secret (key names configurable) or from the config and an
 //! environment variable. The password lives in a `Password` that never prints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use native_tls::{Certificate, Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
+use tokio::sync::OnceCell;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use crate::check::{Attempt, Check, Context, KubeWatch};
@@ -392,17 +395,63 @@ pub(crate) fn judge(
     evidence(outcome)
 }
 
+/// TLS connectors by trust setting. Building one parses the system's CA bundle (twice, in
+/// native-tls): tens of milliseconds of CPU, done once per setting on a blocking thread, then
+/// shared by every database and attempt with that setting.
+#[derive(Default)]
+struct Connectors(Mutex<TlsCells>);
+
+type TlsCells = HashMap<(SslMode, Option<PathBuf>), Arc<OnceCell<MakeTlsConnector>>>;
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connectors")
+    }
+}
+
+impl Connectors {
+    async fn get(&self, target: &PostgresTarget) -> Result<MakeTlsConnector, Outcome> {
+        let key = (target.ssl_mode, target.ca_bundle.clone());
+        let cell = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| {
+            let target = target.clone();
+            async move {
+                tokio::task::spawn_blocking(move || connector(&target))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(Outcome::fail(
+                            "tls-setup-failed",
+                            format!("cannot set up TLS: {e}"),
+                        ))
+                    })
+            }
+        })
+        .await
+        .cloned()
+    }
+}
+
 /// The `postgres` check.
 #[derive(Debug)]
 pub struct PostgresLogin {
     settings: PostgresSettings,
+    connectors: Connectors,
 }
 
 impl PostgresLogin {
     /// A check with these settings.
     #[must_use]
     pub fn new(settings: PostgresSettings) -> Self {
-        PostgresLogin { settings }
+        PostgresLogin {
+            settings,
+            connectors: Connectors::default(),
+        }
     }
 
     /// Whether any database's credentials come from a synced Secret (then the check depends on
@@ -414,7 +463,11 @@ impl PostgresLogin {
 }
 
 /// One database's attempt; a watch on its Secret when its credentials came from one.
-async fn attempt_one(ctx: &Context, target: &PostgresTarget) -> (Attempt, Option<KubeWatch>) {
+async fn attempt_one(
+    ctx: &Context,
+    connectors: &Connectors,
+    target: &PostgresTarget,
+) -> (Attempt, Option<KubeWatch>) {
     let (data, watch) = match &target.secret {
         Some(secret) => {
             match fetch::get_watchable::<fetch::SecretDoc>(
@@ -447,7 +500,7 @@ async fn attempt_one(ctx: &Context, target: &PostgresTarget) -> (Attempt, Option
         Ok(c) => c,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
-    let tls = match connector(target) {
+    let tls = match connectors.get(target).await {
         Ok(t) => t,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
@@ -475,9 +528,13 @@ async fn attempt_one(ctx: &Context, target: &PostgresTarget) -> (Attempt, Option
 #[async_trait::async_trait]
 impl Check for PostgresLogin {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let results =
-            futures::future::join_all(self.settings.databases.iter().map(|t| attempt_one(ctx, t)))
-                .await;
+        let results = futures::future::join_all(
+            self.settings
+                .databases
+                .iter()
+                .map(|t| attempt_one(ctx, &self.connectors, t)),
+        )
+        .await;
         combine(
             self.settings
                 .databases

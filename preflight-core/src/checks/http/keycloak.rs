@@ -417,12 +417,21 @@ impl KeycloakRealm {
 #[async_trait::async_trait]
 impl Check for KeycloakRealm {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let Some(http) = ctx.http() else {
-            return Attempt::settled(Outcome::fail(
-                "no-http-client",
-                "no HTTP client is configured",
-            ));
+        let http = match ctx.http().map(|h| h.client()) {
+            Some(pending) => match pending.await {
+                Ok(client) => client,
+                Err(why) => {
+                    return Attempt::settled(Outcome::fail("http-client-failed", why.to_string()));
+                }
+            },
+            None => {
+                return Attempt::settled(Outcome::fail(
+                    "no-http-client",
+                    "no HTTP client is configured",
+                ));
+            }
         };
+        let http = &http;
         let url = self.realm.discovery_url("");
         let first = match answer(http.get(&url), &url).await {
             Ok(a) => a,

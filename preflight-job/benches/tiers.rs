@@ -1,11 +1,14 @@
-//! Benchmarks of tier 2 against real parts on loopback:
+//! Benchmarks of whole tiers against real parts on loopback:
 //!
 //! 1. the PostgreSQL check against `psql` doing the same TLS login (verify-full, same CA) and
 //!    the same query on the same server (median wall time; target ratio at most 1.2);
-//! 2. a full tier-2 run (fake Kubernetes API, real PostgreSQL 15, moto for RDS) against the sum
-//!    of its checks run one by one (how much running them concurrently saves).
+//! 2. a full tier-3 run on a persistent platform (fake Kubernetes API, real PostgreSQL 15, moto
+//!    for RDS and Route53, a fake Keycloak) against its slowest check run alone (target at
+//!    most 1.3: concurrency works) and against the sum of its checks run one by one;
+//! 3. the same run against the shell pipeline a typical PreSync script runs in sequence
+//!    (kubectl, a TCP probe, psql, curl), which checks far less.
 //!
-//! Run with `cargo bench -p preflight-job --bench tier2` after `./tests/run.sh` has installed
+//! Run with `cargo bench -p preflight-job --bench tiers` after `./tests/run.sh` has installed
 //! moto. Prints a table; asserts nothing.
 
 #![expect(
@@ -20,11 +23,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde_json::json;
-use support::moto::Moto;
 use support::pg::{CANARY, TestPostgres};
-use support::{Cluster, preflight_cmd};
+use support::platform::{PERSISTENT_VALUES, Platform};
+use support::preflight_cmd;
 
 const RUNS: usize = 15;
 
@@ -138,72 +139,96 @@ async fn main() {
         ours.as_secs_f64() / theirs.as_secs_f64()
     );
 
-    // A full tier-2 run against the sum of its checks, one by one.
-    let moto = Moto::start();
-    let endpoint = moto
-        .create_instance("goldenpath-platform", "postgres")
-        .await;
-    let cluster = Cluster::healthy().await;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    cluster
-        .kube
-        .update("v1", "Secret", Some("backstage"), "backstage-postgres", |s| {
-            s["data"] = json!({"POSTGRES_HOST": b64(&endpoint), "POSTGRES_PORT": b64(&port), "POSTGRES_USER": b64("backstage"), "POSTGRES_PASSWORD": b64(CANARY)});
-        })
-        .unwrap();
-    let config = cluster.write(
-        "preflight.yaml",
-        &format!(
-            "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-postgres\n      host: 127.0.0.1\n      database: backstage\n      requireCreatedb: true\n      caBundle: {}\n",
-            ca.display()
-        ),
-    );
+    // A full tier-3 run against each of its checks alone.
+    drop(pg);
+    let platform = Platform::start(PERSISTENT_VALUES).await;
     let run_with = |only: Option<&str>| {
-        let mut args = vec![
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
-            "--output",
-            "json=/dev/null",
-        ];
+        let mut args = vec!["--tier", "3", "--output", "json=/dev/null"];
         if let Some(id) = only {
             args.extend(["--check", id]);
         }
-        let mut cmd = cluster.preflight(&args);
-        cmd.arg("--config")
-            .arg(&config)
-            .env("PREFLIGHT_LOG", "warn");
-        moto.env(&mut cmd);
+        let mut cmd = platform.preflight(&args);
+        cmd.env("PREFLIGHT_LOG", "warn");
         cmd
     };
     let full = time_tokio(|| run_with(None), 7).await;
-    let ids = [
-        "kube-api",
-        "nodes-ready",
-        "coredns",
-        "cni",
-        "crds",
-        "ingress-class",
-        "cluster-secret-store",
-        "irsa",
-        "observability-crds",
-        "storage-class",
-        "external-secrets",
-        "postgres",
-        "rds-instance",
-    ];
+    let report = run_with(None)
+        .arg("--output")
+        .arg("json")
+        .output()
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let ids: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
     let mut sum = Duration::ZERO;
-    for id in ids {
-        sum += time_tokio(|| run_with(Some(id)), 5).await;
+    let mut slowest = (Duration::ZERO, String::new());
+    for id in &ids {
+        let alone = time_tokio(|| run_with(Some(id)), 5).await;
+        sum += alone;
+        if alone > slowest.0 {
+            slowest = (alone, id.clone());
+        }
     }
+    let n = ids.len();
     println!(
-        "full tier-2 run (13 checks)                   median of 7: {}",
+        "full tier-3 run ({n} checks)                   median of 7: {}",
         ms(full)
     );
-    println!("sum of the 13 checks run one by one           {}", ms(sum));
+    println!(
+        "slowest check alone ({:<14})            median of 5: {}",
+        slowest.1,
+        ms(slowest.0)
+    );
+    println!("sum of the {n} checks run one by one           {}", ms(sum));
+    println!(
+        "ratio full / slowest check                    {:.2}   (target <= 1.3)",
+        full.as_secs_f64() / slowest.0.as_secs_f64()
+    );
     println!(
         "ratio full / sum                              {:.2}",
         full.as_secs_f64() / sum.as_secs_f64()
+    );
+
+    // The shell pipeline a typical PreSync script runs, in sequence: nodes, CRDs and issuers
+    // with kubectl, a TCP probe of the database, a psql login, the realm with curl.
+    let kubeconfig = platform.cluster.path("kubeconfig");
+    let keycloak = platform.keycloak.as_ref().unwrap();
+    let keycloak_ca = platform.cluster.path("keycloak-ca.pem");
+    let script = format!(
+        "set -e
+kubectl --kubeconfig {k} get nodes -o json >/dev/null
+kubectl --kubeconfig {k} get crd externalsecrets.external-secrets.io clusterissuers.cert-manager.io applications.argoproj.io >/dev/null
+kubectl --kubeconfig {k} get clusterissuers.cert-manager.io >/dev/null
+exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-
+psql 'host=127.0.0.1 port={port} user=backstage dbname=backstage sslmode=verify-full sslrootcert={ca}' -X -q -t -c 'SELECT 1' >/dev/null
+curl -sf --cacert {kc_ca} {kc}/realms/goldenpath/.well-known/openid-configuration >/dev/null",
+        k = kubeconfig.display(),
+        port = platform.pg.port,
+        ca = platform.pg.ca().display(),
+        kc_ca = keycloak_ca.display(),
+        kc = keycloak.url(),
+    );
+    let pipeline = tokio::task::block_in_place(|| {
+        time_std(|| {
+            let mut cmd = Command::new("bash");
+            cmd.args(["-c", &script])
+                .env("PGPASSWORD", CANARY)
+                .env("HOME", platform.cluster.dir.path())
+                .stdout(Stdio::null());
+            cmd
+        })
+    });
+    println!(
+        "shell pipeline (3 kubectl, TCP probe, psql, curl) median of {RUNS}: {}",
+        ms(pipeline)
+    );
+    println!(
+        "ratio full preflight / pipeline               {:.2}   ({n} checks against 6 probes)",
+        full.as_secs_f64() / pipeline.as_secs_f64()
     );
 }
