@@ -90,6 +90,14 @@ async fn an_ephemeral_build_writing_into_the_persistent_zone_is_named_with_its_o
         "ingress/backstage/backstage",
         false,
     ));
+    // And a name that only looks like the build's: its dot is escaped (\056), so it is one
+    // label directly under the persistent zone.
+    leaked.extend(external_dns_records(
+        &format!("grafana\\056{BUILD_SUFFIX}"),
+        BUILD_OWNER,
+        "ingress/monitoring/grafana",
+        true,
+    ));
     moto.add_records(&zone, &leaked).await;
     let run = dns_run(&moto, EPHEMERAL_VALUES, None).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -97,7 +105,8 @@ async fn an_ephemeral_build_writing_into_the_persistent_zone_is_named_with_its_o
     let check = run.check("dns-scope");
     let message = check["message"].as_str().unwrap();
     for needle in [
-        "2 record(s) owned by goldenpath-dev-26-01-23-01 break the DNS scope",
+        "3 record(s) owned by goldenpath-dev-26-01-23-01 break the DNS scope",
+        "a-grafana\\.b-26-01-23-01.dev.goldenpathidp.io (owner goldenpath-dev-26-01-23-01, from ingress/monitoring/grafana) lies in the persistent zone",
         "a-*.dev.goldenpathidp.io (owner goldenpath-dev-26-01-23-01, from ingress/kong/proxy) lies in the persistent zone *.dev.goldenpathidp.io, outside this build's b-26-01-23-01.dev.goldenpathidp.io",
         "backstage.dev.goldenpathidp.io (owner goldenpath-dev-26-01-23-01, from ingress/backstage/backstage) lies in the persistent zone",
     ] {

@@ -32,14 +32,15 @@ pub(crate) struct Platform {
 }
 
 /// The hosted zone as both clusters' ExternalDNS leave it: each owner's records in its own
-/// scope, in the older and the newer TXT formats, a wildcard among them.
+/// scope, in the older and the newer TXT formats, an escaped wildcard among them.
 pub(crate) async fn seed_zone(moto: &Moto) -> String {
     let zone = moto.create_zone("goldenpathidp.io", false).await;
     let mut records = Vec::new();
     for (host, owner, prefixed) in [
         (format!("backstage.{BUILD_SUFFIX}"), BUILD_OWNER, true),
         (format!("grafana.{BUILD_SUFFIX}"), BUILD_OWNER, false),
-        (format!("*.{BUILD_SUFFIX}"), BUILD_OWNER, true),
+        // As Route53 returns a wildcard: `*` escaped as \052 (moto keeps names as written).
+        (format!("\\052.{BUILD_SUFFIX}"), BUILD_OWNER, true),
         (
             "keycloak.dev.goldenpathidp.io".to_owned(),
             PERSISTENT_OWNER,

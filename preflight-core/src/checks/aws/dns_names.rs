@@ -15,7 +15,8 @@ pub(crate) struct DnsName {
 
 impl DnsName {
     /// Decodes a name as Route53 (or a person) writes it: `\NNN` octal and `\c` escapes, an
-    /// optional trailing dot. Never fails: a malformed escape is kept as written.
+    /// optional trailing dot. Never fails: a malformed escape is kept as written, empty labels
+    /// are dropped.
     pub(crate) fn parse(text: &str) -> DnsName {
         let bytes = text.as_bytes();
         let mut labels = Vec::new();
@@ -42,8 +43,12 @@ impl DnsName {
                         },
                     }
                 }
+                // An empty label (`a..b`) is not a name anyone can own: skipped, so that every
+                // name has one normal form.
                 b'.' => {
-                    labels.push(std::mem::take(&mut label));
+                    if !label.is_empty() {
+                        labels.push(std::mem::take(&mut label));
+                    }
                     i += 1;
                 }
                 c => {
@@ -268,6 +273,22 @@ mod tests {
             "\"\\",
         ] {
             assert_eq!(ownership(other), None, "{other:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever Route53 (or a fuzzer) returns, parsing never panics and the printed form
+        /// reads back as the same name.
+        #[test]
+        fn names_print_and_read_back(text in "(\\\\[0-9]{0,3}|[a-zA-Z0-9*_@ .\\-]|\\PC){0,40}") {
+            let name = DnsName::parse(&text);
+            proptest::prop_assert_eq!(DnsName::parse(&name.to_string()), name);
+        }
+
+        /// Any TXT value: an ownership record or none, never a panic.
+        #[test]
+        fn any_txt_value_is_read_or_ignored(value in "\\PC{0,80}") {
+            let _ = ownership(&value);
         }
     }
 }

@@ -671,4 +671,19 @@ mod tests {
         let o = judge_token("backstage", &answer(200, "{}"));
         assert_eq!(o.code, "keycloak-token-malformed");
     }
+
+    proptest::proptest! {
+        /// Whatever a server answers, the judges return an outcome: never a panic.
+        #[test]
+        fn any_answer_is_judged(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..300), json_ish in "[{}\\[\\]\":, a-z0-9]{0,120}") {
+            for body in [body.clone(), json_ish.clone().into_bytes()] {
+                let a = Answer { status, location: None, body };
+                if let Ok(doc) = judge_discovery_answer(&realm(), &a, Some(&a)) {
+                    let _ = judge_discovery(&realm(), &doc);
+                }
+                let _ = judge_jwks("u", &a);
+                let _ = judge_token("c", &a);
+            }
+        }
+    }
 }
