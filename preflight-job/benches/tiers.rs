@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use support::pg::{CANARY, TestPostgres};
 use support::platform::{PERSISTENT_VALUES, Platform};
-use support::preflight_cmd;
 
 const RUNS: usize = 15;
 
@@ -78,38 +77,14 @@ async fn main() {
     let ca = pg.ca();
     let values = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/values.yaml");
     println!(
-        "tier-2 benchmarks (loopback, {} cores)",
+        "tier benchmarks (loopback, {} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
     let ours = time_tokio(
         || {
-            let mut cmd = preflight_cmd();
-            cmd.env("PREFLIGHT_PG_PASSWORD", CANARY)
-                .env("PREFLIGHT_LOG", "warn");
-            cmd.arg("--values").arg(&values).args([
-                "--no-cluster-values",
-                "--max-tier",
-                "2",
-                "--tier",
-                "2",
-                "--check",
-                "postgres",
-            ]);
-            cmd.args([
-                "--pg-host",
-                "127.0.0.1",
-                "--pg-port",
-                &port,
-                "--pg-user",
-                "backstage",
-                "--pg-database",
-                "backstage",
-                "--pg-require-createdb",
-            ]);
-            cmd.arg("--pg-ca-bundle")
-                .arg(&ca)
-                .args(["--output", "json=/dev/null"]);
+            let mut cmd = support::pg::login_cmd(&pg, &values, CANARY, "json=/dev/null");
+            cmd.env("PREFLIGHT_LOG", "warn");
             cmd
         },
         RUNS,

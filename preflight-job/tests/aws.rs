@@ -115,9 +115,7 @@ async fn missing_stopped_and_foreign_instances_fail_with_hints() {
 async fn an_unreachable_aws_api_is_a_clear_failure() {
     let moto = Moto::start();
     let cluster = Cluster::healthy().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
+    let closed = closed_addr();
     let mut cmd = cluster.preflight_aws(
         &moto,
         &[

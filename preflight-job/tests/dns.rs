@@ -192,9 +192,7 @@ async fn thousands_of_records_are_read_page_by_page() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_route53_is_a_clear_failure() {
     let moto = Moto::start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
+    let closed = closed_addr();
     let cluster = Cluster::empty().await;
     let mut cmd = cluster.preflight_aws(
         &moto,

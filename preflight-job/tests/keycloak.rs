@@ -189,9 +189,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_a_bad_bundle_a_usage_erro
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_is_a_clear_failure() {
     let realm = Realm::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
+    let closed = closed_addr();
     let settings = format!("checks:\n  keycloak-realm:\n    url: https://{closed}\n");
     let config = realm
         .cluster

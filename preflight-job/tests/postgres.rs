@@ -57,10 +57,7 @@ async fn both_apps_log_in_over_tls_with_their_own_credentials() {
 async fn every_login_failure_is_produced_for_real() {
     let pg = TestPostgres::start();
     let cluster = cluster_for(&pg).await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_addr().port();
     // Accepts TCP (the kernel does) but never answers: a blackholed database.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
@@ -323,38 +320,10 @@ async fn ci_runs_log_in_from_flags_and_the_password_variable_without_a_cluster()
     let dir = tempfile::tempdir().unwrap();
     let values = dir.path().join("values.yaml");
     std::fs::write(&values, EPHEMERAL_VALUES).unwrap();
-    let port = pg.port.to_string();
-    let ca = pg.ca();
     let login = |password: &str| {
-        let mut cmd = preflight_cmd();
+        let mut cmd = support::pg::login_cmd(&pg, &values, password, "json");
         cmd.env("KUBECONFIG", dir.path().join("no-cluster-here"))
             .env("HOME", dir.path());
-        cmd.env("PREFLIGHT_PG_PASSWORD", password);
-        cmd.args([
-            "--no-cluster-values",
-            "--values",
-            values.to_str().unwrap(),
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
-            "--check",
-            "postgres",
-        ]);
-        cmd.args([
-            "--pg-host",
-            "127.0.0.1",
-            "--pg-port",
-            &port,
-            "--pg-user",
-            "backstage",
-            "--pg-database",
-            "backstage",
-            "--pg-require-createdb",
-        ]);
-        cmd.arg("--pg-ca-bundle")
-            .arg(&ca)
-            .args(["--output", "json"]);
         cmd
     };
     let ok = run(login(CANARY)).await;

@@ -359,9 +359,7 @@ async fn a_refused_connection_is_a_clear_failure() {
     let cluster = Cluster::healthy().await;
     let kubeconfig = cluster.path("kubeconfig");
     // Point the kubeconfig at a port nobody listens on.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = listener.local_addr().unwrap();
-    drop(listener);
+    let closed = closed_addr();
     let text = std::fs::read_to_string(&kubeconfig)
         .unwrap()
         .replace(&cluster.kube.url(), &format!("https://{closed}"));

@@ -20,6 +20,13 @@ use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// A loopback address nothing listens on: connections to it are refused.
+pub(crate) fn closed_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+}
+
 /// Base64, as Secrets hold their data.
 pub(crate) fn b64(s: &str) -> String {
     use base64::Engine as _;

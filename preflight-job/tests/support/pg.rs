@@ -269,3 +269,37 @@ pub(crate) fn config(
     }
     cluster.write("preflight.yaml", &yaml).display().to_string()
 }
+
+/// `preflight` logging in to the backstage database of `pg` from CI: connection flags, the
+/// password from `$PREFLIGHT_PG_PASSWORD`, no cluster, a JSON report to `output`.
+pub(crate) fn login_cmd(
+    pg: &TestPostgres,
+    values: &Path,
+    password: &str,
+    output: &str,
+) -> tokio::process::Command {
+    let mut cmd = super::preflight_cmd();
+    cmd.env("PREFLIGHT_PG_PASSWORD", password);
+    cmd.arg("--values").arg(values).args([
+        "--no-cluster-values",
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "postgres",
+        "--pg-host",
+        "127.0.0.1",
+        "--pg-port",
+        &pg.port.to_string(),
+        "--pg-user",
+        "backstage",
+        "--pg-database",
+        "backstage",
+        "--pg-require-createdb",
+        "--output",
+        output,
+    ]);
+    cmd.arg("--pg-ca-bundle").arg(pg.ca());
+    cmd
+}

@@ -137,20 +137,18 @@ impl ClusterIssuers {
 #[async_trait::async_trait]
 impl Check for ClusterIssuers {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let version = match fetch::served_version(ctx, &CLUSTER_ISSUERS, &VERSIONS).await {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                return Attempt::transient(
-                    Outcome::fail(
-                        "cluster-issuer-api-missing",
-                        "the API server does not serve cert-manager.io/v1 ClusterIssuers: cert-manager's CRDs are not installed",
-                    )
-                    .hint("Install cert-manager with its CRDs (chart value crds.enabled=true; installCRDs=true before v1.15)."),
-                );
-            }
+        let resource = match fetch::served(
+            ctx,
+            &CLUSTER_ISSUERS,
+            &VERSIONS,
+            "cluster-issuer-api-missing",
+            "Install cert-manager with its CRDs (chart value crds.enabled=true; installCRDs=true before v1.15).",
+        )
+        .await
+        {
+            Ok(r) => r,
             Err(failed) => return *failed,
         };
-        let resource = CLUSTER_ISSUERS.at_version(version);
         let refs: Vec<(Option<&str>, &str)> = self
             .settings
             .names

@@ -177,17 +177,19 @@ impl ExternalSecretsSynced {
 #[async_trait::async_trait]
 impl Check for ExternalSecretsSynced {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let version = match fetch::served_version(ctx, &EXTERNAL_SECRETS, &VERSIONS).await {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                return Attempt::transient(
-                    Outcome::fail("external-secret-api-missing", "the API server serves no version of ExternalSecret that preflight reads (v1, v1beta1)")
-                        .hint("Install External Secrets with its CRDs (chart value installCRDs=true) in tier 1."),
-                );
-            }
+        let resource = match fetch::served(
+            ctx,
+            &EXTERNAL_SECRETS,
+            &VERSIONS,
+            "external-secret-api-missing",
+            "Install External Secrets with its CRDs (chart value installCRDs=true) in tier 1.",
+        )
+        .await
+        {
+            Ok(r) => r,
             Err(failed) => return *failed,
         };
-        let resource = EXTERNAL_SECRETS.at_version(version.clone());
+        let version = resource.version.clone();
         let mut found = Vec::with_capacity(self.settings.secrets.len());
         let mut watches = Vec::new();
         for want in &self.settings.secrets {

@@ -434,6 +434,38 @@ pub(crate) async fn served_version(
     Ok(None)
 }
 
+/// The resource at the version the server serves, among those preflight understands. When it
+/// serves none, the CRD is not installed (yet: an earlier wave may still install it): a
+/// failure under `code`, worth waiting for, with `hint` naming the chart that installs it.
+pub(crate) async fn served(
+    ctx: &Context,
+    resource: &ResourceType,
+    understood: &[&str],
+    code: &str,
+    hint: &str,
+) -> Fetched<ResourceType> {
+    match served_version(ctx, resource, understood).await? {
+        Some(version) => Ok(resource.at_version(version)),
+        None => {
+            let versions: Vec<String> = understood
+                .iter()
+                .map(|v| format!("{}/{v}", resource.group))
+                .collect();
+            Err(Box::new(Attempt::transient(
+                Outcome::fail(
+                    code,
+                    format!(
+                        "the API server serves {} at none of the versions preflight reads ({}): its CRD is not installed",
+                        resource.kind,
+                        versions.join(", ")
+                    ),
+                )
+                .hint(hint),
+            )))
+        }
+    }
+}
+
 /// A bodiless GET request for a raw path.
 pub(crate) fn http_get(path: &str) -> Fetched<http::Request<Vec<u8>>> {
     http::Request::get(path).body(Vec::new()).map_err(|e| {

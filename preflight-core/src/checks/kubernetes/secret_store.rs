@@ -62,20 +62,19 @@ impl ClusterSecretStore {
 #[async_trait::async_trait]
 impl Check for ClusterSecretStore {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let version = match fetch::served_version(ctx, &CLUSTER_SECRET_STORES, &VERSIONS).await {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                return Attempt::transient(
-                    Outcome::fail(
-                        "secret-store-api-missing",
-                        format!("the API server serves no version of external-secrets.io that preflight reads ({})", VERSIONS.join(", ")),
-                    )
-                    .hint("Install External Secrets with its CRDs (chart value installCRDs=true)."),
-                );
-            }
+        let resource = match fetch::served(
+            ctx,
+            &CLUSTER_SECRET_STORES,
+            &VERSIONS,
+            "secret-store-api-missing",
+            "Install External Secrets with its CRDs (chart value installCRDs=true).",
+        )
+        .await
+        {
+            Ok(r) => r,
             Err(failed) => return *failed,
         };
-        let resource = CLUSTER_SECRET_STORES.at_version(version.clone());
+        let version = resource.version.clone();
         let name = &self.settings.name;
         fetch::judge_object(ctx, &resource, None, name, |found| {
             judge(name, found).evidence("apiVersion", format!("external-secrets.io/{version}"))

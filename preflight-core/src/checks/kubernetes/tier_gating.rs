@@ -117,20 +117,18 @@ impl TierGating {
 #[async_trait::async_trait]
 impl Check for TierGating {
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let version = match fetch::served_version(ctx, &APPLICATIONS, &VERSIONS).await {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                return Attempt::transient(
-                    Outcome::fail(
-                        "tier-gating-api-missing",
-                        "the API server does not serve argoproj.io/v1alpha1 Applications: ArgoCD's CRDs are not installed",
-                    )
-                    .hint("Install ArgoCD with its CRDs (argo-cd chart value crds.install=true)."),
-                );
-            }
+        let resource = match fetch::served(
+            ctx,
+            &APPLICATIONS,
+            &VERSIONS,
+            "tier-gating-api-missing",
+            "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true).",
+        )
+        .await
+        {
+            Ok(r) => r,
             Err(failed) => return *failed,
         };
-        let resource = APPLICATIONS.at_version(version);
         match fetch::list_all::<ApplicationDoc>(ctx, &resource, Some(&self.settings.namespace))
             .await
         {
