@@ -175,4 +175,8 @@ pub trait Check: Send + Sync + fmt::Debug {
     /// Fetches the facts and judges them, once. Must not sleep, retry or time itself out:
     /// the runner owns time.
     async fn attempt(&self, ctx: &Context) -> Attempt;
+
+    /// What it reads, from the Kubernetes API and from AWS: the least privilege it needs
+    /// (`preflight rbac`, `preflight iam-policy`).
+    fn reads(&self) -> crate::access::Reads;
 }

@@ -192,8 +192,20 @@ pub struct IrsaSettings {
 pub struct SyncedSecret {
     /// The ExternalSecret, `namespace/name`.
     pub external_secret: ObjectRef,
+    /// The Secret it writes (its `spec.target.name`), when not named like the ExternalSecret.
+    /// preflight reads Secrets only by name, so the name is known before the run.
+    #[serde(default)]
+    pub secret: Option<String>,
     /// Keys the app reads from the synced Secret.
     pub keys: Vec<String>,
+}
+
+impl SyncedSecret {
+    /// The name of the Secret it writes.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        self.secret.as_deref().unwrap_or(&self.external_secret.name)
+    }
 }
 
 /// `checks.external-secrets`.
@@ -526,6 +538,7 @@ impl Default for CheckSettings {
                 secrets: vec![
                     SyncedSecret {
                         external_secret: ObjectRef::new("backstage", "backstage-postgres"),
+                        secret: None,
                         keys: names(&[
                             "POSTGRES_HOST",
                             "POSTGRES_PORT",
@@ -535,6 +548,7 @@ impl Default for CheckSettings {
                     },
                     SyncedSecret {
                         external_secret: ObjectRef::new("monitoring", "grafana-postgres"),
+                        secret: Some("grafana-db".into()),
                         keys: names(&["username", "password", "host", "port", "dbname"]),
                     },
                 ],

@@ -4,8 +4,10 @@
 //! The pieces, bottom up: the [`tier`]s and the bootstrap [`contract`]; per-check
 //! [`config`]; the [`check`] abstraction and its [`outcome`]s; the [`checks`] catalogue; the
 //! [`plan`] of a run; the [`runner`] that owns time; the [`report`] and its formats; the
-//! [`exit`] codes. This crate never prints and never exits the process.
+//! [`exit`] codes; and the [`access`] a plan needs (RBAC, IAM). This crate never prints and
+//! never exits the process.
 
+pub mod access;
 pub mod check;
 pub mod checks;
 pub mod config;

@@ -39,6 +39,37 @@ pub(crate) enum Command {
     /// List the checks a run would perform, and why others are left out; contacts nothing.
     #[command(after_help = EXIT_CODES)]
     Plan(PlanArgs),
+    /// Print the least-privilege RBAC a run of the tier needs (ServiceAccount, ClusterRole,
+    /// Roles, bindings; get/list/watch only, Secrets by name), as YAML to apply.
+    Rbac(RbacArgs),
+    /// Print the IAM policy (JSON) the tier's AWS checks need, for preflight's IRSA role.
+    IamPolicy(IamPolicyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RbacArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The namespace of preflight's ServiceAccount (where the hook runs).
+    #[arg(long, default_value = "argocd", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// The bootstrap ConfigMap the run reads, `NAMESPACE/NAME[:KEY]`.
+    #[arg(
+        long,
+        env = "PREFLIGHT_VALUES_CONFIGMAP",
+        default_value = "kube-system/goldenpath-bootstrap:values.yaml",
+        value_name = "NS/NAME[:KEY]"
+    )]
+    pub values_configmap: String,
+    /// The run does not read the bootstrap ConfigMap (no permission for it).
+    #[arg(long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
+    pub no_cluster_values: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct IamPolicyArgs {
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// The contract, the selection and the config: what both commands need.

@@ -16,6 +16,7 @@ use postgres_native_tls::MakeTlsConnector;
 use tokio::sync::OnceCell;
 use tokio_postgres::config::SslMode as WireSslMode;
 
+use crate::access::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
 use crate::config::{PostgresSettings, PostgresTarget, SslMode};
@@ -527,6 +528,17 @@ async fn attempt_one(
 
 #[async_trait::async_trait]
 impl Check for PostgresLogin {
+    fn reads(&self) -> Reads {
+        Reads::kube(
+            self.settings
+                .databases
+                .iter()
+                .filter_map(|d| d.secret.as_ref())
+                .map(|s| KubeRead::secret(&s.namespace, &s.name))
+                .collect(),
+        )
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let results = futures::future::join_all(
             self.settings

@@ -5,6 +5,7 @@
 
 use super::dns_names::{DnsName, ownership};
 use super::route53_zone::{Zone, zones_within};
+use crate::access::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::contract::Mode;
 use crate::outcome::{Outcome, name_list};
@@ -232,6 +233,23 @@ impl DnsScope {
 
 #[async_trait::async_trait]
 impl Check for DnsScope {
+    fn reads(&self) -> Reads {
+        Reads {
+            kube: Vec::new(),
+            iam: vec![
+                IamGrant {
+                    action: "route53:ListHostedZonesByName",
+                    resource: "*".into(),
+                },
+                // Zone ids are known only at run time.
+                IamGrant {
+                    action: "route53:ListResourceRecordSets",
+                    resource: "arn:aws:route53:::hostedzone/*".into(),
+                },
+            ],
+        }
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let Some(route53) = ctx.route53() else {
             return super::no_client();

@@ -4,6 +4,7 @@
 use aws_sdk_rds::error::SdkError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 
+use crate::access::{IamGrant, KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
 use crate::config::RdsSettings;
@@ -152,6 +153,21 @@ async fn expected_host(
 
 #[async_trait::async_trait]
 impl Check for RdsInstance {
+    fn reads(&self) -> Reads {
+        Reads {
+            kube: self
+                .settings
+                .host_secret
+                .iter()
+                .map(|h| KubeRead::secret(&h.secret.namespace, &h.secret.name))
+                .collect(),
+            iam: vec![IamGrant {
+                action: "rds:DescribeDBInstances",
+                resource: format!("arn:aws:rds:*:*:db:{}", self.settings.identifier),
+            }],
+        }
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let Some(rds) = ctx.rds() else {
             return super::no_client();

@@ -2,6 +2,7 @@
 //! ExternalDNS has somewhere to write.
 
 use super::dns_names::DnsName;
+use crate::access::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::config::Route53ZoneSettings;
 use crate::outcome::Outcome;
@@ -156,6 +157,17 @@ impl Route53Zone {
 
 #[async_trait::async_trait]
 impl Check for Route53Zone {
+    fn reads(&self) -> Reads {
+        Reads {
+            kube: Vec::new(),
+            // Listing zones has no resource-level permissions.
+            iam: vec![IamGrant {
+                action: "route53:ListHostedZonesByName",
+                resource: "*".into(),
+            }],
+        }
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let Some(route53) = ctx.route53() else {
             return super::no_client();

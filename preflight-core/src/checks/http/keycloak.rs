@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use crate::access::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
 use crate::config::{ClientCredentials, KeycloakSettings};
@@ -416,6 +417,15 @@ impl KeycloakRealm {
 
 #[async_trait::async_trait]
 impl Check for KeycloakRealm {
+    fn reads(&self) -> Reads {
+        Reads::kube(
+            self.client
+                .iter()
+                .map(|c| KubeRead::secret(&c.secret.namespace, &c.secret.name))
+                .collect(),
+        )
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let http = match ctx.http().map(|h| h.client()) {
             Some(pending) => match pending.await {

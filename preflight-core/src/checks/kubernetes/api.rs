@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::fetch::{self, Access, ResourceType};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::KubeApiSettings;
 use crate::outcome::Outcome;
@@ -129,6 +130,12 @@ async fn whoami(client: &kube::Client) -> fetch::Fetched<Option<String>> {
 
 #[async_trait::async_trait]
 impl Check for KubeApi {
+    fn reads(&self) -> Reads {
+        // /version and SelfSubjectReview are open to every authenticated user
+        // (system:discovery, system:basic-user).
+        Reads::default()
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let client = match fetch::client(ctx) {
             Ok(c) => c,

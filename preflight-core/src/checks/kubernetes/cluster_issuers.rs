@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_ISSUERS};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::ClusterIssuerSettings;
 use crate::outcome::Outcome;
@@ -136,6 +137,10 @@ impl ClusterIssuers {
 
 #[async_trait::async_trait]
 impl Check for ClusterIssuers {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![CLUSTER_ISSUERS.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let resource = match fetch::served(
             ctx,

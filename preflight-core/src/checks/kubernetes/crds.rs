@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CRDS};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::CrdSettings;
 use crate::outcome::{Outcome, name_list};
@@ -129,6 +130,10 @@ impl CrdsEstablished {
 
 #[async_trait::async_trait]
 impl Check for CrdsEstablished {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![CRDS.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         // One read per CRD rather than a list of all: CRDs carry large schemas, and a platform
         // cluster has hundreds of them.

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, EXTERNAL_SECRETS, SECRETS};
+use crate::access::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::config::{ExternalSecretSettings, SyncedSecret};
 use crate::outcome::{Outcome, name_list};
@@ -123,7 +124,15 @@ pub(crate) fn judge(found: &[(SyncedSecret, Found)]) -> Outcome {
             ));
             continue;
         }
-        let target = format!("{}/{}", want.external_secret.namespace, es.target());
+        let target = format!("{}/{}", want.external_secret.namespace, want.target());
+        if es.target() != want.target() {
+            problems.push(format!(
+                "ExternalSecret {name} writes Secret {}, not {} as configured (checks.external-secrets.secrets[].secret)",
+                es.target(),
+                want.target()
+            ));
+            continue;
+        }
         let Some(secret) = &f.secret else {
             problems.push(format!(
                 "ExternalSecret {name} is Ready but its Secret {target} does not exist"
@@ -176,6 +185,16 @@ impl ExternalSecretsSynced {
 
 #[async_trait::async_trait]
 impl Check for ExternalSecretsSynced {
+    fn reads(&self) -> Reads {
+        let mut reads = Vec::new();
+        for want in &self.settings.secrets {
+            let es = &want.external_secret;
+            reads.push(EXTERNAL_SECRETS.within(&es.namespace));
+            reads.push(KubeRead::secret(&es.namespace, want.target()));
+        }
+        Reads::kube(reads)
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let resource = match fetch::served(
             ctx,
@@ -206,12 +225,14 @@ impl Check for ExternalSecretsSynced {
                 Err(failed) => return *failed,
             };
             watches.push(watch);
+            // The Secret preflight may read (by name) is the configured one; a different
+            // spec.target.name is reported by the judge.
             let secret = match &es {
-                Some(doc) => match fetch::get_watchable::<SecretKeysDoc>(
+                Some(_) => match fetch::get_watchable::<SecretKeysDoc>(
                     ctx,
                     &SECRETS,
                     Some(ns),
-                    doc.target(),
+                    want.target(),
                 )
                 .await
                 {
@@ -246,6 +267,7 @@ mod tests {
     fn want(keys: &[&str]) -> SyncedSecret {
         SyncedSecret {
             external_secret: ObjectRef::new("backstage", "backstage-postgres"),
+            secret: Some("backstage-db".into()),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
         }
     }
@@ -325,6 +347,14 @@ mod tests {
                 },
                 Verdict::Fail,
                 "is not synced",
+            ),
+            (
+                Found {
+                    external_secret: es(&SYNCED.replace("backstage-db", "backstage-creds")),
+                    secret: secret(full),
+                },
+                Verdict::Fail,
+                "writes Secret backstage-creds, not backstage-db as configured",
             ),
         ] {
             let o = judge(&[(want(&keys), found)]);

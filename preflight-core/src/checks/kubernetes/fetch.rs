@@ -48,6 +48,16 @@ impl ResourceType {
         }
     }
 
+    /// Reading every object of this (cluster-scoped) type.
+    pub(crate) fn everywhere(&self) -> crate::access::KubeRead {
+        crate::access::KubeRead::cluster(self.group, self.plural)
+    }
+
+    /// Reading every object of this type in one namespace.
+    pub(crate) fn within(&self, namespace: &str) -> crate::access::KubeRead {
+        crate::access::KubeRead::namespaced(self.group, self.plural, namespace)
+    }
+
     /// `/api/v1/...` or `/apis/{group}/{version}/...` for the collection, in a namespace or not.
     pub(crate) fn collection_path(&self, namespace: Option<&str>) -> String {
         let mut path = if self.group.is_empty() {

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::fetch::{self, INGRESS_CLASSES};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::NamedSettings;
 use crate::outcome::Outcome;
@@ -54,6 +55,10 @@ impl IngressClass {
 
 #[async_trait::async_trait]
 impl Check for IngressClass {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![INGRESS_CLASSES.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let name = &self.settings.name;
         fetch::judge_object(ctx, &INGRESS_CLASSES, None, name, |found| {

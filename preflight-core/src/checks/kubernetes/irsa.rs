@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::{IrsaSettings, ObjectRef};
 use crate::outcome::Outcome;
@@ -85,6 +86,16 @@ impl Irsa {
 
 #[async_trait::async_trait]
 impl Check for Irsa {
+    fn reads(&self) -> Reads {
+        Reads::kube(
+            self.settings
+                .service_accounts
+                .iter()
+                .map(|sa| SERVICE_ACCOUNTS.within(&sa.namespace))
+                .collect(),
+        )
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let accounts = &self.settings.service_accounts;
         let refs: Vec<(Option<&str>, &str)> = accounts

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, NODES};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::config::NodesSettings;
 use crate::outcome::{Outcome, name_list};
@@ -226,6 +227,10 @@ impl NodesReady {
 
 #[async_trait::async_trait]
 impl Check for NodesReady {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![NODES.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let mut facts: Vec<NodeFact> = Vec::new();
         // Pages are reduced to facts as they arrive, so a page's documents are dropped early.

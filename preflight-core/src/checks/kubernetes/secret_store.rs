@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_SECRET_STORES};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::NamedSettings;
 use crate::outcome::Outcome;
@@ -61,6 +62,10 @@ impl ClusterSecretStore {
 
 #[async_trait::async_trait]
 impl Check for ClusterSecretStore {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![CLUSTER_SECRET_STORES.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let resource = match fetch::served(
             ctx,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::fetch::{self, STORAGE_CLASSES};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::StorageClassSettings;
 use crate::outcome::Outcome;
@@ -113,6 +114,10 @@ impl StorageClass {
 
 #[async_trait::async_trait]
 impl Check for StorageClass {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![STORAGE_CLASSES.everywhere()])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         match fetch::list_all::<StorageClassDoc>(ctx, &STORAGE_CLASSES, None).await {
             Ok((classes, watch)) => {

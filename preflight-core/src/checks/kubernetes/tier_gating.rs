@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::fetch::{self, APPLICATIONS};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::TierGatingSettings;
 use crate::contract::{Ceiling, Mode};
@@ -116,6 +117,10 @@ impl TierGating {
 
 #[async_trait::async_trait]
 impl Check for TierGating {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![APPLICATIONS.within(&self.settings.namespace)])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let resource = match fetch::served(
             ctx,

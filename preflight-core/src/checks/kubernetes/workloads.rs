@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, DAEMON_SETS, DEPLOYMENTS};
+use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::config::{ObjectRef, WorkloadSettings};
 use crate::outcome::Outcome;
@@ -114,6 +115,10 @@ impl CoreDns {
 
 #[async_trait::async_trait]
 impl Check for CoreDns {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![DEPLOYMENTS.within(&self.settings.workload.namespace)])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let w = &self.settings.workload;
         fetch::judge_object(ctx, &DEPLOYMENTS, Some(&w.namespace), &w.name, |d| {
@@ -139,6 +144,10 @@ impl Cni {
 
 #[async_trait::async_trait]
 impl Check for Cni {
+    fn reads(&self) -> Reads {
+        Reads::kube(vec![DAEMON_SETS.within(&self.settings.workload.namespace)])
+    }
+
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let w = &self.settings.workload;
         fetch::judge_object(ctx, &DAEMON_SETS, Some(&w.namespace), &w.name, |d| {

@@ -1,0 +1,345 @@
+//! What a plan's checks read, and the least privilege that grants exactly that: the RBAC of
+//! preflight's ServiceAccount (`get`, `list`, `watch` only; Secrets only by name) and the IAM
+//! policy of its role (IRSA).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::check::Family;
+use crate::plan::Plan;
+
+/// Reads of one Kubernetes resource type, in one namespace or across the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeRead {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// Plural resource name.
+    pub resource: &'static str,
+    /// The namespace, or `None` for cluster-scoped resources.
+    pub namespace: Option<String>,
+    /// The objects' names when the read must be limited to them (Secrets); empty: all.
+    pub names: Vec<String>,
+}
+
+impl KubeRead {
+    /// Every object of a cluster-scoped type.
+    #[must_use]
+    pub fn cluster(group: &'static str, resource: &'static str) -> Self {
+        KubeRead {
+            group,
+            resource,
+            namespace: None,
+            names: Vec::new(),
+        }
+    }
+
+    /// Every object of a type in one namespace.
+    #[must_use]
+    pub fn namespaced(group: &'static str, resource: &'static str, namespace: &str) -> Self {
+        KubeRead {
+            group,
+            resource,
+            namespace: Some(namespace.to_owned()),
+            names: Vec::new(),
+        }
+    }
+
+    /// One Secret, by name.
+    #[must_use]
+    pub fn secret(namespace: &str, name: &str) -> Self {
+        KubeRead {
+            group: "",
+            resource: "secrets",
+            namespace: Some(namespace.to_owned()),
+            names: vec![name.to_owned()],
+        }
+    }
+}
+
+/// One IAM action on one resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IamGrant {
+    /// E.g. `rds:DescribeDBInstances`.
+    pub action: &'static str,
+    /// The resource ARN pattern, `*` for actions without resource-level permissions.
+    pub resource: String,
+}
+
+/// Everything one check reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Kubernetes reads.
+    pub kube: Vec<KubeRead>,
+    /// AWS API calls.
+    pub iam: Vec<IamGrant>,
+}
+
+impl Reads {
+    /// Only Kubernetes reads.
+    #[must_use]
+    pub fn kube(kube: Vec<KubeRead>) -> Self {
+        Reads {
+            kube,
+            iam: Vec::new(),
+        }
+    }
+}
+
+/// Names of the objects made for a tier: `preflight-tier-1-5`.
+#[must_use]
+pub fn object_name(plan: &Plan) -> String {
+    format!("preflight-tier-{}", plan.tier.as_str().replace('.', "-"))
+}
+
+/// Which rules a (Cluster)Role holds: (group, resource) → names (empty: every object).
+type Rules = BTreeMap<(&'static str, &'static str), BTreeSet<String>>;
+
+fn add(rules: &mut Rules, read: &KubeRead) {
+    let names = rules.entry((read.group, read.resource)).or_default();
+    // A read of every object subsumes reads by name; an empty set means "all".
+    if read.names.is_empty() {
+        names.clear();
+        names.insert(String::new());
+    } else if !names.contains("") {
+        names.extend(read.names.iter().cloned());
+    }
+}
+
+fn rule_values(rules: &Rules) -> Vec<Value> {
+    rules
+        .iter()
+        .map(|((group, resource), names)| {
+            let mut rule = json!({
+                "apiGroups": [group],
+                "resources": [resource],
+                "verbs": ["get", "list", "watch"],
+            });
+            if !names.contains("") {
+                rule["resourceNames"] = json!(names);
+            }
+            rule
+        })
+        .collect()
+}
+
+/// The RBAC a run of `plan` needs, as YAML documents: the ServiceAccount (in `namespace`, with
+/// the IRSA annotation to fill in when AWS checks are planned), a ClusterRole and binding for
+/// cluster-scoped reads, and a Role and binding in each namespace read. `extra` adds reads
+/// of the run itself (the bootstrap ConfigMap).
+#[must_use]
+pub fn rbac(plan: &Plan, namespace: &str, extra: &[KubeRead]) -> String {
+    let name = object_name(plan);
+    let mut cluster = Rules::new();
+    let mut namespaced: BTreeMap<String, Rules> = BTreeMap::new();
+    let reads = plan
+        .checks
+        .iter()
+        .flat_map(|e| e.check.reads().kube)
+        .chain(extra.iter().cloned());
+    for read in reads {
+        match &read.namespace {
+            None => add(&mut cluster, &read),
+            Some(ns) => add(namespaced.entry(ns.clone()).or_default(), &read),
+        }
+    }
+    let labels =
+        json!({"app.kubernetes.io/name": "preflight", "goldenpath.idp/tier": plan.tier.as_str()});
+    let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": namespace}]);
+    let mut account = json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+    });
+    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
+        account["metadata"]["annotations"] = json!({
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::ACCOUNT_ID:role/preflight",
+        });
+    }
+    let mut docs = vec![account];
+    if !cluster.is_empty() {
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels},
+            "rules": rule_values(&cluster),
+        }));
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subject,
+        }));
+    }
+    for (ns, rules) in &namespaced {
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "rules": rule_values(rules),
+        }));
+        docs.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": subject,
+        }));
+    }
+    let docs: Vec<String> = docs
+        .iter()
+        .map(|d| serde_saphyr::to_string(d).unwrap_or_default())
+        .collect();
+    docs.join("---\n")
+}
+
+/// The IAM policy document the AWS checks of `plan` need, or `None` when none is planned.
+#[must_use]
+pub fn iam_policy(plan: &Plan) -> Option<String> {
+    let mut by_resource: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    for grant in plan.checks.iter().flat_map(|e| e.check.reads().iam) {
+        by_resource
+            .entry(grant.resource)
+            .or_default()
+            .insert(grant.action);
+    }
+    if by_resource.is_empty() {
+        return None;
+    }
+    let statements: Vec<Value> = by_resource
+        .iter()
+        .enumerate()
+        .map(|(i, (resource, actions))| {
+            json!({
+                "Sid": format!("PreflightRead{}", i + 1),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": resource,
+            })
+        })
+        .collect();
+    let policy = json!({"Version": "2012-10-17", "Statement": statements});
+    serde_json::to_string_pretty(&policy).ok().map(|mut s| {
+        s.push('\n');
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::contract::{Origin, ValuesLayer};
+    use crate::plan::{Selection, plan};
+    use crate::tier::Tier;
+
+    fn plan_for(tier: Tier) -> Plan {
+        let values = ValuesLayer::from_yaml(
+            "bootstrap: {mode: persistent, env: dev}\n",
+            Origin::File("values.yaml".into()),
+        )
+        .and_then(ValuesLayer::validate)
+        .expect("valid");
+        plan(&values, &Config::default(), tier, &Selection::default()).expect("plans")
+    }
+
+    fn documents(text: &str) -> Vec<Value> {
+        text.split("---\n")
+            .map(|d| serde_saphyr::from_str(d).expect("YAML"))
+            .collect()
+    }
+
+    #[test]
+    fn grants_only_reads_and_secrets_only_by_name() {
+        for tier in Tier::ALL {
+            let docs = documents(&rbac(&plan_for(tier), "argocd", &[]));
+            let rules: Vec<&Value> = docs
+                .iter()
+                .filter_map(|d| d["rules"].as_array())
+                .flatten()
+                .collect();
+            for rule in &rules {
+                assert_eq!(rule["verbs"], json!(["get", "list", "watch"]), "{rule}");
+                if rule["resources"] == json!(["secrets"]) {
+                    assert!(
+                        rule["resourceNames"]
+                            .as_array()
+                            .is_some_and(|n| !n.is_empty()),
+                        "{rule}"
+                    );
+                }
+            }
+            let secrets = rules.iter().any(|r| r["resources"] == json!(["secrets"]));
+            assert_eq!(
+                secrets,
+                tier >= Tier::Two,
+                "tier {tier}: Secrets are read from tier 2"
+            );
+            let names: BTreeSet<&str> = docs
+                .iter()
+                .filter_map(|d| d["metadata"]["name"].as_str())
+                .collect();
+            assert_eq!(names.len(), 1, "one name per tier: {names:?}");
+        }
+    }
+
+    #[test]
+    fn binds_each_namespace_to_what_is_read_there() {
+        let docs = documents(&rbac(&plan_for(Tier::Two), "argocd", &[]));
+        let role = |ns: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == ns)
+                .cloned()
+                .unwrap_or_else(|| panic!("a Role in {ns}"))
+        };
+        assert_eq!(
+            role("monitoring")["rules"],
+            json!([
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["grafana-db"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["external-secrets.io"], "resources": ["externalsecrets"], "verbs": ["get", "list", "watch"]}
+            ])
+        );
+        assert_eq!(
+            role("backstage")["rules"][0]["resourceNames"],
+            json!(["backstage-postgres"])
+        );
+        let bindings = docs.iter().filter(|d| d["kind"] == "RoleBinding").count();
+        let roles = docs.iter().filter(|d| d["kind"] == "Role").count();
+        assert_eq!(bindings, roles);
+        assert_eq!(
+            docs[0]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:aws:iam::ACCOUNT_ID:role/preflight"
+        );
+        // Tier 0 reads no AWS API: no role to annotate.
+        let tier0 = documents(&rbac(&plan_for(Tier::Zero), "argocd", &[]));
+        assert!(tier0[0]["metadata"]["annotations"].is_null());
+    }
+
+    #[test]
+    fn the_iam_policy_has_exactly_the_aws_calls_of_the_plan() {
+        assert_eq!(iam_policy(&plan_for(Tier::Zero)), None);
+        let tier1: Value =
+            serde_json::from_str(&iam_policy(&plan_for(Tier::One)).expect("route53"))
+                .expect("JSON");
+        let actions: Vec<&str> = tier1["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .flat_map(|s| {
+                s["Action"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "route53:ListHostedZonesByName",
+                "route53:ListResourceRecordSets"
+            ]
+        );
+        let tier2 = iam_policy(&plan_for(Tier::Two)).expect("rds");
+        assert!(
+            tier2.contains("\"Resource\": \"arn:aws:rds:*:*:db:goldenpath-platform\""),
+            "{tier2}"
+        );
+    }
+}
