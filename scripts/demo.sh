@@ -5,7 +5,7 @@
 # Extra arguments go to preflight, e.g. ./scripts/demo.sh --tier 1 --output json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=$(./scripts/moto-venv.sh)
+venv=$(./scripts/test-venv.sh)
 cargo build -q -p fake-kube -p preflight-job
 work=$(mktemp -d)
 pids=()

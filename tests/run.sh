@@ -24,9 +24,10 @@ need pkg-config || apt_install pkg-config
 need psql || apt_install postgresql-client-15
 need setpriv || apt_install util-linux
 
-# The AWS checks are tested against moto's server, from PyPI, in a virtualenv of our own.
+# The AWS checks are tested against moto's server; hooks/ is rendered with kubectl kustomize;
+# the Dockerfile and the CI workflow are linted: all from PyPI, in a virtualenv of our own.
 need python3 || apt_install python3 python3-venv
-./scripts/moto-venv.sh >/dev/null
+./scripts/test-venv.sh >/dev/null
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 

@@ -1,0 +1,192 @@
+//! hooks/: every overlay rendered offline with `kubectl kustomize`, and checked for what an
+//! ArgoCD PreSync hook must be: the hook annotations and a wave before its tier's first app,
+//! the tier passed to preflight, a deadline above preflight's own, a restrictive security
+//! context, small resources, and exactly the RBAC `preflight rbac` prints for that tier.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// kubectl from the test virtualenv (`scripts/test-venv.sh`); `PREFLIGHT_KUBECTL` overrides.
+fn kubectl() -> PathBuf {
+    std::env::var_os("PREFLIGHT_KUBECTL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/kubectl"),
+        PathBuf::from,
+    )
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("\n---\n")
+        .map(|d| {
+            d.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str(&d).unwrap_or_else(|e| panic!("{e}\n{d}")))
+        .collect()
+}
+
+fn render(dir: &str) -> Vec<Value> {
+    let kubectl = kubectl();
+    assert!(
+        kubectl.exists(),
+        "{} is missing: run ./tests/run.sh",
+        kubectl.display()
+    );
+    let out = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(repo(dir))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Each tier, its directory and the first sync wave of its apps (brief, section 1).
+const TIERS: [(&str, &str, i64); 5] = [
+    ("0", "tier-0", 0),
+    ("1", "tier-1", 10),
+    ("1.5", "tier-1-5", 50),
+    ("2", "tier-2", 100),
+    ("3", "tier-3", 200),
+];
+
+fn sorted(mut docs: Vec<Value>) -> Vec<Value> {
+    docs.sort_by_key(|d| d.to_string());
+    docs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_overlay_renders_a_restricted_hook_with_the_rbac_of_its_tier() {
+    for (tier, dir, first_wave) in TIERS {
+        let mut cmd = preflight_cmd();
+        cmd.args(["rbac", "--tier", tier, "--values"])
+            .arg(repo("examples/values-persistent.yaml"));
+        let rbac = run(cmd).await;
+        assert_eq!(rbac.code, 0, "{}", rbac.stderr);
+        let expected_rbac = sorted(documents(&rbac.stdout));
+        let account = format!("preflight-{dir}");
+
+        for kind in ["Job", "Pod"] {
+            let docs = render(&format!("hooks/{dir}/{}", kind.to_lowercase()));
+            let (workloads, rest): (Vec<Value>, Vec<Value>) =
+                docs.into_iter().partition(|d| d["kind"] == kind);
+            assert_eq!(
+                sorted(rest),
+                expected_rbac,
+                "{dir}/{kind}: the RBAC is exactly `preflight rbac --tier {tier}`"
+            );
+            let [hook] = workloads.as_slice() else {
+                panic!("{dir}/{kind}: one {kind}")
+            };
+            let meta = &hook["metadata"];
+            assert_eq!(meta["name"], account);
+            assert_eq!(meta["namespace"], "argocd");
+            let notes = &meta["annotations"];
+            assert_eq!(notes["argocd.argoproj.io/hook"], "PreSync");
+            assert_eq!(
+                notes["argocd.argoproj.io/hook-delete-policy"],
+                "BeforeHookCreation,HookSucceeded"
+            );
+            let wave: i64 = notes["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                wave < first_wave,
+                "{dir}: wave {wave} runs before the tier's first app at {first_wave}"
+            );
+
+            let pod = if kind == "Job" {
+                assert_eq!(hook["spec"]["backoffLimit"], 0, "preflight retries inside");
+                &hook["spec"]["template"]["spec"]
+            } else {
+                &hook["spec"]
+            };
+            let deadline = if kind == "Job" {
+                &hook["spec"]["activeDeadlineSeconds"]
+            } else {
+                &pod["activeDeadlineSeconds"]
+            };
+            let container = &pod["containers"][0];
+            let args: Vec<&str> = container["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(&args[..2], ["--tier", tier], "{dir}/{kind}");
+            let wait = args
+                .iter()
+                .position(|a| *a == "--wait")
+                .map(|i| humantime::parse_duration(args[i + 1]).unwrap())
+                .expect("--wait");
+            assert!(
+                deadline.as_u64().unwrap() > wait.as_secs(),
+                "{dir}/{kind}: the deadline is above preflight's --wait"
+            );
+
+            assert_eq!(pod["serviceAccountName"], account);
+            assert_eq!(pod["restartPolicy"], "Never");
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+            assert_eq!(
+                pod["securityContext"]["seccompProfile"]["type"],
+                "RuntimeDefault"
+            );
+            let security = &container["securityContext"];
+            assert_eq!(security["allowPrivilegeEscalation"], false);
+            assert_eq!(security["readOnlyRootFilesystem"], true);
+            assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+            for (what, key) in [
+                ("requests", "cpu"),
+                ("requests", "memory"),
+                ("limits", "cpu"),
+                ("limits", "memory"),
+            ] {
+                assert!(
+                    container["resources"][what][key].is_string(),
+                    "{dir}/{kind}: resources.{what}.{key}"
+                );
+            }
+            assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+        }
+    }
+}
+
+/// The committed RBAC files are the generator's output, so `scripts/update-hooks.sh` is the
+/// only way to change them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_committed_rbac_is_what_preflight_prints() {
+    for (tier, dir, _) in TIERS {
+        let mut cmd = preflight_cmd();
+        cmd.args(["rbac", "--tier", tier, "--values"])
+            .arg(repo("examples/values-persistent.yaml"));
+        let rbac = run(cmd).await;
+        let committed =
+            std::fs::read_to_string(repo(&format!("hooks/{dir}/rbac/rbac.yaml"))).unwrap();
+        let body: String = committed
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            body, rbac.stdout,
+            "hooks/{dir}/rbac/rbac.yaml is stale: run scripts/update-hooks.sh"
+        );
+    }
+}
