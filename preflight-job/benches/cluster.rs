@@ -58,8 +58,19 @@ fn preflight(kubeconfig: &Path, home: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+/// The real kubectl from the test virtualenv (`scripts/test-venv.sh`), else the one on PATH
+/// (on some machines a dispatcher that adds its own process and a /version request).
+fn kubectl_program() -> std::path::PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/kubectl");
+    if venv.exists() {
+        venv
+    } else {
+        "kubectl".into()
+    }
+}
+
 fn kubectl(kubeconfig: &Path, home: &Path) -> Command {
-    let mut cmd = Command::new("kubectl");
+    let mut cmd = Command::new(kubectl_program());
     cmd.arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["get", "nodes", "-o", "json"]);
@@ -206,7 +217,7 @@ async fn main() {
         node_bytes / 1024
     );
 
-    let have_kubectl = Command::new("kubectl")
+    let have_kubectl = Command::new(kubectl_program())
         .arg("version")
         .arg("--client")
         .stdout(Stdio::null())

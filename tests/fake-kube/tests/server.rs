@@ -955,11 +955,15 @@ async fn lists_thousands_of_real_nodes_in_a_few_milliseconds_a_page() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_kubectl_lists_nodes_in_chunks() {
-    let kubectl_path = Path::new("/usr/bin/kubectl");
-    if !kubectl_path.exists() {
-        eprintln!("/usr/bin/kubectl not installed: skipping the kubectl compatibility test");
+    // The real kubectl from the test virtualenv (scripts/test-venv.sh), or the system's.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/kubectl");
+    let kubectl_path = [venv.as_path(), Path::new("/usr/bin/kubectl")]
+        .into_iter()
+        .find(|p| p.exists());
+    let Some(kubectl_path) = kubectl_path else {
+        eprintln!("no kubectl (run ./tests/run.sh): skipping the kubectl compatibility test");
         return;
-    }
+    };
     let kube = FakeKube::start().await.expect("starts");
     for n in fake_kube::nodes_from_template(&template(), 5, true) {
         kube.apply(n).expect("applies");
