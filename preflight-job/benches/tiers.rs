@@ -20,6 +20,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -191,7 +192,11 @@ curl -sf --cacert {kc_ca} {kc}/realms/goldenpath/.well-known/openid-configuratio
     let pipeline = tokio::task::block_in_place(|| {
         time_std(|| {
             let mut cmd = Command::new("bash");
+            // The real kubectl from the test virtualenv first, not a dispatcher on PATH.
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin");
+            let path = std::env::var("PATH").unwrap_or_default();
             cmd.args(["-c", &script])
+                .env("PATH", format!("{}:{path}", venv.display()))
                 .env("PGPASSWORD", CANARY)
                 .env("HOME", platform.cluster.dir.path())
                 .stdout(Stdio::null());
