@@ -184,7 +184,7 @@ pub fn rbac(plan: &Plan, namespace: &str, extra: &[KubeRead]) -> String {
     }
     let docs: Vec<String> = docs
         .iter()
-        .map(|d| serde_saphyr::to_string(d).unwrap_or_default())
+        .map(|d| serde_saphyr::to_string(d).expect("a JSON value always has a YAML form"))
         .collect();
     docs.join("---\n")
 }

@@ -189,9 +189,23 @@ async fn run_check(
                     )
                 };
             }
-            // The dependency's sender is gone without a result: it cannot happen, as every
-            // check sends before returning; treat it like an interruption rather than panic.
-            None => return unsettled(interrupted(), 0, waiting),
+            // The dependency's task ended without a result: it panicked (reported as
+            // `check-crashed`), or the run is being cancelled.
+            None if cancel.is_cancelled() => return unsettled(interrupted(), 0, waiting),
+            None => {
+                return CheckResult {
+                    blocked_by: Some(dep),
+                    settled: true,
+                    ..CheckResult::new(
+                        meta,
+                        Outcome::new(
+                            Status::Skip,
+                            "blocked",
+                            format!("not run: {dep} stopped abnormally"),
+                        ),
+                    )
+                };
+            }
         }
     }
 

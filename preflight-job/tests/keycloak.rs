@@ -313,6 +313,26 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
             .contains("Service accounts")
     );
 
+    // A token endpoint announced over plain HTTP gets no secret.
+    realm.keycloak.update(|r| {
+        r.clients.insert(
+            "backstage".into(),
+            Client {
+                secret: CLIENT_SECRET.into(),
+                service_accounts: true,
+            },
+        );
+        r.token_base = Some("http://127.0.0.1:9".into());
+    });
+    let plaintext = realm.run(grant, &[]).await;
+    assert_check(
+        &plaintext,
+        "keycloak-realm",
+        "fail",
+        "keycloak-token-endpoint-untrusted",
+    );
+    realm.keycloak.update(|r| r.token_base = None);
+
     let missing = realm
         .run(&grant.replace("backstage-oidc", "nope"), &[])
         .await;

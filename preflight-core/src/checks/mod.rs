@@ -61,6 +61,12 @@ pub mod ids {
     pub const KEYCLOAK_REALM: &str = "keycloak-realm";
 }
 
+/// Whether a check's inputs come from Secrets, which ExternalSecrets write: then it depends on
+/// the `external-secrets` check.
+fn reads_synced_secrets(check: &dyn Check) -> bool {
+    check.reads().kube.iter().any(|r| r.resource == "secrets")
+}
+
 /// Every check, in the order reports list them (by tier, then by what depends on what). The
 /// contract supplies what the platform's conventions derive: hostnames, owner id, ceiling.
 #[must_use]
@@ -68,7 +74,6 @@ pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
     use kubernetes as k;
     let s = &config.checks;
     let keycloak = http::KeycloakRealm::new(&s.keycloak_realm, &values.host_suffix.value);
-    let keycloak_reads_secrets = keycloak.reads_secrets();
     let entry = |id: &'static str,
                  tier: Tier,
                  title: String,
@@ -87,13 +92,14 @@ pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
             needs: needs.to_vec(),
             required: !config.advisory.iter().any(|a| a == id),
             // Checks of other systems may still read a Secret for their inputs.
-            uses_kubernetes: match id {
-                ids::POSTGRES => s.postgres.databases.iter().any(|d| d.secret.is_some()),
-                ids::RDS_INSTANCE => s.rds_instance.host_secret.is_some(),
-                ids::KEYCLOAK_REALM => keycloak_reads_secrets,
-                ids::ROUTE53_ZONE | ids::DNS_SCOPE => false,
-                _ => true,
-            },
+            uses_kubernetes: !matches!(
+                id,
+                ids::POSTGRES
+                    | ids::RDS_INSTANCE
+                    | ids::ROUTE53_ZONE
+                    | ids::DNS_SCOPE
+                    | ids::KEYCLOAK_REALM
+            ) || !check.reads().kube.is_empty(),
         },
         check,
     };
@@ -220,7 +226,11 @@ pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
                 owner_id: values.owner_id.value.clone(),
                 host_suffix: values.host_suffix.value.clone(),
                 env_zone: format!("{}.{}", values.env.value, values.base_domain.value),
-                base_domain: values.base_domain.value.clone(),
+                base_domain: s
+                    .route53_zone
+                    .domain
+                    .clone()
+                    .unwrap_or_else(|| values.base_domain.value.clone()),
                 private: s.route53_zone.private,
             })),
         ),
@@ -256,7 +266,7 @@ pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
         ),
         {
             let check = postgres::PostgresLogin::new(s.postgres.clone());
-            let needs: &[&'static str] = if check.reads_secrets() {
+            let needs: &[&'static str] = if reads_synced_secrets(&check) {
                 &[ids::EXTERNAL_SECRETS]
             } else {
                 &[]
@@ -280,7 +290,7 @@ pub fn catalogue(values: &Values, config: &Config) -> Vec<Entry> {
         },
         {
             let check = aws::RdsInstance::new(s.rds_instance.clone());
-            let needs: &[&'static str] = if check.reads_secrets() {
+            let needs: &[&'static str] = if reads_synced_secrets(&check) {
                 &[ids::EXTERNAL_SECRETS]
             } else {
                 &[]

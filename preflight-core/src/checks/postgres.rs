@@ -454,13 +454,6 @@ impl PostgresLogin {
             connectors: Connectors::default(),
         }
     }
-
-    /// Whether any database's credentials come from a synced Secret (then the check depends on
-    /// the ExternalSecret check).
-    #[must_use]
-    pub fn reads_secrets(&self) -> bool {
-        self.settings.databases.iter().any(|d| d.secret.is_some())
-    }
 }
 
 /// One database's attempt; a watch on its Secret when its credentials came from one.

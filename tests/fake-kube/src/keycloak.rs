@@ -46,6 +46,9 @@ pub struct Realms {
     pub redirect_to: Option<String>,
     /// Confidential clients by id.
     pub clients: BTreeMap<String, Client>,
+    /// The base URL the token endpoint is announced under, when not the server's own (a
+    /// proxy rewriting it to plain HTTP, another host).
+    pub token_base: Option<String>,
 }
 
 impl Default for Realms {
@@ -63,6 +66,7 @@ impl Default for Realms {
             discovery_override: None,
             redirect_to: None,
             clients: BTreeMap::new(),
+            token_base: None,
         }
     }
 }
@@ -147,7 +151,7 @@ impl KeycloakHandler {
                 &json!({
                     "issuer": issuer,
                     "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
-                    "token_endpoint": format!("{own}/protocol/openid-connect/token"),
+                    "token_endpoint": format!("{}{prefix}/realms/{realm}/protocol/openid-connect/token", realms.token_base.as_deref().unwrap_or(&self.url)),
                     "introspection_endpoint": format!("{own}/protocol/openid-connect/token/introspect"),
                     "userinfo_endpoint": format!("{own}/protocol/openid-connect/userinfo"),
                     "end_session_endpoint": format!("{issuer}/protocol/openid-connect/logout"),
@@ -184,7 +188,7 @@ fn token(realms: &Realms, form: &BTreeMap<String, String>) -> Response<Body> {
             &json!({"access_token": "eyJhbGciOiJSUzI1NiJ9.fake.token", "expires_in": 300, "refresh_expires_in": 0, "token_type": "Bearer", "not-before-policy": 0, "scope": "profile email"}),
         ),
         Some(c) if c.secret == field("client_secret") => json(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             &json!({"error": "unauthorized_client", "error_description": "Client not enabled to retrieve service account"}),
         ),
         _ => json(

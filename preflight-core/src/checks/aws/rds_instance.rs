@@ -123,12 +123,6 @@ impl RdsInstance {
     pub fn new(settings: RdsSettings) -> Self {
         RdsInstance { settings }
     }
-
-    /// Whether it reads a Secret (to compare the endpoint with the app's host).
-    #[must_use]
-    pub fn reads_secrets(&self) -> bool {
-        self.settings.host_secret.is_some()
-    }
 }
 
 /// The host the app's Secret names (decoded; a host is not a secret, the Secret's other keys

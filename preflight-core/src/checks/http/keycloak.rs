@@ -150,7 +150,7 @@ fn discovery_failure(realm: &Realm, answer: &Answer, legacy: Option<&Answer>) ->
                     realm.discovery_url("/auth")
                 ),
             )
-            .hint("That is Keycloak before 17 (WildFly) or http-relative-path=/auth: upgrade, or drop the relative path so that issuers are {url}/realms/{realm} as the platform's clients expect; set checks.keycloak-realm.url to the /auth base only if the clients use it too."),
+            .hint(format!("That is Keycloak before 17 (WildFly) or http-relative-path=/auth: upgrade, or drop the relative path so that issuers are {} as the platform's clients expect; set checks.keycloak-realm.url to the /auth base only if the clients use it too.", realm.issuer())),
         ),
         404 => Attempt::settled(
             Outcome::fail("keycloak-not-found", format!("{url} answered 404: {}", error_text(&answer.body)))
@@ -348,12 +348,6 @@ impl KeycloakRealm {
         }
     }
 
-    /// Whether it reads a Secret (the client secret of a token grant).
-    #[must_use]
-    pub fn reads_secrets(&self) -> bool {
-        self.client.is_some()
-    }
-
     /// The base URL it checks.
     #[must_use]
     pub fn url(&self) -> &str {
@@ -368,6 +362,18 @@ impl KeycloakRealm {
         token_endpoint: &str,
         client: &ClientCredentials,
     ) -> Attempt {
+        // The secret goes only to this Keycloak, over TLS: a discovery document naming another
+        // host (a proxy's rewrite, a misconfiguration) or plain HTTP gets nothing.
+        let own = format!("{}/", self.realm.url);
+        if !token_endpoint.starts_with(&own) || !own.starts_with("https://") {
+            return Attempt::settled(
+                Outcome::fail(
+                    "keycloak-token-endpoint-untrusted",
+                    format!("the token endpoint {token_endpoint} is not an HTTPS address under {}: the client secret is not sent there", self.realm.url),
+                )
+                .hint("Set Keycloak's hostname (KC_HOSTNAME) to its public HTTPS URL, and checks.keycloak-realm.url to the same."),
+            );
+        }
         let secret_ref = &client.secret;
         let (doc, watch) = match fetch::get_watchable::<fetch::SecretDoc>(
             ctx,

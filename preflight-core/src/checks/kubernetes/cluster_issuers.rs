@@ -47,8 +47,15 @@ impl IssuerDoc {
 /// controllers set (`pkg/issuer/{acme,ca,selfsigned}/setup.go`).
 fn not_ready_hint(issuer_type: &str, reason: &str) -> &'static str {
     match (issuer_type, reason) {
-        (_, "ErrRegisterACMEAccount" | "ErrInvalidURL") | ("acme", _) => {
-            "ACME registration failed: check spec.acme.server (staging and production URLs differ), the account email, and that cert-manager can reach the ACME server (egress, proxy). The account key Secret (spec.acme.privateKeySecretRef) is created on the first registration; delete a corrupt one to register again."
+        (
+            _,
+            "ErrRegisterACMEAccount"
+            | "ErrVerifyACMEAccount"
+            | "ErrUpdateACMEAccount"
+            | "InvalidURL",
+        )
+        | ("acme", _) => {
+            "ACME registration failed: check spec.acme.server (staging and production URLs differ), the account email, and that cert-manager can reach the ACME server (egress, proxy). The account key Secret (spec.acme.privateKeySecretRef) is created on the first registration; ErrVerifyACMEAccount means it is unreadable or not an RSA key: delete it to register again."
         }
         (_, "ErrGetKeyPair" | "ErrInvalidKeyPair") | ("ca", _) => {
             "The CA key pair is missing or invalid: the Secret named in spec.ca.secretName must exist in cert-manager's namespace (the cluster resource namespace) with tls.crt and tls.key of a CA certificate."
@@ -101,6 +108,12 @@ pub(crate) fn judge(found: &[(&str, Option<&IssuerDoc>)]) -> Outcome {
         problems.insert(0, format!("ClusterIssuer(s) not found: {names}"));
         hint = Some(
             "The ClusterIssuers were never deployed: they come with the platform's cert-manager issuers app (after cert-manager itself, whose webhook must be running to accept them). Check that app's sync in ArgoCD.",
+        );
+    }
+    if found.is_empty() {
+        return Outcome::warn(
+            "cluster-issuers-none-configured",
+            "no ClusterIssuer is named in checks.cluster-issuers.names",
         );
     }
     if problems.is_empty() {

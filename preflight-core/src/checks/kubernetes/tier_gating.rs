@@ -82,6 +82,13 @@ pub(crate) fn judge(
             ),
         );
     }
+    if violations.is_empty() && checked == 0 {
+        return Outcome::warn(
+            "tier-gating-no-applications",
+            format!("no ArgoCD Application in {} to check", settings.namespace),
+        )
+        .hint("Check checks.tier-gating.namespace: ArgoCD's Applications live in its own namespace unless apps-in-any-namespace is on.");
+    }
     if violations.is_empty() {
         return Outcome::pass(
             "tier-gating-enforced",
@@ -224,6 +231,12 @@ mod tests {
                     .is_some_and(|h| h.contains("values.yaml:3"))
             );
         }
+
+        let o = judge(&[app("platform-root", None)], &ephemeral, &settings());
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Warn, "tier-gating-no-applications")
+        );
 
         let persistent = gate(Mode::Persistent, Tier::Three);
         let o = judge(&[app("keycloak", Some("3"))], &persistent, &settings());
