@@ -65,6 +65,13 @@ const TIERS: [(&str, &str, i64); 5] = [
     ("3", "tier-3", 200),
 ];
 
+fn wave_of(doc: &Value) -> i64 {
+    doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+        .as_str()
+        .and_then(|w| w.parse().ok())
+        .expect("a sync wave")
+}
+
 fn sorted(mut docs: Vec<Value>) -> Vec<Value> {
     docs.sort_by_key(|d| d.to_string());
     docs
@@ -85,14 +92,45 @@ async fn every_overlay_renders_a_restricted_hook_with_the_rbac_of_its_tier() {
             let docs = render(&format!("hooks/{dir}/{}", kind.to_lowercase()));
             let (workloads, rest): (Vec<Value>, Vec<Value>) =
                 docs.into_iter().partition(|d| d["kind"] == kind);
-            assert_eq!(
-                sorted(rest),
-                expected_rbac,
-                "{dir}/{kind}: the RBAC is exactly `preflight rbac --tier {tier}`"
-            );
             let [hook] = workloads.as_slice() else {
                 panic!("{dir}/{kind}: one {kind}")
             };
+            let hook_wave = wave_of(hook);
+            // The RBAC is a PreSync hook too, one wave earlier: it exists when the hook starts.
+            let rbac: Vec<Value> = rest
+                .into_iter()
+                .map(|mut d| {
+                    let notes = d["metadata"]["annotations"]
+                        .as_object_mut()
+                        .expect("annotations");
+                    assert_eq!(
+                        notes.remove("argocd.argoproj.io/hook"),
+                        Some(json!("PreSync")),
+                        "{d}"
+                    );
+                    let wave: i64 = notes
+                        .remove("argocd.argoproj.io/sync-wave")
+                        .and_then(|w| w.as_str()?.parse().ok())
+                        .expect("a wave");
+                    assert!(
+                        wave < hook_wave,
+                        "{dir}: RBAC at wave {wave}, before the hook's {hook_wave}"
+                    );
+                    notes.remove("argocd.argoproj.io/hook-delete-policy");
+                    if notes.is_empty() {
+                        d["metadata"]
+                            .as_object_mut()
+                            .expect("metadata")
+                            .remove("annotations");
+                    }
+                    d
+                })
+                .collect();
+            assert_eq!(
+                sorted(rbac),
+                expected_rbac,
+                "{dir}/{kind}: the RBAC is exactly `preflight rbac --tier {tier}`"
+            );
             let meta = &hook["metadata"];
             assert_eq!(meta["name"], account);
             assert_eq!(meta["namespace"], "argocd");
@@ -102,11 +140,7 @@ async fn every_overlay_renders_a_restricted_hook_with_the_rbac_of_its_tier() {
                 notes["argocd.argoproj.io/hook-delete-policy"],
                 "BeforeHookCreation,HookSucceeded"
             );
-            let wave: i64 = notes["argocd.argoproj.io/sync-wave"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let wave = hook_wave;
             assert!(
                 wave < first_wave,
                 "{dir}: wave {wave} runs before the tier's first app at {first_wave}"
