@@ -337,3 +337,102 @@ async fn first_event(client: &kube::Client, w: &KubeWatch) -> Result<(), kube::E
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::access::Reads;
+    use crate::check::{Check, CheckMeta, Family};
+    use crate::contract::Ceiling;
+    use crate::tier::Tier;
+
+    /// A check with a bug: it panics.
+    #[derive(Debug)]
+    struct Panics;
+
+    #[async_trait::async_trait]
+    impl Check for Panics {
+        async fn attempt(&self, _: &Context) -> Attempt {
+            panic!("a bug in a check")
+        }
+
+        fn reads(&self) -> Reads {
+            Reads::default()
+        }
+    }
+
+    /// A check that passes.
+    #[derive(Debug)]
+    struct Passes;
+
+    #[async_trait::async_trait]
+    impl Check for Passes {
+        async fn attempt(&self, _: &Context) -> Attempt {
+            Attempt::settled(Outcome::pass("fine", "fine"))
+        }
+
+        fn reads(&self) -> Reads {
+            Reads::default()
+        }
+    }
+
+    fn entry(id: &'static str, needs: &[&'static str], check: Arc<dyn Check>) -> Entry {
+        Entry {
+            meta: CheckMeta {
+                id,
+                title: id.to_owned(),
+                tier: Tier::Zero,
+                family: Family::Kubernetes,
+                needs: needs.to_vec(),
+                required: true,
+                uses_kubernetes: false,
+            },
+            check,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crashed_check_fails_and_blocks_its_dependants_without_a_deadline() {
+        let plan = Plan {
+            tier: Tier::Zero,
+            ceiling: Ceiling {
+                tier: Tier::Zero,
+                rule: "test".into(),
+            },
+            checks: vec![
+                entry("buggy", &[], Arc::new(Panics)),
+                entry("after", &["buggy"], Arc::new(Passes)),
+                entry("alone", &[], Arc::new(Passes)),
+            ],
+            left_out: Vec::new(),
+        };
+        let options = RunOptions {
+            settings: RunnerSettings::default(),
+            wait: None,
+        };
+        let results = run(
+            &plan,
+            &Context::default(),
+            &options,
+            &CancellationToken::new(),
+        )
+        .await;
+        let summary: Vec<(&str, &str, bool)> = results
+            .checks
+            .iter()
+            .map(|c| (c.id, c.outcome.code.as_str(), c.settled))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("buggy", "check-crashed", true),
+                ("after", "blocked", true),
+                ("alone", "fine", true)
+            ]
+        );
+        assert_eq!(results.checks[1].blocked_by, Some("buggy"));
+        assert_eq!(results.end, RunEnd::Completed);
+    }
+}
