@@ -2,36 +2,17 @@
 //! with JUnit and GitHub outputs, uploads the reports whatever happened, and fails the job
 //! when preflight did not pass.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+use support::{assert_lint_passes, repo, venv_tool};
 
 const WORKFLOW: &str = "examples/ci/preflight.yml";
 
 #[test]
 fn actionlint_passes() {
-    let actionlint = std::env::var_os("PREFLIGHT_ACTIONLINT")
-        .map_or_else(|| repo("target/test-venv/bin/actionlint"), PathBuf::from);
-    assert!(
-        actionlint.exists(),
-        "{} is missing: run ./tests/run.sh",
-        actionlint.display()
-    );
-    let out = Command::new(actionlint)
-        .arg(repo(WORKFLOW))
-        .output()
-        .expect("actionlint runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let actionlint = venv_tool("actionlint", "PREFLIGHT_ACTIONLINT");
+    assert_lint_passes(&actionlint, &[], WORKFLOW);
 }
 
 #[test]

@@ -5,23 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
 use support::*;
-
-/// kubectl from the test virtualenv (`scripts/test-venv.sh`); `PREFLIGHT_KUBECTL` overrides.
-fn kubectl() -> PathBuf {
-    std::env::var_os("PREFLIGHT_KUBECTL").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/kubectl"),
-        PathBuf::from,
-    )
-}
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
 
 fn documents(yaml: &str) -> Vec<Value> {
     yaml.split("\n---\n")
@@ -37,12 +24,7 @@ fn documents(yaml: &str) -> Vec<Value> {
 }
 
 fn render(dir: &str) -> Vec<Value> {
-    let kubectl = kubectl();
-    assert!(
-        kubectl.exists(),
-        "{} is missing: run ./tests/run.sh",
-        kubectl.display()
-    );
+    let kubectl = venv_tool("kubectl", "PREFLIGHT_KUBECTL");
     let out = Command::new(kubectl)
         .arg("kustomize")
         .arg(repo(dir))

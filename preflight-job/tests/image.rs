@@ -3,13 +3,13 @@
 //! a fixed non-root UID, no shell needed, OCI labels), and every shared library the binary
 //! links is shipped by the runtime base.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+use support::{assert_lint_passes, repo, venv_tool};
 
 fn dockerfile() -> String {
     std::fs::read_to_string(repo("Dockerfile")).expect("the Dockerfile")
@@ -22,24 +22,8 @@ const RUNTIME_PACKAGES: [&str; 5] = ["libc6", "libssl3", "libgcc-s1", "libstdc++
 
 #[test]
 fn hadolint_passes() {
-    let hadolint = std::env::var_os("PREFLIGHT_HADOLINT")
-        .map_or_else(|| repo("target/test-venv/bin/hadolint"), PathBuf::from);
-    assert!(
-        hadolint.exists(),
-        "{} is missing: run ./tests/run.sh",
-        hadolint.display()
-    );
-    let out = Command::new(hadolint)
-        .args(["--failure-threshold", "style"])
-        .arg(repo("Dockerfile"))
-        .output()
-        .expect("hadolint runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let hadolint = venv_tool("hadolint", "PREFLIGHT_HADOLINT");
+    assert_lint_passes(&hadolint, &["--failure-threshold", "style"], "Dockerfile");
 }
 
 #[test]

@@ -20,6 +20,40 @@ use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// A path in the repository.
+pub(crate) fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// A tool from the test virtualenv (`scripts/test-venv.sh`), or from the variable `env`.
+pub(crate) fn venv_tool(name: &str, env: &str) -> PathBuf {
+    let tool = std::env::var_os(env).map_or_else(
+        || repo(&format!("target/test-venv/bin/{name}")),
+        PathBuf::from,
+    );
+    assert!(
+        tool.exists(),
+        "{} is missing: run ./tests/run.sh",
+        tool.display()
+    );
+    tool
+}
+
+/// Runs a linter on a file of the repository, showing what it said when it fails.
+pub(crate) fn assert_lint_passes(tool: &Path, args: &[&str], file: &str) {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(repo(file))
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", tool.display()));
+    assert!(
+        out.status.success(),
+        "{file}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A loopback address nothing listens on: connections to it are refused.
 pub(crate) fn closed_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
