@@ -3,7 +3,6 @@
 
 mod support;
 
-use serde_json::json;
 use support::moto::Moto;
 use support::*;
 
@@ -26,16 +25,7 @@ async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[
 }
 
 fn set_host(cluster: &Cluster, host: &str) {
-    cluster
-        .kube
-        .update(
-            "v1",
-            "Secret",
-            Some("backstage"),
-            "backstage-postgres",
-            |s| s["data"]["POSTGRES_HOST"] = json!(b64(host)),
-        )
-        .expect("the fixture has the Secret");
+    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_HOST", host);
 }
 
 #[tokio::test(flavor = "multi_thread")]

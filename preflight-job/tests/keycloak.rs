@@ -33,6 +33,19 @@ impl Realm {
         Realm { cluster, keycloak }
     }
 
+    /// Registers the confidential client `backstage` with its secret.
+    fn set_client(&self, secret: &str, service_accounts: bool) {
+        self.keycloak.update(|r| {
+            r.clients.insert(
+                "backstage".into(),
+                Client {
+                    secret: secret.into(),
+                    service_accounts,
+                },
+            );
+        });
+    }
+
     /// `--tier 3 --check keycloak-realm` with `extra` lines under `checks.keycloak-realm`.
     async fn run(&self, extra: &str, args: &[&str]) -> Run {
         let settings = format!(
@@ -225,15 +238,7 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
         }))
         .unwrap();
     let grant = "    clientCredentials: {clientId: backstage, secret: backstage/backstage-oidc}\n";
-    realm.keycloak.update(|r| {
-        r.clients.insert(
-            "backstage".into(),
-            Client {
-                secret: CLIENT_SECRET.into(),
-                service_accounts: true,
-            },
-        );
-    });
+    realm.set_client(CLIENT_SECRET, true);
     let json_path = realm.cluster.path("report.json").display().to_string();
     let junit_path = realm.cluster.path("report.xml").display().to_string();
     let ok = realm
@@ -267,15 +272,7 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
         "client backstage obtained a Bearer token"
     );
 
-    realm.keycloak.update(|r| {
-        r.clients.insert(
-            "backstage".into(),
-            Client {
-                secret: "rotated".into(),
-                service_accounts: true,
-            },
-        );
-    });
+    realm.set_client("rotated", true);
     let rejected = realm.run(grant, &[]).await;
     assert_check(
         &rejected,
@@ -290,15 +287,7 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
             .ends_with("(401): unauthorized_client: Invalid client or Invalid client credentials")
     );
 
-    realm.keycloak.update(|r| {
-        r.clients.insert(
-            "backstage".into(),
-            Client {
-                secret: CLIENT_SECRET.into(),
-                service_accounts: false,
-            },
-        );
-    });
+    realm.set_client(CLIENT_SECRET, false);
     let disabled = realm.run(grant, &[]).await;
     assert_check(
         &disabled,
@@ -314,16 +303,10 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
     );
 
     // A token endpoint announced over plain HTTP gets no secret.
-    realm.keycloak.update(|r| {
-        r.clients.insert(
-            "backstage".into(),
-            Client {
-                secret: CLIENT_SECRET.into(),
-                service_accounts: true,
-            },
-        );
-        r.token_base = Some("http://127.0.0.1:9".into());
-    });
+    realm.set_client(CLIENT_SECRET, true);
+    realm
+        .keycloak
+        .update(|r| r.token_base = Some("http://127.0.0.1:9".into()));
     let plaintext = realm.run(grant, &[]).await;
     assert_check(
         &plaintext,

@@ -170,16 +170,12 @@ async fn every_login_failure_is_produced_for_real() {
     );
 
     // A wrong password is permanent: no retries until the deadline.
-    cluster
-        .kube
-        .update(
-            "v1",
-            "Secret",
-            Some("backstage"),
-            "backstage-postgres",
-            |s| s["data"]["POSTGRES_PASSWORD"] = json!(b64("wrong")),
-        )
-        .unwrap();
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_PASSWORD",
+        "wrong",
+    );
     let run2 = tier2(&cluster, &cfg, &["--wait", "30s"]).await;
     assert_eq!(run2.code, 1);
     assert_check(&run2, "postgres", "fail", "wrong-password");

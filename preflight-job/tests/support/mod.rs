@@ -20,6 +20,17 @@ use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+impl Cluster {
+    /// Sets one key of a Secret (base64-encoded, as the API holds it).
+    pub(crate) fn set_secret_key(&self, namespace: &str, name: &str, key: &str, value: &str) {
+        self.kube
+            .update("v1", "Secret", Some(namespace), name, |s| {
+                s["data"][key] = json!(b64(value));
+            })
+            .unwrap_or_else(|e| panic!("Secret {namespace}/{name}: {e}"));
+    }
+}
+
 /// A path in the repository.
 pub(crate) fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)

@@ -3,11 +3,10 @@
 //! cluster) a fake Keycloak over HTTPS. Everything stops when dropped.
 
 use fake_kube::FakeKeycloak;
-use serde_json::json;
 
+use super::Cluster;
 use super::moto::{Moto, external_dns_records};
 use super::pg::{TestPostgres, cluster_for, config};
-use super::{Cluster, b64};
 
 /// Values of a persistent cluster: ceiling 3, hostnames under `dev.goldenpathidp.io`.
 pub(crate) const PERSISTENT_VALUES: &str =
@@ -77,18 +76,12 @@ impl Platform {
         cluster.write("values.yaml", values);
         // The Secret names the RDS endpoint, as in production; the login goes to the test
         // server (the config's host).
-        cluster
-            .kube
-            .update(
-                "v1",
-                "Secret",
-                Some("backstage"),
-                "backstage-postgres",
-                |s| {
-                    s["data"]["POSTGRES_HOST"] = json!(b64(&endpoint));
-                },
-            )
-            .unwrap();
+        cluster.set_secret_key(
+            "backstage",
+            "backstage-postgres",
+            "POSTGRES_HOST",
+            &endpoint,
+        );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
         let keycloak = if values.contains("persistent") {
