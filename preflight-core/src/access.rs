@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::check::Family;
 use crate::plan::Plan;
+use crate::platform::Scope;
 
 /// Reads of one Kubernetes resource type, in one namespace or across the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,10 +86,14 @@ impl Reads {
     }
 }
 
-/// Names of the objects made for a tier: `preflight-tier-1-5`.
+/// Names of the objects made for a run: `preflight-tier-1-5` for a tier's gate,
+/// `preflight-backstage` for an app's hook.
 #[must_use]
 pub fn object_name(plan: &Plan) -> String {
-    format!("preflight-tier-{}", plan.tier.as_str().replace('.', "-"))
+    match plan.scope {
+        Scope::Gate(tier) => format!("preflight-tier-{}", tier.as_str().replace('.', "-")),
+        Scope::App(app) => format!("preflight-{}", app.name),
+    }
 }
 
 /// Which rules a (Cluster)Role holds: (group, resource) → names (empty: every object).
@@ -145,12 +149,20 @@ pub fn rbac(plan: &Plan, namespace: &str, extra: &[KubeRead]) -> String {
     }
     let labels =
         json!({"app.kubernetes.io/name": "preflight", "goldenpath.idp/tier": plan.tier.as_str()});
+    let labels = match plan.scope {
+        Scope::App(app) => {
+            let mut labels = labels;
+            labels["app.kubernetes.io/part-of"] = json!(app.name);
+            labels
+        }
+        Scope::Gate(_) => labels,
+    };
     let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": namespace}]);
     let mut account = json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
     });
-    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
+    if plan.checks.iter().any(|e| !e.check.reads().iam.is_empty()) {
         account["metadata"]["annotations"] = json!({
             "eks.amazonaws.com/role-arn": "arn:aws:iam::ACCOUNT_ID:role/preflight",
         });
@@ -227,16 +239,23 @@ mod tests {
     use crate::config::Config;
     use crate::contract::{Origin, ValuesLayer};
     use crate::plan::{Selection, plan};
+    use crate::platform::Scope;
     use crate::tier::Tier;
 
     fn plan_for(tier: Tier) -> Plan {
         let values = ValuesLayer::from_yaml(
-            "bootstrap: {mode: persistent, env: dev}\n",
+            "bootstrap: {mode: persistent, env: dev}\nplatform: {rdsAvailable: true}\n",
             Origin::File("values.yaml".into()),
         )
         .and_then(ValuesLayer::validate)
         .expect("valid");
-        plan(&values, &Config::default(), tier, &Selection::default()).expect("plans")
+        plan(
+            &values,
+            &Config::default(),
+            Scope::Gate(tier),
+            &Selection::default(),
+        )
+        .expect("plans")
     }
 
     fn documents(text: &str) -> Vec<Value> {
@@ -245,43 +264,69 @@ mod tests {
             .collect()
     }
 
+    fn app_plan(app: &str) -> Plan {
+        let values = ValuesLayer::from_yaml(
+            "bootstrap: {mode: persistent, env: dev}\nplatform: {rdsAvailable: true}\n",
+            Origin::File("values.yaml".into()),
+        )
+        .and_then(ValuesLayer::validate)
+        .expect("valid");
+        let scope = crate::plan::app_scope(app).expect("an app");
+        plan(&values, &Config::default(), scope, &Selection::default()).expect("plans")
+    }
+
+    fn rules(docs: &[Value]) -> Vec<&Value> {
+        docs.iter()
+            .filter_map(|d| d["rules"].as_array())
+            .flatten()
+            .collect()
+    }
+
+    /// Gates run before the apps' Secrets exist, so they read none; an app's hook reads its
+    /// own synced Secret, by name. Every rule is read-only.
     #[test]
-    fn grants_only_reads_and_secrets_only_by_name() {
+    fn grants_only_reads_and_secrets_only_by_name_in_app_hooks() {
         for tier in Tier::ALL {
             let docs = documents(&rbac(&plan_for(tier), "argocd", &[]));
-            let rules: Vec<&Value> = docs
-                .iter()
-                .filter_map(|d| d["rules"].as_array())
-                .flatten()
-                .collect();
-            for rule in &rules {
+            for rule in rules(&docs) {
                 assert_eq!(rule["verbs"], json!(["get", "list", "watch"]), "{rule}");
-                if rule["resources"] == json!(["secrets"]) {
-                    assert!(
-                        rule["resourceNames"]
-                            .as_array()
-                            .is_some_and(|n| !n.is_empty()),
-                        "{rule}"
-                    );
-                }
+                assert_ne!(rule["resources"], json!(["secrets"]), "tier {tier}: {rule}");
             }
-            let secrets = rules.iter().any(|r| r["resources"] == json!(["secrets"]));
-            assert_eq!(
-                secrets,
-                tier >= Tier::Two,
-                "tier {tier}: Secrets are read from tier 2"
-            );
             let names: BTreeSet<&str> = docs
                 .iter()
                 .filter_map(|d| d["metadata"]["name"].as_str())
                 .collect();
-            assert_eq!(names.len(), 1, "one name per tier: {names:?}");
+            assert_eq!(
+                names,
+                BTreeSet::from([object_name(&plan_for(tier)).as_str()])
+            );
         }
+        let docs = documents(&rbac(&app_plan("backstage"), "backstage", &[]));
+        let role = docs
+            .iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "backstage")
+            .expect("a Role in backstage");
+        assert_eq!(
+            role["rules"],
+            json!([
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["backstage-secrets"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["external-secrets.io"], "resources": ["externalsecrets"], "verbs": ["get", "list", "watch"]}
+            ])
+        );
+        assert_eq!(docs[0]["metadata"]["name"], "preflight-backstage");
+        assert_eq!(
+            docs[0]["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "backstage"
+        );
+        assert!(
+            docs.iter().all(|d| d["kind"] != "ClusterRole"),
+            "reads only in its namespace"
+        );
     }
 
     #[test]
     fn binds_each_namespace_to_what_is_read_there() {
-        let docs = documents(&rbac(&plan_for(Tier::Two), "argocd", &[]));
+        let docs = documents(&rbac(&plan_for(Tier::OneAndHalf), "argocd", &[]));
         let role = |ns: &str| {
             docs.iter()
                 .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == ns)
@@ -289,15 +334,12 @@ mod tests {
                 .unwrap_or_else(|| panic!("a Role in {ns}"))
         };
         assert_eq!(
-            role("monitoring")["rules"],
-            json!([
-                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["grafana-db"], "verbs": ["get", "list", "watch"]},
-                {"apiGroups": ["external-secrets.io"], "resources": ["externalsecrets"], "verbs": ["get", "list", "watch"]}
-            ])
+            role("external-dns")["rules"],
+            json!([{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "list", "watch"]}])
         );
         assert_eq!(
-            role("backstage")["rules"][0]["resourceNames"],
-            json!(["backstage-postgres"])
+            role("argocd")["rules"][0]["resources"],
+            json!(["applications"])
         );
         let bindings = docs.iter().filter(|d| d["kind"] == "RoleBinding").count();
         let roles = docs.iter().filter(|d| d["kind"] == "Role").count();
@@ -311,35 +353,68 @@ mod tests {
         assert!(tier0[0]["metadata"]["annotations"].is_null());
     }
 
-    #[test]
-    fn the_iam_policy_has_exactly_the_aws_calls_of_the_plan() {
-        assert_eq!(iam_policy(&plan_for(Tier::Zero)), None);
-        let tier1: Value =
-            serde_json::from_str(&iam_policy(&plan_for(Tier::One)).expect("route53"))
-                .expect("JSON");
-        let actions: Vec<&str> = tier1["Statement"]
+    fn statements(policy: &str) -> Vec<(String, Vec<String>)> {
+        let doc: Value = serde_json::from_str(policy).expect("JSON");
+        doc["Statement"]
             .as_array()
             .expect("statements")
             .iter()
-            .flat_map(|s| {
-                s["Action"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
+            .map(|s| {
+                (
+                    s["Resource"].as_str().expect("a resource").to_owned(),
+                    s["Action"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect(),
+                )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_iam_policy_has_exactly_the_aws_calls_of_the_plan() {
+        assert_eq!(iam_policy(&plan_for(Tier::Zero)), None);
         assert_eq!(
-            actions,
+            statements(&iam_policy(&plan_for(Tier::One)).expect("route53")),
+            [(
+                "*".to_owned(),
+                vec!["route53:ListHostedZonesByName".to_owned()]
+            )]
+        );
+        let tier2 = statements(&iam_policy(&plan_for(Tier::Two)).expect("rds"));
+        assert_eq!(
+            tier2,
             [
-                "route53:ListHostedZonesByName",
-                "route53:ListResourceRecordSets"
+                (
+                    "*".to_owned(),
+                    vec!["route53:ListHostedZonesByName".to_owned()]
+                ),
+                (
+                    "arn:aws:rds:*:*:db:goldenpath-dev".to_owned(),
+                    vec!["rds:DescribeDBInstances".to_owned()]
+                ),
+                (
+                    "arn:aws:route53:::hostedzone/*".to_owned(),
+                    vec!["route53:ListResourceRecordSets".to_owned()]
+                ),
+                (
+                    "arn:aws:secretsmanager:*:*:secret:goldenpath/dev/backstage/postgres-??????"
+                        .to_owned(),
+                    vec!["secretsmanager:GetSecretValue".to_owned()]
+                ),
             ]
         );
-        let tier2 = iam_policy(&plan_for(Tier::Two)).expect("rds");
-        assert!(
-            tier2.contains("\"Resource\": \"arn:aws:rds:*:*:db:goldenpath-platform\""),
-            "{tier2}"
+        // The app's hook reads its synced Secret, and the RDS endpoint for the host the
+        // Secret does not name: no Secrets Manager.
+        let backstage = statements(&iam_policy(&app_plan("backstage")).expect("rds"));
+        assert_eq!(
+            backstage,
+            [(
+                "arn:aws:rds:*:*:db:goldenpath-dev".to_owned(),
+                vec!["rds:DescribeDBInstances".to_owned()]
+            )]
         );
     }
 }

@@ -2,10 +2,13 @@
 //! decides when to attempt again.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::contract::{PlatformFlag, Values};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider, Scope};
 use crate::tier::Tier;
 
 /// Which outside system a check talks to.
@@ -29,16 +32,92 @@ pub struct CheckMeta {
     pub id: &'static str,
     /// One line saying what it verifies.
     pub title: String,
-    /// The tier that first needs it.
+    /// The tier reports list it under: the first gate that runs it, or its app's tier.
     pub tier: Tier,
     /// The system it talks to.
     pub family: Family,
+    /// What makes the thing it verifies true.
+    pub provided_by: Provider,
+    /// The tiers and apps that need it.
+    pub needed_by: NeededBy,
     /// Checks that must pass (or warn) before this one can run.
     pub needs: Vec<&'static str>,
     /// Whether its failure fails the run; advisory checks only report.
     pub required: bool,
     /// Whether it reads the Kubernetes API (a database login may not).
     pub uses_kubernetes: bool,
+}
+
+/// Where a check is being planned: the contract's values and the run's scope.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    /// The validated bootstrap contract.
+    pub values: &'a Values,
+    /// A tier's gate, or one app's hook.
+    pub scope: Scope,
+}
+
+/// A check made for one [`Site`].
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The check.
+    pub check: Arc<dyn Check>,
+    /// One line saying what it verifies there.
+    pub title: String,
+    /// What provides what it verifies there.
+    pub provided_by: Provider,
+    /// Checks whose failure blocks it (dropped when not planned).
+    pub needs: Vec<&'static str>,
+}
+
+impl Built {
+    /// A check made for a site.
+    #[must_use]
+    pub fn new(
+        check: impl Check + 'static,
+        title: impl Into<String>,
+        provided_by: Provider,
+        needs: &[&'static str],
+    ) -> Self {
+        Built {
+            check: Arc::new(check),
+            title: title.into(),
+            provided_by,
+            needs: needs.to_vec(),
+        }
+    }
+}
+
+/// A check's definition, in its own module: its id, its family, its settings (with the
+/// platform's defaults), who needs it, and how it is made for a site. Registering it in
+/// [`checks`](crate::checks) is the only other line a new check adds.
+pub trait Definition {
+    /// Stable id, e.g. `nodes-ready`; also the key of its settings.
+    const ID: &'static str;
+    /// The system it talks to.
+    const FAMILY: Family;
+    /// The bootstrap contract's declaration it verifies, if any: a failure then says the
+    /// declaration is false.
+    const DECLARED_BY: Option<PlatformFlag> = None;
+    /// Its settings, `checks.<id>` in the config file; `Default` is the platform's convention.
+    type Settings: Clone
+        + fmt::Debug
+        + Default
+        + PartialEq
+        + Eq
+        + Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync;
+
+    /// Who needs it, as its settings place it.
+    fn needed_by(settings: &Self::Settings) -> NeededBy;
+
+    /// What provides what it verifies at a site, whether or not it is planned there.
+    fn provided_by(settings: &Self::Settings, site: &Site<'_>) -> Provider;
+
+    /// The check for `site`, or why it has nothing to verify there.
+    fn build(settings: &Self::Settings, site: &Site<'_>) -> Result<Built, String>;
 }
 
 /// Where to wait for a Kubernetes condition to change: a watch on a collection, starting at
@@ -108,6 +187,7 @@ pub struct Context {
     kube: Option<kube::Client>,
     rds: Option<aws_sdk_rds::Client>,
     route53: Option<aws_sdk_route53::Client>,
+    secrets_manager: Option<aws_sdk_secretsmanager::Client>,
     http: Option<crate::connect::HttpClient>,
 }
 
@@ -134,6 +214,7 @@ impl Context {
     pub fn with_aws(mut self, config: &aws_config::SdkConfig) -> Self {
         self.rds = Some(aws_sdk_rds::Client::new(config));
         self.route53 = Some(aws_sdk_route53::Client::new(config));
+        self.secrets_manager = Some(aws_sdk_secretsmanager::Client::new(config));
         self
     }
 
@@ -148,6 +229,12 @@ impl Context {
     #[must_use]
     pub fn route53(&self) -> Option<&aws_sdk_route53::Client> {
         self.route53.as_ref()
+    }
+
+    /// The Secrets Manager client, if AWS was configured.
+    #[must_use]
+    pub fn secrets_manager(&self) -> Option<&aws_sdk_secretsmanager::Client> {
+        self.secrets_manager.as_ref()
     }
 
     /// The HTTP client, if one was configured.

@@ -1,7 +1,8 @@
 //! preflight-core: checks that tell, before anything is deployed, whether a Kubernetes cluster
 //! and its cloud dependencies are ready for the apps of a tier.
 //!
-//! The pieces, bottom up: the [`tier`]s and the bootstrap [`contract`]; per-check
+//! The pieces, bottom up: the [`tier`]s, the [`platform`]'s apps and the bootstrap
+//! [`contract`]; per-check
 //! [`config`]; the [`check`] abstraction and its [`outcome`]s; the [`checks`] catalogue; the
 //! [`plan`] of a run; the [`runner`] that owns time; the [`report`] and its formats; the
 //! [`exit`] codes; and the [`access`] a plan needs (RBAC, IAM). This crate never prints and
@@ -16,6 +17,7 @@ pub mod contract;
 pub mod exit;
 pub mod outcome;
 pub mod plan;
+pub mod platform;
 pub mod report;
 pub mod runner;
 pub mod tier;

@@ -1,21 +1,25 @@
-//! The plan: which checks a run of a tier performs, and why every other check is left out.
-//! Building it contacts nothing.
+//! The plan: which checks a run performs (a tier's gate, or one app's own hook), and why
+//! every other check is left out. Building it contacts nothing.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::checks::{Entry, catalogue};
+use crate::check::{Attempt, Check, CheckMeta, Context, Family, Site};
+use crate::checks::{Entry, Registered, registry};
 use crate::config::Config;
 use crate::contract::{Ceiling, Mode, Values};
+use crate::platform::{NeededBy, Provider, Scope, app_named, app_names};
 use crate::tier::Tier;
 
 /// Why a plan cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// The requested tier is above what this cluster may run.
-    #[error("tier {requested} is above this cluster's ceiling {}: {}", ceiling.tier, ceiling.rule)]
+    /// The requested tier (or the app's) is above what this cluster may run.
+    #[error("{scope} is above this cluster's ceiling {}: {}", ceiling.tier, ceiling.rule)]
     AboveCeiling {
-        /// The tier asked for.
-        requested: Tier,
+        /// What was asked for.
+        scope: Scope,
         /// The ceiling and its rule.
         ceiling: Ceiling,
     },
@@ -29,17 +33,46 @@ pub enum PlanError {
         /// Every known id.
         known: Vec<&'static str>,
     },
+    /// An app name (in the config or `--app`) that the platform does not have.
+    #[error("{place}: unknown app {name:?} (the platform's apps: {})", app_names().join(", "))]
+    UnknownApp {
+        /// Where it was named.
+        place: String,
+        /// The name.
+        name: String,
+    },
+    /// `--app NAME` for an app whose hook would check nothing.
+    #[error("app {app} has no hook: no check verifies what it creates for itself (apps with hooks: {})", hooks.join(", "))]
+    NoHook {
+        /// The app.
+        app: &'static str,
+        /// The apps that have hooks.
+        hooks: Vec<String>,
+    },
+    /// A check placed at a gate that runs before what it verifies exists.
+    #[error(
+        "checks.{id}: needed by tier {needed}, but {provider} provides what it verifies; a tier's gate runs before that tier's apps exist, so it may only check what the foundation or a lower tier provides"
+    )]
+    Misplaced {
+        /// The check.
+        id: &'static str,
+        /// The tier it was placed at.
+        needed: Tier,
+        /// What provides it.
+        provider: Provider,
+    },
 }
 
 /// A check left out of the plan, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LeftOut {
     /// The check's id.
     pub id: &'static str,
-    /// Its tier.
+    /// The tier it is listed under: the first gate that needs it, or the run's.
     pub tier: Tier,
-    /// What it would verify.
-    pub title: String,
+    /// Who needs it.
+    pub needed_by: NeededBy,
     /// Why it does not run.
     pub reason: String,
 }
@@ -47,7 +80,9 @@ pub struct LeftOut {
 /// What a run will do.
 #[derive(Debug)]
 pub struct Plan {
-    /// The tier asked for; tiers are cumulative.
+    /// A tier's gate or an app's hook.
+    pub scope: Scope,
+    /// The run's tier: the gate's or the app's; tiers are cumulative.
     pub tier: Tier,
     /// The cluster's ceiling.
     pub ceiling: Ceiling,
@@ -77,23 +112,124 @@ impl Selection {
     }
 }
 
-/// Plans a run of `tier` on the cluster described by `values`, of the checks `selection`
+/// Resolves `--app NAME` to the platform's app.
+pub fn app_scope(name: &str) -> Result<Scope, PlanError> {
+    app_named(name)
+        .map(Scope::App)
+        .ok_or_else(|| PlanError::UnknownApp {
+            place: "--app".to_owned(),
+            name: name.to_owned(),
+        })
+}
+
+/// Whether the registry holds up the gating model: every app named exists, and no check is
+/// placed at a gate that runs before what it verifies exists.
+fn validate(registry: &[Registered<'_>], values: &Values) -> Result<(), PlanError> {
+    for r in registry {
+        if let Some(name) = r.needed_by.apps.iter().find(|a| app_named(a).is_none()) {
+            return Err(PlanError::UnknownApp {
+                place: format!("checks.{}", r.id),
+                name: name.clone(),
+            });
+        }
+        if let Some(needed) = r.needed_by.tier {
+            let provider = r.provided_by(&Site {
+                values,
+                scope: Scope::Gate(needed),
+            });
+            if provider.tier().is_some_and(|p| p >= needed) {
+                return Err(PlanError::Misplaced {
+                    id: r.id,
+                    needed,
+                    provider,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a registered check does not belong in `scope`, if it does not.
+fn out_of_scope(r: &Registered<'_>, scope: Scope, values: &Values) -> Option<String> {
+    let hooks = || {
+        r.needed_by
+            .apps
+            .iter()
+            .map(|a| format!("preflight --app {a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match scope {
+        Scope::Gate(tier) => match r.needed_by.tier {
+            None => Some(format!(
+                "what an app creates for itself is checked in its own hook ({})",
+                hooks()
+            )),
+            Some(needed) if needed > tier => {
+                let mut reason = format!("above the requested tier {tier}");
+                if needed == Tier::Three && values.mode.value == Mode::Ephemeral {
+                    reason.push_str("; an ephemeral cluster never runs tier 3");
+                }
+                Some(reason)
+            }
+            Some(_) => None,
+        },
+        Scope::App(app) if r.needed_by.apps.iter().any(|a| a == app.name) => None,
+        Scope::App(app) => Some(match r.needed_by.tier {
+            Some(_) if r.needed_by.apps.is_empty() => {
+                format!("checked by the tier gates, not by {}'s hook", app.name)
+            }
+            Some(_) => format!(
+                "checked by the tier gates and in other apps' hooks ({})",
+                hooks()
+            ),
+            None => format!("checked in other apps' hooks ({})", hooks()),
+        }),
+    }
+}
+
+/// A check that verifies a declaration of the bootstrap contract: its failure says the
+/// declaration is false.
+#[derive(Debug)]
+struct Declared {
+    inner: Arc<dyn Check>,
+    declaration: String,
+}
+
+#[async_trait::async_trait]
+impl Check for Declared {
+    async fn attempt(&self, ctx: &Context) -> Attempt {
+        let mut attempt = self.inner.attempt(ctx).await;
+        if attempt.outcome.status == crate::outcome::Status::Fail {
+            attempt.outcome.message =
+                format!("{}, but {}", self.declaration, attempt.outcome.message);
+        }
+        attempt
+    }
+
+    fn reads(&self) -> crate::access::Reads {
+        self.inner.reads()
+    }
+}
+
+/// Plans a run of `scope` on the cluster described by `values`, of the checks `selection`
 /// picks.
 pub fn plan(
     values: &Values,
     config: &Config,
-    tier: Tier,
+    scope: Scope,
     selection: &Selection,
 ) -> Result<Plan, PlanError> {
-    let only = &selection.only;
+    let tier = scope.tier();
     if tier > values.ceiling.tier {
         return Err(PlanError::AboveCeiling {
-            requested: tier,
+            scope,
             ceiling: values.ceiling.clone(),
         });
     }
-    let all = catalogue(values, config);
-    let known: Vec<&'static str> = all.iter().map(|e| e.meta.id).collect();
+    let all = registry(&config.checks);
+    let known: Vec<&'static str> = all.iter().map(|r| r.id).collect();
+    let only = &selection.only;
     let named = config
         .disable
         .iter()
@@ -110,42 +246,94 @@ pub fn plan(
             });
         }
     }
-
-    let mut checks = Vec::new();
-    let mut left_out = Vec::new();
-    for entry in all {
-        let meta = &entry.meta;
-        let reason = if meta.tier > tier {
-            let mut reason = format!("tier {} is above the requested tier {tier}", meta.tier);
-            if meta.tier == Tier::Three && values.mode.value == Mode::Ephemeral {
-                reason.push_str("; an ephemeral cluster never runs tier 3");
-            }
-            Some(reason)
-        } else if config.disable.iter().any(|d| d == meta.id) {
-            Some("disabled in the config (disable)".to_owned())
-        } else if selection.skip.iter().any(|d| d == meta.id) {
-            Some("skipped with --skip".to_owned())
-        } else if !only.is_empty() && !only.iter().any(|o| o == meta.id) {
-            Some("not selected with --check".to_owned())
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => left_out.push(LeftOut {
-                id: meta.id,
-                tier: meta.tier,
-                title: meta.title.clone(),
-                reason,
-            }),
-            None => checks.push(entry),
+    validate(&all, values)?;
+    if let Scope::App(app) = scope {
+        let mut hooks: Vec<String> = all.iter().flat_map(|r| r.needed_by.apps.clone()).collect();
+        hooks.sort_unstable();
+        hooks.dedup();
+        if !hooks.iter().any(|h| h == app.name) {
+            return Err(PlanError::NoHook {
+                app: app.name,
+                hooks,
+            });
         }
     }
+
+    let site = Site { values, scope };
+    let mut checks = Vec::new();
+    let mut left_out = Vec::new();
+    for r in &all {
+        let listed_tier = match scope {
+            Scope::Gate(_) => r.needed_by.tier.unwrap_or(tier),
+            Scope::App(app) => app.tier,
+        };
+        let reason = out_of_scope(r, scope, values).or_else(|| {
+            if config.disable.iter().any(|d| d == r.id) {
+                Some("disabled in the config (disable)".to_owned())
+            } else if selection.skip.iter().any(|d| d == r.id) {
+                Some("skipped with --skip".to_owned())
+            } else if !only.is_empty() && !only.iter().any(|o| o == r.id) {
+                Some("not selected with --check".to_owned())
+            } else {
+                None
+            }
+        });
+        let built = match reason {
+            Some(reason) => Err(reason),
+            None => r.build(&site),
+        };
+        match built {
+            Err(reason) => left_out.push(LeftOut {
+                id: r.id,
+                tier: listed_tier,
+                needed_by: r.needed_by.clone(),
+                reason,
+            }),
+            Ok(built) => {
+                let declaration = r.declared_by.and_then(|flag| {
+                    values.declared(flag).map(|source| {
+                        format!(
+                            "{} is declared true in the bootstrap contract ({source})",
+                            flag.key()
+                        )
+                    })
+                });
+                let check: Arc<dyn Check> = match declaration {
+                    Some(declaration) => Arc::new(Declared {
+                        inner: built.check,
+                        declaration,
+                    }),
+                    None => built.check,
+                };
+                let uses_kubernetes =
+                    r.family == Family::Kubernetes || !check.reads().kube.is_empty();
+                checks.push(Entry {
+                    meta: CheckMeta {
+                        id: r.id,
+                        title: built.title,
+                        tier: listed_tier,
+                        family: r.family,
+                        provided_by: built.provided_by,
+                        needed_by: r.needed_by.clone(),
+                        needs: built.needs,
+                        required: !config.advisory.iter().any(|a| a == r.id),
+                        uses_kubernetes,
+                    },
+                    check,
+                });
+            }
+        }
+    }
+    // Reports list by tier; within a tier, in registration order.
+    checks.sort_by_key(|e| e.meta.tier);
+    left_out.sort_by_key(|l| l.tier);
     // A dependency that does not run blocks nothing: the dependant runs on its own.
     let planned: Vec<&'static str> = checks.iter().map(|e| e.meta.id).collect();
     for entry in &mut checks {
         entry.meta.needs.retain(|n| planned.contains(n));
     }
     Ok(Plan {
+        scope,
         tier,
         ceiling: values.ceiling.clone(),
         checks,
@@ -158,7 +346,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::contract::{Origin, ValuesLayer};
+    use crate::contract::{ContractRules, Origin, ValuesLayer};
+    use crate::platform::{APPS, Provider, Scope};
 
     fn values(yaml: &str) -> Values {
         ValuesLayer::from_yaml(yaml, Origin::File(PathBuf::from("values.yaml")))
@@ -168,57 +357,294 @@ mod tests {
     }
 
     const EPHEMERAL: &str = "bootstrap: {mode: ephemeral, maxTier: '1.5', env: dev, buildId: b1}\n";
+    const PERSISTENT: &str =
+        "bootstrap: {mode: persistent, env: prod}\nplatform: {rdsAvailable: true}\n";
 
     fn ids(plan: &Plan) -> Vec<&'static str> {
         plan.checks.iter().map(|e| e.meta.id).collect()
     }
 
-    #[test]
-    fn runs_every_tier_up_to_the_requested_one() {
-        let v = values(EPHEMERAL);
-        let p = plan(&v, &Config::default(), Tier::Zero, &Selection::default()).expect("plans");
-        assert_eq!(ids(&p), ["kube-api", "nodes-ready", "coredns", "cni"]);
-        let storage = p
-            .left_out
-            .iter()
-            .find(|l| l.id == "storage-class")
-            .expect("left out");
-        assert_eq!(storage.reason, "tier 1.5 is above the requested tier 0");
-        let p = plan(
-            &v,
+    fn gate(v: &Values, tier: Tier) -> Plan {
+        plan(
+            v,
             &Config::default(),
-            Tier::OneAndHalf,
+            Scope::Gate(tier),
             &Selection::default(),
         )
-        .expect("plans");
-        assert_eq!(p.checks.len(), 13);
-        let left: Vec<(&str, &str)> = p
-            .left_out
+        .expect("plans")
+    }
+
+    fn reason<'a>(p: &'a Plan, id: &str) -> Option<&'a str> {
+        p.left_out
             .iter()
-            .map(|l| (l.id, l.reason.as_str()))
-            .collect();
+            .find(|l| l.id == id)
+            .map(|l| l.reason.as_str())
+    }
+
+    /// The gating model (brief §1): a tier's gate runs before that tier's apps exist, so
+    /// nothing it checks may be provided by its own tier or a higher one. Checked for every
+    /// gate over the whole catalogue, with the platform's defaults; and for every app hook,
+    /// nothing comes from a later app or a higher tier.
+    #[test]
+    fn no_gate_checks_what_its_own_tier_or_a_later_one_provides() {
+        let v = values(PERSISTENT);
+        for tier in Tier::ALL {
+            let p = gate(&v, tier);
+            for e in &p.checks {
+                assert!(
+                    e.meta.provided_by.tier().is_none_or(|t| t < tier),
+                    "the tier-{tier} gate checks {}, which {} provides",
+                    e.meta.id,
+                    e.meta.provided_by
+                );
+                assert!(
+                    e.meta.needed_by.tier.is_some_and(|n| n <= tier),
+                    "{}",
+                    e.meta.id
+                );
+            }
+        }
+        for app in &APPS {
+            let Ok(p) = plan(
+                &v,
+                &Config::default(),
+                Scope::App(app),
+                &Selection::default(),
+            ) else {
+                continue;
+            };
+            for e in &p.checks {
+                let ok = match e.meta.provided_by {
+                    Provider::Foundation(_) => true,
+                    Provider::App(by) => {
+                        by.name == app.name
+                            || by.tier < app.tier
+                            || (by.tier == app.tier && by.wave < app.wave)
+                    }
+                    Provider::Tier(t, _) => t < app.tier,
+                };
+                assert!(
+                    ok,
+                    "{}'s hook checks {}, provided by {}",
+                    app.name, e.meta.id, e.meta.provided_by
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_gate_runs_what_its_tier_needs_and_nothing_it_installs() {
+        let v = values(PERSISTENT);
         assert_eq!(
-            left,
+            ids(&gate(&v, Tier::Zero)),
+            ["kube-api", "nodes-ready", "coredns", "cni"]
+        );
+        let tier1 = gate(&v, Tier::One);
+        assert_eq!(
+            ids(&tier1)[4..],
+            ["route53-zone", "tier-gating"],
+            "tier 1 installs External Secrets, cert-manager, Kong and ExternalDNS: its gate checks none of them"
+        );
+        assert_eq!(reason(&tier1, "crds"), Some("above the requested tier 1"));
+        assert_eq!(
+            ids(&gate(&v, Tier::OneAndHalf))[6..],
             [
-                ("external-secrets", "tier 2 is above the requested tier 1.5"),
-                ("postgres", "tier 2 is above the requested tier 1.5"),
-                ("rds-instance", "tier 2 is above the requested tier 1.5"),
-                ("cluster-issuers", "tier 2 is above the requested tier 1.5"),
-                (
-                    "keycloak-realm",
-                    "tier 3 is above the requested tier 1.5; an ephemeral cluster never runs tier 3"
-                )
+                "lower-tiers-healthy",
+                "crds",
+                "ingress-class",
+                "irsa",
+                "dns-scope",
+                "storage-class"
             ]
         );
-        let persistent = values("bootstrap: {mode: persistent, env: prod}\n");
-        let p = plan(
-            &persistent,
+        let tier2 = gate(&v, Tier::Two);
+        assert_eq!(
+            ids(&tier2)[12..],
+            [
+                "cluster-secret-store",
+                "observability-crds",
+                "rds-instance",
+                "secrets-manager",
+                "cluster-issuers",
+                "postgres"
+            ]
+        );
+        assert_eq!(
+            reason(&tier2, "external-secrets"),
+            Some(
+                "what an app creates for itself is checked in its own hook (preflight --app backstage)"
+            )
+        );
+        let postgres = tier2
+            .checks
+            .iter()
+            .find(|e| e.meta.id == "postgres")
+            .expect("planned");
+        assert_eq!(postgres.meta.needs, ["secrets-manager", "rds-instance"]);
+        assert!(
+            postgres
+                .meta
+                .title
+                .contains("remote secret goldenpath/prod/backstage/postgres")
+        );
+        let tier3 = gate(&v, Tier::Three);
+        assert_eq!(
+            ids(&tier3),
+            ids(&tier2),
+            "tier 3's Keycloak is checked by oidc-config's hook"
+        );
+    }
+
+    #[test]
+    fn an_apps_hook_runs_what_the_app_creates_for_itself() {
+        let v = values(PERSISTENT);
+        let backstage = app_scope("backstage").expect("an app");
+        let p = plan(&v, &Config::default(), backstage, &Selection::default()).expect("plans");
+        assert_eq!(ids(&p), ["external-secrets", "postgres"]);
+        let postgres = &p.checks[1];
+        assert_eq!(postgres.meta.needs, ["external-secrets"]);
+        assert!(
+            postgres
+                .meta
+                .title
+                .contains("Secret backstage/backstage-secrets")
+        );
+        assert_eq!(
+            postgres.meta.provided_by.to_string(),
+            "backstage (tier 2, wave 100)"
+        );
+        let oidc = plan(
+            &v,
             &Config::default(),
-            Tier::Three,
+            app_scope("oidc-config").expect("an app"),
             &Selection::default(),
         )
         .expect("plans");
-        assert!(p.left_out.is_empty(), "{:?}", p.left_out);
+        assert_eq!(ids(&oidc), ["keycloak-realm"]);
+        let err = plan(
+            &v,
+            &Config::default(),
+            app_scope("kong").expect("an app"),
+            &Selection::default(),
+        )
+        .expect_err("no hook");
+        assert_eq!(
+            err.to_string(),
+            "app kong has no hook: no check verifies what it creates for itself (apps with hooks: backstage, oidc-config)"
+        );
+        assert!(
+            app_scope("nope")
+                .expect_err("unknown")
+                .to_string()
+                .starts_with("--app: unknown app \"nope\"")
+        );
+        let ephemeral = values(EPHEMERAL);
+        assert!(
+            plan(
+                &ephemeral,
+                &Config::default(),
+                backstage,
+                &Selection::default()
+            )
+            .expect_err("above the ceiling")
+            .to_string()
+            .starts_with("app backstage (tier 2) is above this cluster's ceiling 1.5")
+        );
+    }
+
+    #[test]
+    fn a_check_placed_before_its_provider_is_a_configuration_error() {
+        let mut config = Config::default();
+        config.checks.cluster_issuers.tier = Tier::One;
+        let err = plan(
+            &values(PERSISTENT),
+            &config,
+            Scope::Gate(Tier::Zero),
+            &Selection::default(),
+        )
+        .expect_err("misplaced");
+        assert_eq!(
+            err.to_string(),
+            "checks.cluster-issuers: needed by tier 1, but cert-manager (tier 1) provides what it verifies; a tier's gate runs before that tier's apps exist, so it may only check what the foundation or a lower tier provides"
+        );
+        config.checks.cluster_issuers.tier = Tier::OneAndHalf;
+        let p = plan(
+            &values(PERSISTENT),
+            &config,
+            Scope::Gate(Tier::OneAndHalf),
+            &Selection::default(),
+        )
+        .expect("plans");
+        assert!(ids(&p).contains(&"cluster-issuers"));
+        let mut config = Config::default();
+        config.checks.external_secrets.secrets[0].app = "bakstage".into();
+        assert_eq!(
+            plan(
+                &values(PERSISTENT),
+                &config,
+                Scope::Gate(Tier::One),
+                &Selection::default()
+            )
+            .expect_err("unknown app")
+            .to_string()
+            .split(" (")
+            .next(),
+            Some("checks.external-secrets: unknown app \"bakstage\"")
+        );
+    }
+
+    #[test]
+    fn a_failed_declaration_says_it_was_declared() {
+        let v = values(
+            "bootstrap: {mode: persistent, env: prod}\nplatform:\n  rdsAvailable: true\n  storageClassReady: true\n",
+        );
+        let p = gate(&v, Tier::Two);
+        let storage = p
+            .checks
+            .iter()
+            .find(|e| e.meta.id == "storage-class")
+            .expect("planned");
+        assert!(format!("{:?}", storage.check).contains(
+            "platform.storageClassReady is declared true in the bootstrap contract (values.yaml:4)"
+        ));
+        let nodes = p
+            .checks
+            .iter()
+            .find(|e| e.meta.id == "nodes-ready")
+            .expect("planned");
+        assert!(!format!("{:?}", nodes.check).contains("declared"));
+    }
+
+    #[derive(Debug)]
+    struct Fails;
+
+    #[async_trait::async_trait]
+    impl Check for Fails {
+        async fn attempt(&self, _: &Context) -> Attempt {
+            Attempt::settled(crate::outcome::Outcome::fail(
+                "rds-instance-not-found",
+                "RDS instance goldenpath-prod does not exist",
+            ))
+        }
+        fn reads(&self) -> crate::access::Reads {
+            crate::access::Reads::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_declaration_found_false_is_named_in_the_failure() {
+        let declared = Declared {
+            inner: Arc::new(Fails),
+            declaration:
+                "platform.rdsAvailable is declared true in the bootstrap contract (values.yaml:6)"
+                    .into(),
+        };
+        let attempt = declared.attempt(&Context::default()).await;
+        assert_eq!(
+            attempt.outcome.message,
+            "platform.rdsAvailable is declared true in the bootstrap contract (values.yaml:6), but RDS instance goldenpath-prod does not exist"
+        );
+        assert_eq!(attempt.outcome.code, "rds-instance-not-found");
     }
 
     #[test]
@@ -226,14 +652,23 @@ mod tests {
         let err = plan(
             &values(EPHEMERAL),
             &Config::default(),
-            Tier::Two,
+            Scope::Gate(Tier::Two),
             &Selection::default(),
         )
         .expect_err("above");
-        assert_eq!(
-            err.to_string(),
-            "tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 (values.yaml:1)"
+        assert!(
+            err.to_string().starts_with(
+                "tier 2 is above this cluster's ceiling 1.5: under the V1 contract rules"
+            ),
+            "{err}"
         );
+        let adr = ValuesLayer::from_yaml(
+            "bootstrap: {mode: ephemeral, maxTier: '2', env: dev, buildId: b1}\nplatform: {rdsAvailable: true}\n",
+            Origin::File(PathBuf::from("values.yaml")),
+        )
+        .and_then(|l| l.validate_with(ContractRules::Adr0180))
+        .expect("valid under ADR-0180");
+        assert_eq!(gate(&adr, Tier::Two).tier, Tier::Two);
     }
 
     #[test]
@@ -243,9 +678,9 @@ mod tests {
             ..Config::default()
         };
         let p = plan(
-            &values(EPHEMERAL),
+            &values(PERSISTENT),
             &config,
-            Tier::One,
+            Scope::Gate(Tier::Two),
             &Selection {
                 only: vec!["cluster-secret-store".into(), "irsa".into()],
                 skip: vec!["ingress-class".into()],
@@ -257,21 +692,9 @@ mod tests {
             p.checks[0].meta.needs.is_empty(),
             "crds is not planned, so it blocks nothing"
         );
-        let reason = |id: &str| {
-            p.left_out
-                .iter()
-                .find(|l| l.id == id)
-                .map(|l| l.reason.clone())
-        };
-        assert_eq!(
-            reason("irsa").as_deref(),
-            Some("disabled in the config (disable)")
-        );
-        assert_eq!(reason("crds").as_deref(), Some("not selected with --check"));
-        assert_eq!(
-            reason("ingress-class").as_deref(),
-            Some("skipped with --skip")
-        );
+        assert_eq!(reason(&p, "irsa"), Some("disabled in the config (disable)"));
+        assert_eq!(reason(&p, "crds"), Some("not selected with --check"));
+        assert_eq!(reason(&p, "ingress-class"), Some("skipped with --skip"));
     }
 
     #[test]
@@ -279,7 +702,7 @@ mod tests {
         let err = plan(
             &values(EPHEMERAL),
             &Config::default(),
-            Tier::One,
+            Scope::Gate(Tier::One),
             &Selection::only(&["nodes"]),
         )
         .expect_err("unknown");
@@ -299,7 +722,7 @@ mod tests {
         let p = plan(
             &values(EPHEMERAL),
             &config,
-            Tier::OneAndHalf,
+            Scope::Gate(Tier::OneAndHalf),
             &Selection::default(),
         )
         .expect("plans");

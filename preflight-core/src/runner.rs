@@ -385,6 +385,8 @@ mod tests {
                 title: id.to_owned(),
                 tier: Tier::Zero,
                 family: Family::Kubernetes,
+                provided_by: crate::platform::Provider::Foundation("test"),
+                needed_by: crate::platform::NeededBy::tier(Tier::Zero),
                 needs: needs.to_vec(),
                 required: true,
                 uses_kubernetes: false,
@@ -396,6 +398,7 @@ mod tests {
     #[tokio::test]
     async fn a_crashed_check_fails_and_blocks_its_dependants_without_a_deadline() {
         let plan = Plan {
+            scope: crate::platform::Scope::Gate(Tier::Zero),
             tier: Tier::Zero,
             ceiling: Ceiling {
                 tier: Tier::Zero,

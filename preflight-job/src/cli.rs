@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use preflight_core::Tier;
-use preflight_core::config::{CredentialKeys, PostgresTarget, SslMode};
+use preflight_core::checks::postgres::{PostgresTarget, SslMode};
 use preflight_core::contract::{Source, Sourced, ValuesLayer};
 
 pub(crate) const EXIT_CODES: &str = "\
@@ -75,9 +75,16 @@ pub(crate) struct IamPolicyArgs {
 /// The contract, the selection and the config: what both commands need.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Common {
-    /// Tier to check, cumulatively: 0, 1, 1.5, 2 or 3. Default: the cluster's ceiling.
-    #[arg(long, env = "PREFLIGHT_TIER", value_parser = parse_tier)]
+    /// Tier to gate, cumulatively: 0, 1, 1.5, 2 or 3: what tiers 0..N need from the foundation
+    /// and the tiers below. Default: the cluster's ceiling.
+    #[arg(long, env = "PREFLIGHT_TIER", value_parser = parse_tier, conflicts_with = "app")]
     pub tier: Option<Tier>,
+
+    /// Run an app's own hook instead of a tier's gate: what the app created for itself
+    /// (its ExternalSecret and synced Secret, its database login; the OIDC app: the Keycloak
+    /// realm), e.g. `--app backstage`.
+    #[arg(long, env = "PREFLIGHT_APP", value_name = "NAME")]
+    pub app: Option<String>,
 
     /// Bootstrap values file (the contract Terraform writes).
     #[arg(long, env = "PREFLIGHT_VALUES", value_name = "FILE")]
@@ -149,13 +156,10 @@ impl DatabaseFlags {
             .clone()
             .unwrap_or_else(|| "postgres".into());
         Some(PostgresTarget {
-            app: database.clone(),
-            secret: None,
-            keys: CredentialKeys::default(),
             host: Some(host),
             port: Some(self.pg_port),
             user: self.pg_user.clone(),
-            database: Some(database),
+            database: Some(database.clone()),
             password_env: Some("PREFLIGHT_PG_PASSWORD".into()),
             ssl_mode: match self.pg_ssl_mode.as_str() {
                 "require" => SslMode::Require,
@@ -165,6 +169,7 @@ impl DatabaseFlags {
             ca_bundle: self.pg_ca_bundle.clone(),
             require_createdb: self.pg_require_createdb,
             check_plaintext_refused: self.pg_check_plaintext_refused,
+            ..PostgresTarget::for_app(&database)
         })
     }
 }
@@ -194,6 +199,27 @@ pub(crate) struct ContractFlags {
     /// dns.ownerId, the ExternalDNS owner id (derived when absent).
     #[arg(long, env = "PREFLIGHT_OWNER_ID")]
     pub owner_id: Option<String>,
+    /// The tier rules: v1 (maxTier derived from the mode: ephemeral 1.5, persistent 3; an
+    /// explicit maxTier must agree) or adr-0180 (maxTier is the ceiling, an ephemeral
+    /// cluster never gets tier 3).
+    #[arg(
+        long,
+        env = "PREFLIGHT_CONTRACT_RULES",
+        default_value = "v1",
+        value_name = "RULES",
+        value_parser = clap::builder::TypedValueParser::try_map(
+            clap::builder::PossibleValuesParser::new(["v1", "adr-0180"]),
+            |s| s.parse::<preflight_core::contract::ContractRules>(),
+        )
+    )]
+    pub contract_rules: preflight_core::contract::ContractRules,
+}
+
+impl ContractFlags {
+    /// The tier rules to validate the contract under (`--contract-rules`).
+    pub(crate) fn rules(&self) -> preflight_core::contract::ContractRules {
+        self.contract_rules
+    }
 }
 
 #[derive(Debug, Args, Clone)]

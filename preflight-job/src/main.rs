@@ -18,7 +18,8 @@ use preflight_core::connect::kube_client;
 use preflight_core::contract::{ConfigMapError, Values, ValuesConfigMap, ValuesLayer};
 use preflight_core::exit;
 use preflight_core::outcome::error_chain;
-use preflight_core::plan::{Plan, Selection, plan};
+use preflight_core::plan::{Plan, Selection, app_scope, plan};
+use preflight_core::platform::Scope;
 use preflight_core::report::{self, Report};
 use preflight_core::runner::{RunOptions, run};
 use tokio::time::Instant;
@@ -101,23 +102,29 @@ fn file_layer(common: &Common) -> anyhow::Result<ValuesLayer> {
     }
 }
 
-fn validate(layer: ValuesLayer) -> anyhow::Result<Values> {
-    layer.validate().context(
+fn validate(layer: ValuesLayer, common: &Common) -> anyhow::Result<Values> {
+    layer.validate_with(common.contract.rules()).context(
         "the bootstrap values are incomplete or invalid (give --values FILE, the bootstrap ConfigMap, PREFLIGHT_* variables or flags)",
     )
 }
 
 fn make_plan(values: &Values, config: &Config, common: &Common) -> anyhow::Result<Plan> {
-    let tier = common.tier.unwrap_or(values.ceiling.tier);
+    let scope = match &common.app {
+        Some(app) => app_scope(app)?,
+        None => Scope::Gate(common.tier.unwrap_or(values.ceiling.tier)),
+    };
     let selection = Selection {
         only: common.only.clone(),
         skip: common.skip.clone(),
     };
-    Ok(plan(values, config, tier, &selection)?)
+    Ok(plan(values, config, scope, &selection)?)
 }
 
 fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let values = validate(file_layer(&args.common)?.merge(args.common.layer(matches)))?;
+    let values = validate(
+        file_layer(&args.common)?.merge(args.common.layer(matches)),
+        &args.common,
+    )?;
     let plan = make_plan(&values, &load_config(&args.common)?, &args.common)?;
     let text = match args.output.as_str() {
         "json" => report::plan_json(&plan, &values),
@@ -132,7 +139,7 @@ fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
 /// The plan of an offline command: values from the file and flags only.
 fn offline_plan(common: &Common, matches: &ArgMatches) -> anyhow::Result<Plan> {
     let config = load_config(common)?;
-    let values = validate(file_layer(common)?.merge(common.layer(matches)))?;
+    let values = validate(file_layer(common)?.merge(common.layer(matches)), common)?;
     make_plan(&values, &config, common)
 }
 
@@ -256,7 +263,7 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         }
         client = Some(c);
     }
-    let values = validate(layers.merge(common.layer(matches)))?;
+    let values = validate(layers.merge(common.layer(matches)), common)?;
     let plan = make_plan(&values, &config, common)?;
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
@@ -279,7 +286,7 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
             config.runner.attempt_timeout,
         )?);
     }
-    if plan.checks.iter().any(|e| e.meta.family == Family::Aws) {
+    if plan.checks.iter().any(|e| !e.check.reads().iam.is_empty()) {
         ctx = ctx.with_aws(&preflight_core::connect::aws().await);
     }
     let results = run(&plan, &ctx, &options, &cancel).await;

@@ -1,9 +1,14 @@
 //! `postgres`: each app logs in to its database with its own credentials over TLS, as the app
-//! will: not a TCP probe. After login: the session is encrypted, the database exists, the
-//! server's version is reported and the role has `CREATEDB` where the app needs it.
+//! will: not a TCP probe. After login: the session is encrypted, the database exists (or, for
+//! an app that creates its own databases, the role may create it), the server's version is
+//! reported and the role has `CREATEDB` where the app needs it.
 //!
-//! Credentials come from the synced Secret (key names configurable) or from the config and an
-//! environment variable. The password lives in a `Password` that never prints.
+//! Where the credentials come from depends on where it runs. A tier's gate runs before the
+//! apps exist, so it reads them where Terraform put them: the app's remote secret in AWS
+//! Secrets Manager (the one its ExternalSecret will sync). An app's own hook runs after its
+//! ExternalSecret synced, and reads the synced Secret, as the app will. CI and local runs give
+//! them in the config and an environment variable. The host, when none of them names it, is the
+//! RDS instance's endpoint. The password lives in a `Password` that never prints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -13,14 +18,189 @@ use std::time::Duration;
 
 use native_tls::{Certificate, Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
+use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use tokio_postgres::config::SslMode as WireSslMode;
 
-use crate::access::{KubeRead, Reads};
-use crate::check::{Attempt, Check, Context, KubeWatch};
+use crate::access::{IamGrant, KubeRead, Reads};
+use crate::check::{Attempt, Built, Check, Context, Definition, Family, KubeWatch, Site};
+use crate::checks::aws::{RemoteSecret, fetch_remote, instance_identifier, remote_secret_name};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::config::{PostgresSettings, PostgresTarget, SslMode};
+use crate::config::ObjectRef;
 use crate::outcome::{Outcome, Status, error_chain};
+use crate::platform::{NeededBy, Provider, Scope, app_named};
+use crate::tier::Tier;
+
+/// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Encrypt, but trust any certificate (reported as a warning).
+    Require,
+    /// Encrypt and check the certificate chains to a trusted CA.
+    VerifyCa,
+    /// Also check the certificate names the host.
+    #[default]
+    VerifyFull,
+}
+
+/// Which keys (of a Secret) or properties (of a remote secret) hold each connection
+/// parameter. The host and port may be absent: then the RDS instance's endpoint is used.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialKeys {
+    /// Host key.
+    pub host: String,
+    /// Port key.
+    pub port: String,
+    /// User key.
+    pub user: String,
+    /// Password key.
+    pub password: String,
+    /// Database key, when the secret names the database.
+    pub database: Option<String>,
+}
+
+impl Default for CredentialKeys {
+    /// The `POSTGRES_*` keys app charts read.
+    fn default() -> Self {
+        CredentialKeys {
+            host: "POSTGRES_HOST".into(),
+            port: "POSTGRES_PORT".into(),
+            user: "POSTGRES_USER".into(),
+            password: "POSTGRES_PASSWORD".into(),
+            database: None,
+        }
+    }
+}
+
+impl CredentialKeys {
+    /// The shape of an RDS-managed secret: `username`, `password`, `host`, `port`, `dbname`.
+    #[must_use]
+    pub fn rds() -> Self {
+        CredentialKeys {
+            host: "host".into(),
+            port: "port".into(),
+            user: "username".into(),
+            password: "password".into(),
+            database: Some("dbname".into()),
+        }
+    }
+}
+
+fn rds_keys() -> CredentialKeys {
+    CredentialKeys::rds()
+}
+
+/// One app database preflight logs in to, with the app's own credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresTarget {
+    /// The app (one of the platform's, e.g. `backstage`): its tier places the gate check, and
+    /// its hook checks the login with the synced Secret.
+    pub app: String,
+    /// The app's remote secret in AWS Secrets Manager, which tier gates read; default
+    /// `goldenpath/{env}/{app}/postgres`.
+    #[serde(default)]
+    pub remote_secret: Option<String>,
+    /// The remote secret's property names (default: the RDS-managed secret's shape).
+    #[serde(default = "rds_keys")]
+    pub remote_keys: CredentialKeys,
+    /// The Secret the app's ExternalSecret syncs, which the app's hook reads, `namespace/name`;
+    /// none: the app has no hook for it.
+    #[serde(default)]
+    pub secret: Option<ObjectRef>,
+    /// Its key names.
+    #[serde(default)]
+    pub keys: CredentialKeys,
+    /// Host, overriding the secret's and the RDS endpoint.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Port, overriding the secret's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// User, overriding the secret's.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Database, overriding the secret's.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// An environment variable holding the password (CI and local runs); when set, the
+    /// password and every other parameter come from the config, not from a secret.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The RDS instance whose endpoint is the host when nothing else names one; default
+    /// `goldenpath-{env}`.
+    #[serde(default)]
+    pub rds_instance: Option<String>,
+    /// Certificate checking.
+    #[serde(default)]
+    pub ssl_mode: SslMode,
+    /// A PEM bundle of CAs to trust. Default: the RDS CA bundle shipped with preflight for
+    /// `*.rds.amazonaws.com` hosts, the system's for others.
+    #[serde(default)]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// The app creates its own databases (Backstage's `backstage_plugin_*`): the role must have
+    /// `CREATEDB`, and a database the app has not created yet is not a failure.
+    #[serde(default)]
+    pub require_createdb: bool,
+    /// Also check, as advice, that the server refuses a plaintext connection.
+    #[serde(default)]
+    pub check_plaintext_refused: bool,
+}
+
+impl PostgresTarget {
+    /// A target of `app` with the platform's conventions and nothing else set.
+    #[must_use]
+    pub fn for_app(app: &str) -> Self {
+        PostgresTarget {
+            app: app.into(),
+            remote_secret: None,
+            remote_keys: CredentialKeys::rds(),
+            secret: None,
+            keys: CredentialKeys::default(),
+            host: None,
+            port: None,
+            user: None,
+            database: None,
+            password_env: None,
+            rds_instance: None,
+            ssl_mode: SslMode::VerifyFull,
+            ca_bundle: None,
+            require_createdb: false,
+            check_plaintext_refused: false,
+        }
+    }
+
+    /// The tier whose gate first checks it: its app's (tier 2 for an app preflight does not
+    /// know, such as a database named on the command line).
+    fn tier(&self) -> Tier {
+        app_named(&self.app).map_or(Tier::Two, |a| a.tier)
+    }
+}
+
+/// `checks.postgres`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresSettings {
+    /// The app databases.
+    pub databases: Vec<PostgresTarget>,
+}
+
+impl Default for PostgresSettings {
+    /// Backstage's login: `backstage_app` (from the secret) on `backstage_plugin_catalog`, with
+    /// `CREATEDB`, as its chart reads it from `backstage/backstage-secrets`.
+    fn default() -> Self {
+        PostgresSettings {
+            databases: vec![PostgresTarget {
+                secret: Some(ObjectRef::new("backstage", "backstage-secrets")),
+                database: Some("backstage_plugin_catalog".into()),
+                require_createdb: true,
+                ..PostgresTarget::for_app("backstage")
+            }],
+        }
+    }
+}
 
 /// A password: compared and sent, never shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,67 +222,109 @@ pub(crate) struct Credentials {
     pub database: String,
 }
 
-/// Assembles credentials from the Secret's data (decoded) and the target's overrides; a
-/// failure names keys, never values.
+/// Where a login's credentials come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Source {
+    /// The config and the password variable.
+    Config,
+    /// The Secret the app's ExternalSecret synced.
+    Secret(ObjectRef),
+    /// The app's remote secret in Secrets Manager.
+    Remote(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Config => f.write_str("the config"),
+            Source::Secret(s) => write!(f, "Secret {s}"),
+            Source::Remote(name) => write!(f, "remote secret {name}"),
+        }
+    }
+}
+
+/// The secret's contents, as read.
+#[derive(Debug)]
+pub(crate) enum Data {
+    /// No secret: everything comes from the config.
+    Empty,
+    /// A Kubernetes Secret's `data`, base64-encoded.
+    Secret(BTreeMap<String, String>),
+    /// A remote secret's properties.
+    Remote(RemoteSecret),
+}
+
+impl Data {
+    fn get(&self, key: &str) -> Result<Option<String>, Outcome> {
+        match self {
+            Data::Empty => Ok(None),
+            Data::Secret(data) => fetch::secret_text(data, key),
+            Data::Remote(secret) => Ok(secret.value(key).map(str::to_owned)),
+        }
+    }
+}
+
+/// Assembles credentials from the secret's contents and the target's overrides; `endpoint`
+/// is the RDS instance's, for a secret that names no host. A failure names keys, never
+/// values.
 pub(crate) fn credentials(
     target: &PostgresTarget,
-    data: &BTreeMap<String, String>,
+    keys: &CredentialKeys,
+    data: &Data,
+    source: &str,
     env_password: Option<String>,
+    endpoint: Option<(String, u16)>,
 ) -> Result<Credentials, Outcome> {
-    let decoded = |key: &str| fetch::secret_text(data, key);
-    let keys = &target.keys;
     let mut missing = Vec::new();
-    let mut pick =
+    let mut required =
         |explicit: Option<String>, key: Option<&str>| -> Result<Option<String>, Outcome> {
             if explicit.is_some() {
                 return Ok(explicit);
             }
             let Some(key) = key else { return Ok(None) };
-            let value = decoded(key)?;
-            if value.is_none() {
+            let value = data.get(key)?;
+            if value.is_none() && !matches!(data, Data::Empty) {
                 missing.push(key.to_owned());
             }
             Ok(value)
         };
-    let from_secret = |k: &str| target.secret.as_ref().map(|_| k.to_owned());
-    let host = pick(target.host.clone(), from_secret(&keys.host).as_deref())?;
-    let port = pick(
-        target.port.map(|p| p.to_string()),
-        from_secret(&keys.port).as_deref(),
-    )?;
-    let user = pick(target.user.clone(), from_secret(&keys.user).as_deref())?;
-    let password = pick(env_password, from_secret(&keys.password).as_deref())?;
-    let database = pick(
-        target.database.clone(),
-        keys.database.as_deref().and_then(from_secret).as_deref(),
-    )?;
-    let source = target
-        .secret
-        .as_ref()
-        .map_or_else(|| "the config".to_owned(), |s| format!("Secret {s}"));
+    let user = required(target.user.clone(), Some(&keys.user))?;
+    let password = required(env_password, Some(&keys.password))?;
+    let database = required(target.database.clone(), keys.database.as_deref())?;
     if !missing.is_empty() {
         return Err(Outcome::fail("credentials-incomplete", format!("{source} lacks the key(s) {}", missing.join(", ")))
-            .hint("Map the keys in the ExternalSecret, or name the Secret's keys in checks.postgres.databases[].keys."));
+            .hint("Map the keys in the ExternalSecret (or the properties in the remote secret), or name them in checks.postgres.databases[].keys / remoteKeys."));
     }
-    let (Some(host), Some(user), Some(database)) =
-        (host, user, database.or_else(|| target.database.clone()))
-    else {
+    let named = match &target.host {
+        Some(h) => Some(h.clone()),
+        None => data.get(&keys.host)?,
+    };
+    // The endpoint's port goes with the endpoint's host only.
+    let endpoint = if named.is_some() { None } else { endpoint };
+    let host = named.or_else(|| endpoint.as_ref().map(|(h, _)| h.clone()));
+    let port = match target.port {
+        Some(p) => Some(p.to_string()),
+        None => data.get(&keys.port)?,
+    };
+    let (Some(host), Some(user), Some(database)) = (host, user, database) else {
         return Err(Outcome::fail(
             "credentials-incomplete",
             format!("no host, user or database for {} in {source}", target.app),
         )
-        .hint("Set them in checks.postgres.databases[] or map them in the Secret."));
+        .hint("Set them in checks.postgres.databases[] or map them in the secret."));
     };
-    let port_text = port.unwrap_or_else(|| "5432".to_owned());
-    let port: u16 = port_text.trim().parse().map_err(|_| {
-        Outcome::fail(
-            "bad-port",
-            format!(
-                "the port in {source} is not a port number ({} characters)",
-                port_text.len()
-            ),
-        )
-    })?;
+    let port: u16 = match port {
+        Some(text) => text.trim().parse().map_err(|_| {
+            Outcome::fail(
+                "bad-port",
+                format!(
+                    "the port in {source} is not a port number ({} characters)",
+                    text.len()
+                ),
+            )
+        })?,
+        None => endpoint.map_or(5432, |(_, p)| p),
+    };
     let password = match password {
         Some(p) if !p.is_empty() => Password(p),
         _ => {
@@ -151,42 +373,84 @@ fn pem_certificates(bundle: &str) -> Vec<String> {
         .collect()
 }
 
-/// The TLS connector for the target's `sslMode` and CA bundle.
-fn connector(target: &PostgresTarget) -> Result<MakeTlsConnector, Outcome> {
-    let mut builder = TlsConnector::builder();
-    builder.min_protocol_version(Some(Protocol::Tlsv12));
-    if let Some(path) = &target.ca_bundle {
-        // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
-        // them: a certificate from a public CA must not pass for the RDS instance's.
-        builder.disable_built_in_roots(true);
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Outcome::fail(
-                "ca-bundle-unreadable",
-                format!("cannot read the CA bundle {}: {e}", path.display()),
-            )
-        })?;
-        let pems = pem_certificates(&text);
-        if pems.is_empty() {
-            return Err(Outcome::fail(
-                "ca-bundle-invalid",
-                format!("{} holds no PEM certificate", path.display()),
-            ));
-        }
-        for (i, pem) in pems.iter().enumerate() {
-            let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-                Outcome::fail(
-                    "ca-bundle-invalid",
-                    format!(
-                        "certificate {} of {} is malformed: {e}",
-                        i + 1,
-                        path.display()
-                    ),
-                )
-            })?;
-            builder.add_root_certificate(cert);
+/// Which CAs a login trusts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Trust {
+    /// The system's.
+    System,
+    /// A configured PEM bundle, instead of the system's.
+    Bundle(PathBuf),
+    /// The RDS CA bundle shipped with preflight (`certs/rds-global-bundle.pem`), for RDS
+    /// endpoints when no bundle is configured: RDS certificates chain to Amazon's RDS roots,
+    /// which no system trust store holds.
+    Rds,
+}
+
+/// The RDS global CA bundle, as AWS publishes it (see `certs/README.md` for its source and how
+/// to refresh it).
+const RDS_CA_BUNDLE: &str = include_str!("../../certs/rds-global-bundle.pem");
+
+impl Trust {
+    fn of(target: &PostgresTarget, host: &str) -> Trust {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        match &target.ca_bundle {
+            Some(path) => Trust::Bundle(path.clone()),
+            None if host.ends_with(".rds.amazonaws.com")
+                || host.ends_with(".rds.amazonaws.com.cn") =>
+            {
+                Trust::Rds
+            }
+            None => Trust::System,
         }
     }
-    match target.ssl_mode {
+}
+
+/// Adds a PEM bundle's certificates as the only roots; `name` says where it came from.
+fn trust_bundle(
+    builder: &mut native_tls::TlsConnectorBuilder,
+    text: &str,
+    name: &str,
+) -> Result<(), Outcome> {
+    // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
+    // them: a certificate from a public CA must not pass for the RDS instance's.
+    builder.disable_built_in_roots(true);
+    let pems = pem_certificates(text);
+    if pems.is_empty() {
+        return Err(Outcome::fail(
+            "ca-bundle-invalid",
+            format!("{name} holds no PEM certificate"),
+        ));
+    }
+    for (i, pem) in pems.iter().enumerate() {
+        let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+            Outcome::fail(
+                "ca-bundle-invalid",
+                format!("certificate {} of {name} is malformed: {e}", i + 1),
+            )
+        })?;
+        builder.add_root_certificate(cert);
+    }
+    Ok(())
+}
+
+/// The TLS connector for an `sslMode` and the CAs to trust.
+fn connector(ssl_mode: SslMode, trust: &Trust) -> Result<MakeTlsConnector, Outcome> {
+    let mut builder = TlsConnector::builder();
+    builder.min_protocol_version(Some(Protocol::Tlsv12));
+    match trust {
+        Trust::System => {}
+        Trust::Rds => trust_bundle(&mut builder, RDS_CA_BUNDLE, "the RDS CA bundle")?,
+        Trust::Bundle(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Outcome::fail(
+                    "ca-bundle-unreadable",
+                    format!("cannot read the CA bundle {}: {e}", path.display()),
+                )
+            })?;
+            trust_bundle(&mut builder, &text, &path.display().to_string())?;
+        }
+    }
+    match ssl_mode {
         SslMode::Require => {
             builder
                 .danger_accept_invalid_certs(true)
@@ -396,13 +660,60 @@ pub(crate) fn judge(
     evidence(outcome)
 }
 
+/// Judges a login to the maintenance database when the app's own database does not exist
+/// yet: fine if the role may create it, as the app will on its first start.
+pub(crate) fn judge_not_created(
+    target: &PostgresTarget,
+    creds: &Credentials,
+    session: &Session,
+) -> Outcome {
+    let tls = session.tls_version.clone().unwrap_or_else(|| "TLS".into());
+    let outcome = if !session.encrypted {
+        Outcome::fail(
+            "session-not-encrypted",
+            format!(
+                "logged in to postgres on {}:{} as {}, but the server reports the session is not encrypted",
+                creds.host, creds.port, creds.user
+            ),
+        )
+    } else if session.createdb {
+        Outcome::pass(
+            "postgres-login",
+            format!(
+                "logged in to {}:{} as {} over {tls}; PostgreSQL {}; database {} does not exist yet, and the role has CREATEDB, so {} creates it",
+                creds.host,
+                creds.port,
+                creds.user,
+                session.server_version,
+                creds.database,
+                target.app
+            ),
+        )
+    } else {
+        Outcome::fail(
+            "database-missing",
+            format!(
+                "database {} does not exist on {}:{}, and role {} may not create it (no CREATEDB), which {} needs",
+                creds.database, creds.host, creds.port, creds.user, target.app
+            ),
+        )
+        .hint(format!(
+            "ALTER ROLE {} CREATEDB; ({} creates its own databases), or create the database in the RDS bootstrap.",
+            creds.user, target.app
+        ))
+    };
+    outcome
+        .evidence("serverVersion", &session.server_version)
+        .evidence("tls", &tls)
+}
+
 /// TLS connectors by trust setting. Building one parses the system's CA bundle (twice, in
 /// native-tls): tens of milliseconds of CPU, done once per setting on a blocking thread, then
 /// shared by every database and attempt with that setting.
 #[derive(Default)]
 struct Connectors(Mutex<TlsCells>);
 
-type TlsCells = HashMap<(SslMode, Option<PathBuf>), Arc<OnceCell<MakeTlsConnector>>>;
+type TlsCells = HashMap<(SslMode, Trust), Arc<OnceCell<MakeTlsConnector>>>;
 
 impl fmt::Debug for Connectors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -411,102 +722,282 @@ impl fmt::Debug for Connectors {
 }
 
 impl Connectors {
-    async fn get(&self, target: &PostgresTarget) -> Result<MakeTlsConnector, Outcome> {
-        let key = (target.ssl_mode, target.ca_bundle.clone());
+    async fn get(&self, ssl_mode: SslMode, trust: Trust) -> Result<MakeTlsConnector, Outcome> {
         let cell = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
+            .entry((ssl_mode, trust.clone()))
             .or_default()
             .clone();
-        cell.get_or_try_init(|| {
-            let target = target.clone();
-            async move {
-                tokio::task::spawn_blocking(move || connector(&target))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(Outcome::fail(
-                            "tls-setup-failed",
-                            format!("cannot set up TLS: {e}"),
-                        ))
-                    })
-            }
+        cell.get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || connector(ssl_mode, &trust))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Outcome::fail(
+                        "tls-setup-failed",
+                        format!("cannot set up TLS: {e}"),
+                    ))
+                })
         })
         .await
         .cloned()
     }
 }
 
+/// One database to log in to, with where its credentials come from at this site.
+#[derive(Clone, Debug)]
+struct Login {
+    target: PostgresTarget,
+    source: Source,
+    /// The RDS instance whose endpoint is the host when nothing else names one.
+    rds_instance: String,
+}
+
+impl Login {
+    /// The keys of its source.
+    fn keys(&self) -> &CredentialKeys {
+        match self.source {
+            Source::Remote(_) => &self.target.remote_keys,
+            Source::Secret(_) | Source::Config => &self.target.keys,
+        }
+    }
+}
+
 /// The `postgres` check.
 #[derive(Debug)]
 pub struct PostgresLogin {
-    settings: PostgresSettings,
+    logins: Vec<Login>,
     connectors: Connectors,
 }
 
 impl PostgresLogin {
-    /// A check with these settings.
+    /// A check of these databases for `site`: at a tier's gate, those of the tier's apps and
+    /// below, with credentials from Secrets Manager; in an app's hook, the app's, with the
+    /// credentials its ExternalSecret synced. Databases with a password variable take their
+    /// credentials from the config anywhere.
     #[must_use]
-    pub fn new(settings: PostgresSettings) -> Self {
+    pub fn new(settings: &PostgresSettings, site: &Site<'_>) -> Self {
+        let env = &site.values.env.value;
+        let logins = settings
+            .databases
+            .iter()
+            .filter_map(|t| {
+                let source = match site.scope {
+                    _ if t.password_env.is_some() => Source::Config,
+                    Scope::Gate(tier) if t.tier() <= tier => Source::Remote(
+                        t.remote_secret
+                            .clone()
+                            .unwrap_or_else(|| remote_secret_name(env, &t.app)),
+                    ),
+                    Scope::App(app) if app.name == t.app => Source::Secret(t.secret.clone()?),
+                    _ => return None,
+                };
+                Some(Login {
+                    target: t.clone(),
+                    source,
+                    rds_instance: instance_identifier(t.rds_instance.as_deref(), env),
+                })
+            })
+            .collect();
         PostgresLogin {
-            settings,
+            logins,
             connectors: Connectors::default(),
         }
     }
 }
 
-/// One database's attempt; a watch on its Secret when its credentials came from one.
-async fn attempt_one(
+impl Definition for PostgresLogin {
+    const ID: &'static str = "postgres";
+    const FAMILY: Family = Family::Postgres;
+    type Settings = PostgresSettings;
+
+    /// The gate of each database's app's tier, with the credentials in AWS; and the app's own
+    /// hook, with the credentials its ExternalSecret synced.
+    fn needed_by(settings: &PostgresSettings) -> NeededBy {
+        let tier = settings.databases.iter().map(PostgresTarget::tier).min();
+        NeededBy {
+            tier,
+            ..NeededBy::default()
+        }
+        .and_apps(
+            settings
+                .databases
+                .iter()
+                .filter(|t| t.secret.is_some())
+                .map(|t| &t.app),
+        )
+    }
+
+    fn provided_by(_: &PostgresSettings, site: &Site<'_>) -> Provider {
+        match site.scope {
+            Scope::App(app) => Provider::App(app),
+            Scope::Gate(_) => Provider::Foundation("Terraform (RDS, roles, Secrets Manager)"),
+        }
+    }
+
+    fn build(settings: &PostgresSettings, site: &Site<'_>) -> Result<Built, String> {
+        let check = PostgresLogin::new(settings, site);
+        if check.logins.is_empty() {
+            return Err(format!("no database is configured for {}", site.scope));
+        }
+        let apps: Vec<String> = check
+            .logins
+            .iter()
+            .map(|l| format!("{} from {}", l.target.app, l.source))
+            .collect();
+        let mut needs = Vec::new();
+        if check
+            .logins
+            .iter()
+            .any(|l| matches!(l.source, Source::Remote(_)))
+        {
+            needs.push(super::aws::SecretsManager::ID);
+        }
+        if check.logins.iter().any(|l| l.target.host.is_none()) {
+            needs.push(super::aws::RdsInstance::ID);
+        }
+        if check
+            .logins
+            .iter()
+            .any(|l| matches!(l.source, Source::Secret(_)))
+        {
+            needs.push(super::kubernetes::ExternalSecretsSynced::ID);
+        }
+        Ok(Built {
+            title: format!(
+                "PostgreSQL login over TLS with the app's own credentials ({})",
+                apps.join("; ")
+            ),
+            provided_by: Self::provided_by(settings, site),
+            needs,
+            check: Arc::new(check),
+        })
+    }
+}
+
+/// Reads a login's secret: its contents, and a watch when it is a Kubernetes Secret.
+async fn read_source(
     ctx: &Context,
-    connectors: &Connectors,
-    target: &PostgresTarget,
-) -> (Attempt, Option<KubeWatch>) {
-    let (data, watch) = match &target.secret {
-        Some(secret) => {
+    login: &Login,
+) -> Result<(Data, Option<KubeWatch>), Box<Attempt>> {
+    let app = &login.target.app;
+    match &login.source {
+        Source::Config => Ok((Data::Empty, None)),
+        Source::Secret(secret) => {
             match fetch::get_watchable::<fetch::SecretDoc>(
                 ctx,
                 &SECRETS,
                 Some(&secret.namespace),
                 &secret.name,
             )
-            .await
+            .await?
             {
-                Ok((Some(doc), watch)) => (doc.data, Some(watch)),
-                Ok((None, watch)) => {
-                    let outcome = Outcome::fail("credentials-secret-missing", format!("Secret {secret} with {}'s database credentials not found", target.app))
-                    .hint("It is written by the app's ExternalSecret: see the external-secrets check.");
-                    return (
-                        Attempt::until_changed(outcome, vec![watch.clone()]),
-                        Some(watch),
-                    );
+                (Some(doc), watch) => Ok((Data::Secret(doc.data), Some(watch))),
+                (None, watch) => {
+                    let outcome = Outcome::fail("credentials-secret-missing", format!("Secret {secret} with {app}'s database credentials not found"))
+                        .hint("It is written by the app's ExternalSecret: see the external-secrets check.");
+                    Err(Box::new(Attempt::until_changed(outcome, vec![watch])))
                 }
-                Err(failed) => return (*failed, None),
             }
         }
-        None => (BTreeMap::new(), None),
+        Source::Remote(name) => {
+            let Some(client) = ctx.secrets_manager() else {
+                return Err(Box::new(super::aws::no_client()));
+            };
+            match fetch_remote(client, name).await? {
+                Some(secret) => Ok((Data::Remote(secret), None)),
+                None => Err(Box::new(Attempt::settled(
+                    Outcome::fail("credentials-secret-missing", format!("remote secret {name} with {app}'s database credentials does not exist in Secrets Manager"))
+                        .hint("Terraform creates it with the app's role: see the secrets-manager check."),
+                ))),
+            }
+        }
+    }
+}
+
+/// The RDS instance's endpoint, when the login names no host of its own.
+async fn endpoint(
+    ctx: &Context,
+    login: &Login,
+    keys: &CredentialKeys,
+    data: &Data,
+) -> Result<Option<(String, u16)>, Box<Attempt>> {
+    let named = login.target.host.is_some() || data.get(&keys.host).ok().flatten().is_some();
+    if named {
+        return Ok(None);
+    }
+    let Some(rds) = ctx.rds() else {
+        return Ok(None);
+    };
+    let instance = super::aws::describe_instance(rds, &login.rds_instance).await?;
+    Ok(instance.address.map(|address| {
+        let port = instance
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(5432);
+        (address, port)
+    }))
+}
+
+/// One database's attempt; a watch on its Secret when its credentials came from one.
+async fn attempt_one(
+    ctx: &Context,
+    connectors: &Connectors,
+    login: &Login,
+) -> (Attempt, Option<KubeWatch>) {
+    let target = &login.target;
+    let (data, watch) = match read_source(ctx, login).await {
+        Ok(read) => read,
+        Err(failed) => {
+            let watch = match &failed.retry {
+                crate::check::Retry::OnChange(w) => w.first().cloned(),
+                _ => None,
+            };
+            return (*failed, watch);
+        }
+    };
+    let keys = login.keys();
+    let endpoint = match endpoint(ctx, login, keys, &data).await {
+        Ok(e) => e,
+        Err(failed) => return (*failed, watch),
     };
     let env_password = target
         .password_env
         .as_ref()
         .and_then(|var| std::env::var(var).ok());
-    let creds = match credentials(target, &data, env_password) {
+    let source = login.source.to_string();
+    let creds = match credentials(target, keys, &data, &source, env_password, endpoint) {
         Ok(c) => c,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
-    let tls = match connectors.get(target).await {
+    let tls = match connectors
+        .get(target.ssl_mode, Trust::of(target, &creds.host))
+        .await
+    {
         Ok(t) => t,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
-    let session = match session(&creds, tls).await {
+    let session = match session(&creds, tls.clone()).await {
         Ok(s) => s,
-        Err(e) => {
-            let code = e.code().map(|c| c.code().to_owned());
-            let message = e
-                .as_db_error()
-                .map_or_else(|| error_chain(&e), |db| db.message().to_owned());
-            return (classify(code.as_deref(), &message, &creds), watch);
+        Err(e) if target.require_createdb && e.code().is_some_and(|c| c.code() == "3D000") => {
+            // An app that creates its own databases has not created this one yet: the role's
+            // right to create it is what the app needs, read from the maintenance database.
+            let maintenance = Credentials {
+                database: "postgres".into(),
+                ..creds.clone()
+            };
+            match session(&maintenance, tls).await {
+                Ok(s) => {
+                    return (
+                        Attempt::settled(judge_not_created(target, &creds, &s)),
+                        watch,
+                    );
+                }
+                Err(e) => return (login_failure(&e, &maintenance), watch),
+            }
         }
+        Err(e) => return (login_failure(&e, &creds), watch),
     };
     let probe = if target.check_plaintext_refused {
         Some(plaintext(&creds).await)
@@ -519,32 +1010,51 @@ async fn attempt_one(
     )
 }
 
+/// Maps a failed login to an attempt.
+fn login_failure(e: &tokio_postgres::Error, creds: &Credentials) -> Attempt {
+    let code = e.code().map(|c| c.code().to_owned());
+    let message = e
+        .as_db_error()
+        .map_or_else(|| error_chain(e), |db| db.message().to_owned());
+    classify(code.as_deref(), &message, creds)
+}
+
 #[async_trait::async_trait]
 impl Check for PostgresLogin {
     fn reads(&self) -> Reads {
-        Reads::kube(
-            self.settings
-                .databases
-                .iter()
-                .filter_map(|d| d.secret.as_ref())
-                .map(|s| KubeRead::secret(&s.namespace, &s.name))
-                .collect(),
-        )
+        let mut reads = Reads::default();
+        for login in &self.logins {
+            match &login.source {
+                Source::Secret(s) => reads.kube.push(KubeRead::secret(&s.namespace, &s.name)),
+                Source::Remote(name) => reads.iam.push(IamGrant {
+                    action: "secretsmanager:GetSecretValue",
+                    resource: format!("arn:aws:secretsmanager:*:*:secret:{name}-??????"),
+                }),
+                Source::Config => {}
+            }
+            if login.target.host.is_none() {
+                reads.iam.push(IamGrant {
+                    action: "rds:DescribeDBInstances",
+                    resource: format!("arn:aws:rds:*:*:db:{}", login.rds_instance),
+                });
+            }
+        }
+        reads.iam.sort();
+        reads.iam.dedup();
+        reads
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let results = futures::future::join_all(
-            self.settings
-                .databases
+            self.logins
                 .iter()
-                .map(|t| attempt_one(ctx, &self.connectors, t)),
+                .map(|l| attempt_one(ctx, &self.connectors, l)),
         )
         .await;
         combine(
-            self.settings
-                .databases
+            self.logins
                 .iter()
-                .map(|t| t.app.as_str())
+                .map(|l| l.target.app.as_str())
                 .zip(results)
                 .collect(),
         )
@@ -606,6 +1116,7 @@ fn combine(results: Vec<(&str, (Attempt, Option<KubeWatch>))>) -> Attempt {
 mod tests {
     use super::*;
     use crate::check::Retry;
+    use crate::checks::aws::RemoteSecret;
     use crate::config::{Config, ObjectRef};
     use base64::Engine as _;
 
@@ -617,25 +1128,32 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(s)
     }
 
-    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), b64(v)))
-            .collect()
+    fn data(pairs: &[(&str, &str)]) -> Data {
+        Data::Secret(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), b64(v)))
+                .collect(),
+        )
     }
 
     const CANARY: &str = "canary-Pa55-do-not-print";
+    const SECRET: &str = "Secret backstage/backstage-secrets";
+
+    /// Credentials from the Secret's own keys, with no RDS endpoint.
+    fn from_secret(target: &PostgresTarget, data: &Data) -> Result<Credentials, Outcome> {
+        credentials(target, &target.keys, data, SECRET, None, None)
+    }
 
     fn creds() -> Credentials {
-        credentials(
+        from_secret(
             &target(),
             &data(&[
                 ("POSTGRES_HOST", "db.example"),
                 ("POSTGRES_PORT", "5432"),
-                ("POSTGRES_USER", "backstage"),
+                ("POSTGRES_USER", "backstage_app"),
                 ("POSTGRES_PASSWORD", CANARY),
             ]),
-            None,
         )
         .expect("complete")
     }
@@ -650,16 +1168,21 @@ mod tests {
                 c.user.as_str(),
                 c.database.as_str()
             ),
-            ("db.example", 5432, "backstage", "backstage")
+            (
+                "db.example",
+                5432,
+                "backstage_app",
+                "backstage_plugin_catalog"
+            )
         );
         assert!(!format!("{c:?}").contains(CANARY));
         let rds = PostgresTarget {
             secret: Some(ObjectRef::new("monitoring", "grafana-db")),
-            keys: crate::config::CredentialKeys::rds(),
+            keys: CredentialKeys::rds(),
             database: None,
             ..target()
         };
-        let c = credentials(
+        let c = from_secret(
             &rds,
             &data(&[
                 ("host", "h"),
@@ -668,16 +1191,88 @@ mod tests {
                 ("password", "p"),
                 ("dbname", "grafana"),
             ]),
-            None,
         )
         .expect("complete");
         assert_eq!((c.port, c.database.as_str()), (6432, "grafana"));
     }
 
+    /// Backstage's Secret names no host: the RDS instance's endpoint is the host, and its
+    /// port the port. A host in the secret wins over the endpoint.
+    #[test]
+    fn the_host_is_the_rds_endpoint_when_the_secret_names_none() {
+        let endpoint = Some((
+            "goldenpath-dev.abc.eu-west-1.rds.amazonaws.com".to_owned(),
+            5433,
+        ));
+        let t = target();
+        let without_host = data(&[
+            ("POSTGRES_USER", "backstage_app"),
+            ("POSTGRES_PASSWORD", CANARY),
+        ]);
+        let c = credentials(&t, &t.keys, &without_host, SECRET, None, endpoint.clone())
+            .expect("complete");
+        assert_eq!(
+            (c.host.as_str(), c.port),
+            ("goldenpath-dev.abc.eu-west-1.rds.amazonaws.com", 5433)
+        );
+        let with_host = data(&[
+            ("POSTGRES_HOST", "db.example"),
+            ("POSTGRES_USER", "u"),
+            ("POSTGRES_PASSWORD", CANARY),
+        ]);
+        let c = credentials(&t, &t.keys, &with_host, SECRET, None, endpoint).expect("complete");
+        assert_eq!((c.host.as_str(), c.port), ("db.example", 5432));
+        let o = credentials(&t, &t.keys, &without_host, SECRET, None, None).expect_err("no host");
+        assert_eq!(o.code, "credentials-incomplete");
+    }
+
+    /// At a tier's gate the credentials come from the remote secret in Secrets Manager, with
+    /// the property names of an RDS-managed secret.
+    #[test]
+    fn reads_the_remote_secrets_properties() {
+        let t = target();
+        let remote = Data::Remote(RemoteSecret {
+            name: "goldenpath/dev/backstage/postgres".into(),
+            properties: crate::checks::aws::parse_properties(&format!(
+                r#"{{"username": "backstage_app", "password": "{CANARY}", "port": 5432}}"#
+            ))
+            .expect("a JSON object"),
+        });
+        let c = credentials(
+            &t,
+            &t.remote_keys,
+            &remote,
+            "remote secret goldenpath/dev/backstage/postgres",
+            None,
+            Some(("db.example".into(), 5432)),
+        )
+        .expect("complete");
+        assert_eq!(
+            (c.user.as_str(), c.host.as_str(), c.database.as_str()),
+            ("backstage_app", "db.example", "backstage_plugin_catalog")
+        );
+        assert!(!format!("{c:?} {remote:?}").contains(CANARY));
+        let no_password = Data::Remote(RemoteSecret {
+            name: "n".into(),
+            properties: crate::checks::aws::parse_properties(r#"{"username": "u"}"#)
+                .expect("a JSON object"),
+        });
+        let o = credentials(
+            &t,
+            &t.remote_keys,
+            &no_password,
+            "remote secret n",
+            None,
+            None,
+        )
+        .expect_err("incomplete");
+        assert_eq!(o.message, "remote secret n lacks the key(s) password");
+    }
+
     #[test]
     fn bad_credentials_fail_without_their_values() {
         let t = target();
-        let cases: Vec<(BTreeMap<String, String>, &str)> = vec![
+        let cases: Vec<(Data, &str)> = vec![
             (
                 data(&[("POSTGRES_HOST", "h"), ("POSTGRES_PORT", "5432")]),
                 "credentials-incomplete",
@@ -701,12 +1296,15 @@ mod tests {
                 "empty-password",
             ),
             (
-                BTreeMap::from([("POSTGRES_PASSWORD".to_owned(), "%%%".to_owned())]),
+                Data::Secret(BTreeMap::from([(
+                    "POSTGRES_PASSWORD".to_owned(),
+                    "%%%".to_owned(),
+                )])),
                 "credentials-invalid",
             ),
         ];
         for (d, code) in cases {
-            let o = credentials(&t, &d, None).expect_err(code);
+            let o = from_secret(&t, &d).expect_err(code);
             assert_eq!(o.code, code, "{}", o.message);
             assert!(
                 !o.message.contains(CANARY) && !o.message.contains("five"),
@@ -714,10 +1312,10 @@ mod tests {
                 o.message
             );
         }
-        let o = credentials(&t, &data(&[("POSTGRES_HOST", "h")]), None).expect_err("incomplete");
+        let o = from_secret(&t, &data(&[("POSTGRES_HOST", "h")])).expect_err("incomplete");
         assert_eq!(
             o.message,
-            "Secret backstage/backstage-postgres lacks the key(s) POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD"
+            "Secret backstage/backstage-secrets lacks the key(s) POSTGRES_USER, POSTGRES_PASSWORD"
         );
     }
 
@@ -730,17 +1328,51 @@ mod tests {
             user: Some("ci".into()),
             ..target()
         };
-        let c = credentials(&t, &BTreeMap::new(), Some(CANARY.into())).expect("complete");
+        let c = credentials(
+            &t,
+            &t.keys,
+            &Data::Empty,
+            "the config",
+            Some(CANARY.into()),
+            None,
+        )
+        .expect("complete");
         assert_eq!(
             (c.host.as_str(), c.port, c.user.as_str()),
             ("127.0.0.1", 6543, "ci")
         );
         assert_eq!(
-            credentials(&t, &BTreeMap::new(), None)
+            credentials(&t, &t.keys, &Data::Empty, "the config", None, None)
                 .expect_err("no password")
                 .code,
             "empty-password"
         );
+    }
+
+    /// RDS endpoints are verified against the shipped RDS CA bundle unless a bundle is
+    /// configured; other hosts against the system's roots. The bundle parses.
+    #[test]
+    fn trusts_the_rds_bundle_for_rds_endpoints() {
+        let t = target();
+        assert_eq!(
+            Trust::of(&t, "goldenpath-dev.c1x2y3.eu-west-1.rds.amazonaws.com"),
+            Trust::Rds
+        );
+        assert_eq!(Trust::of(&t, "GOLDENPATH.X.RDS.AMAZONAWS.COM."), Trust::Rds);
+        assert_eq!(
+            Trust::of(&t, "rds.amazonaws.com.evil.example"),
+            Trust::System
+        );
+        let bundled = PostgresTarget {
+            ca_bundle: Some("/etc/ca.pem".into()),
+            ..target()
+        };
+        assert_eq!(
+            Trust::of(&bundled, "x.rds.amazonaws.com"),
+            Trust::Bundle("/etc/ca.pem".into())
+        );
+        assert!(pem_certificates(RDS_CA_BUNDLE).len() > 100);
+        assert!(connector(SslMode::VerifyFull, &Trust::Rds).is_ok());
     }
 
     #[test]
@@ -840,7 +1472,7 @@ mod tests {
         );
         assert_eq!(
             o.message,
-            "logged in to backstage on db.example:5432 as backstage over TLSv1.3; PostgreSQL 15.18; CREATEDB granted; plaintext refused"
+            "logged in to backstage_plugin_catalog on db.example:5432 as backstage_app over TLSv1.3; PostgreSQL 15.18; CREATEDB granted; plaintext refused"
         );
         let no_createdb = Session {
             createdb: false,

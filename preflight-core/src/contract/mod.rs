@@ -7,6 +7,6 @@ mod values;
 pub use configmap::{ConfigMapError, ValuesConfigMap};
 pub use source::{Origin, Source, Sourced};
 pub use values::{
-    Ceiling, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, Mode, Platform, Problem, Values, ValuesError,
-    ValuesLayer,
+    Ceiling, ContractRules, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, InvalidContractRules, Mode,
+    Platform, PlatformFlag, Problem, Values, ValuesError, ValuesLayer,
 };

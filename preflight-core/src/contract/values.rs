@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -221,6 +222,55 @@ impl fmt::Display for Mode {
 /// The environments the platform knows.
 pub const ENVIRONMENTS: [&str; 4] = ["dev", "test", "staging", "prod"];
 
+/// Which of the platform's tier rules decide the ceiling. The platform's latest decision is
+/// [`ContractRules::V1`]; ADR-0180's precedence stays available as an option a platform can
+/// choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum ContractRules {
+    /// `maxTier` is derived from the mode (ephemeral 1.5, persistent 3) and cannot be
+    /// overridden: an explicit `maxTier` that disagrees with the mode is a contract error.
+    #[default]
+    #[serde(rename = "v1")]
+    V1,
+    /// `maxTier` is the ceiling (derived from the mode when absent) and the mode only
+    /// restricts inside it: an ephemeral cluster never gets tier 3.
+    #[serde(rename = "adr-0180")]
+    Adr0180,
+}
+
+impl ContractRules {
+    /// The name used on the command line and in reports: `v1` or `adr-0180`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ContractRules::V1 => "v1",
+            ContractRules::Adr0180 => "adr-0180",
+        }
+    }
+}
+
+impl fmt::Display for ContractRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names neither set of contract rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a set of contract rules (expected v1 or adr-0180)")]
+pub struct InvalidContractRules(pub String);
+
+impl FromStr for ContractRules {
+    type Err = InvalidContractRules;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [ContractRules::V1, ContractRules::Adr0180]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| InvalidContractRules(s.to_owned()))
+    }
+}
+
 /// The highest tier this cluster may run, and the rule that set it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ceiling {
@@ -244,6 +294,64 @@ pub struct Platform {
     pub s3_available: bool,
 }
 
+/// One of the declared prerequisites of the contract's `platform` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PlatformFlag {
+    /// Terraform has created the RDS instance.
+    RdsAvailable,
+    /// The cluster has a default StorageClass.
+    StorageClassReady,
+    /// The IRSA roles exist and trust the cluster's OIDC provider.
+    IrsaConfigured,
+    /// Loki's S3 bucket exists.
+    S3Available,
+}
+
+impl PlatformFlag {
+    /// The flag's key in the contract, e.g. `platform.rdsAvailable`.
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            PlatformFlag::RdsAvailable => "platform.rdsAvailable",
+            PlatformFlag::StorageClassReady => "platform.storageClassReady",
+            PlatformFlag::IrsaConfigured => "platform.irsaConfigured",
+            PlatformFlag::S3Available => "platform.s3Available",
+        }
+    }
+}
+
+impl fmt::Display for PlatformFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Where each `platform.*` flag declared true was set, so that a check which finds the
+/// declaration wrong can point at the line that made it. A flag absent or false has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Declared {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rds_available: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_class_ready: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    irsa_configured: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s3_available: Option<Source>,
+}
+
+impl Declared {
+    fn source(&self, flag: PlatformFlag) -> Option<&Source> {
+        match flag {
+            PlatformFlag::RdsAvailable => self.rds_available.as_ref(),
+            PlatformFlag::StorageClassReady => self.storage_class_ready.as_ref(),
+            PlatformFlag::IrsaConfigured => self.irsa_configured.as_ref(),
+            PlatformFlag::S3Available => self.s3_available.as_ref(),
+        }
+    }
+}
+
 /// The validated bootstrap contract with the tier rules applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -258,12 +366,16 @@ pub struct Values {
     pub build_id: Option<Sourced<String>>,
     /// Declared prerequisites.
     pub platform: Platform,
+    /// Where each prerequisite declared true was declared; read with [`Values::declared`].
+    declared: Declared,
     /// The base domain (`goldenpathidp.io` unless set).
     pub base_domain: Sourced<String>,
     /// The suffix under which this cluster's apps live.
     pub host_suffix: Sourced<String>,
     /// The ExternalDNS owner id of this cluster.
     pub owner_id: Sourced<String>,
+    /// The tier rules the values were validated under.
+    pub rules: ContractRules,
     /// The highest tier this cluster may run.
     pub ceiling: Ceiling,
 }
@@ -273,6 +385,12 @@ impl Values {
     #[must_use]
     pub fn app_host(&self, app: &str) -> String {
         format!("{app}.{}", self.host_suffix.value)
+    }
+
+    /// Where `flag` was declared true (`values.yaml:7`), or `None` when it is absent or false.
+    #[must_use]
+    pub fn declared(&self, flag: PlatformFlag) -> Option<&Source> {
+        self.declared.source(flag)
     }
 }
 
@@ -300,8 +418,15 @@ fn derived(rule: impl Into<String>) -> Source {
 }
 
 impl ValuesLayer {
-    /// Validates the merged layers into [`Values`], reporting every problem at once.
+    /// Validates the merged layers into [`Values`] under the platform's latest tier rules
+    /// ([`ContractRules::V1`]), reporting every problem at once.
     pub fn validate(self) -> Result<Values, ValuesError> {
+        self.validate_with(ContractRules::V1)
+    }
+
+    /// Validates the merged layers into [`Values`] under `rules`, reporting every problem at
+    /// once.
+    pub fn validate_with(self, rules: ContractRules) -> Result<Values, ValuesError> {
         let mut problems = Vec::new();
         let mut problem = |field, source: Option<&Source>, message: String| {
             problems.push(Problem {
@@ -488,67 +613,167 @@ impl ValuesLayer {
             )),
         };
 
-        let ceiling = ceiling(&mode, max_tier.as_ref());
+        // A maxTier that is not a tier is already a problem; a ceiling guessed without it
+        // would only add noise.
+        let ceiling = (self.max_tier.is_none() || max_tier.is_some()).then(|| {
+            let (ceiling, set_by, disagreement) = ceiling(rules, &mode, max_tier.as_ref());
+            if let Some(p) = disagreement {
+                problem(p.field, p.source.as_ref(), p.message);
+            }
+            if ceiling.tier >= Tier::Two && !self.rds_available.as_ref().is_some_and(|r| r.value) {
+                let (source, stated) = match &self.rds_available {
+                    Some(r) => (&r.source, "is false"),
+                    None => (&set_by, "is absent"),
+                };
+                let lower = match rules {
+                    ContractRules::V1 => {
+                        "under the V1 contract rules it follows bootstrap.mode; a lower bootstrap.maxTier needs --contract-rules adr-0180"
+                    }
+                    ContractRules::Adr0180 => "with bootstrap.maxTier",
+                };
+                problem(
+                    PlatformFlag::RdsAvailable.key(),
+                    Some(source),
+                    format!(
+                        "{stated}, but tier {} needs RDS (Backstage, Grafana's PostgreSQL, Keycloak): set platform.rdsAvailable: true once Terraform has created the instance, or lower the ceiling ({lower})",
+                        ceiling.tier
+                    ),
+                );
+            }
+            ceiling
+        });
 
+        let flag =
+            |f: &Option<Sourced<bool>>| f.as_ref().filter(|v| v.value).map(|v| v.source.clone());
+        let declared = Declared {
+            rds_available: flag(&self.rds_available),
+            storage_class_ready: flag(&self.storage_class_ready),
+            irsa_configured: flag(&self.irsa_configured),
+            s3_available: flag(&self.s3_available),
+        };
         let platform = Platform {
-            rds_available: self.rds_available.is_some_and(|v| v.value),
-            storage_class_ready: self.storage_class_ready.is_some_and(|v| v.value),
-            irsa_configured: self.irsa_configured.is_some_and(|v| v.value),
-            s3_available: self.s3_available.is_some_and(|v| v.value),
+            rds_available: declared.rds_available.is_some(),
+            storage_class_ready: declared.storage_class_ready.is_some(),
+            irsa_configured: declared.irsa_configured.is_some(),
+            s3_available: declared.s3_available.is_some(),
         };
 
-        match (host_suffix, owner_id) {
-            (Some(host_suffix), Some(owner_id)) if problems.is_empty() => Ok(Values {
-                mode,
-                max_tier,
-                env,
-                build_id,
-                platform,
-                base_domain,
-                host_suffix,
-                owner_id,
-                ceiling,
-            }),
+        match (host_suffix, owner_id, ceiling) {
+            (Some(host_suffix), Some(owner_id), Some(ceiling)) if problems.is_empty() => {
+                Ok(Values {
+                    mode,
+                    max_tier,
+                    env,
+                    build_id,
+                    platform,
+                    declared,
+                    base_domain,
+                    host_suffix,
+                    owner_id,
+                    rules,
+                    ceiling,
+                })
+            }
             _ => Err(ValuesError::Invalid { problems }),
         }
     }
 }
 
-/// The V1 tier rules: `maxTier` is the ceiling, derived from the mode when absent; the mode
-/// only restricts inside it (an ephemeral cluster never gets tier 3).
-fn ceiling(mode: &Sourced<Mode>, max_tier: Option<&Sourced<Tier>>) -> Ceiling {
-    let (declared, why) = match max_tier {
+/// The tier a mode gets when nothing else restricts it: ephemeral 1.5, persistent 3.
+const fn tier_of_mode(mode: Mode) -> Tier {
+    match mode {
+        Mode::Ephemeral => Tier::OneAndHalf,
+        Mode::Persistent => Tier::Three,
+    }
+}
+
+/// The ceiling under `rules`, the source that set it (where a problem about the ceiling points
+/// when nothing closer was given), and under V1 the problem of an explicit `maxTier` that
+/// disagrees with the mode. Under V1 the ceiling is the mode's even then, so the rules that
+/// follow from it are still checked and every problem is reported at once.
+fn ceiling(
+    rules: ContractRules,
+    mode: &Sourced<Mode>,
+    max_tier: Option<&Sourced<Tier>>,
+) -> (Ceiling, Source, Option<Problem>) {
+    match rules {
+        ContractRules::V1 => ceiling_v1(mode, max_tier),
+        ContractRules::Adr0180 => ceiling_adr_0180(mode, max_tier),
+    }
+}
+
+/// V1: `maxTier` is derived from the mode and cannot be overridden.
+fn ceiling_v1(
+    mode: &Sourced<Mode>,
+    max_tier: Option<&Sourced<Tier>>,
+) -> (Ceiling, Source, Option<Problem>) {
+    let tier = tier_of_mode(mode.value);
+    let derived = format!(
+        "under the V1 contract rules bootstrap.maxTier is derived from bootstrap.mode {} ({}): ephemeral 1.5, persistent 3",
+        mode.value, mode.source
+    );
+    let (rule, disagreement) = match max_tier {
+        None => (derived, None),
+        Some(t) if t.value == tier => (
+            format!(
+                "{derived}; bootstrap.maxTier {} ({}) agrees",
+                t.value, t.source
+            ),
+            None,
+        ),
+        Some(t) => (
+            derived,
+            Some(Problem {
+                field: "bootstrap.maxTier",
+                source: Some(t.source.clone()),
+                message: format!(
+                    "{:?} disagrees with bootstrap.mode {} ({}): under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden; remove it, or choose the ADR-0180 precedence with --contract-rules adr-0180",
+                    t.value.as_str(),
+                    mode.value,
+                    mode.source
+                ),
+            }),
+        ),
+    };
+    (Ceiling { tier, rule }, mode.source.clone(), disagreement)
+}
+
+/// ADR-0180: `maxTier` is the ceiling, derived from the mode when absent; the mode only
+/// restricts inside it (an ephemeral cluster never gets tier 3).
+fn ceiling_adr_0180(
+    mode: &Sourced<Mode>,
+    max_tier: Option<&Sourced<Tier>>,
+) -> (Ceiling, Source, Option<Problem>) {
+    let (declared, why, set_by) = match max_tier {
         Some(t) => (
             t.value,
             format!("bootstrap.maxTier is {} ({})", t.value, t.source),
+            t.source.clone(),
         ),
-        None => {
-            let tier = match mode.value {
-                Mode::Ephemeral => Tier::OneAndHalf,
-                Mode::Persistent => Tier::Three,
-            };
-            (
-                tier,
-                format!(
-                    "bootstrap.maxTier is absent, so it is derived from bootstrap.mode {} ({}): ephemeral 1.5, persistent 3",
-                    mode.value, mode.source
-                ),
-            )
-        }
+        None => (
+            tier_of_mode(mode.value),
+            format!(
+                "bootstrap.maxTier is absent, so it is derived from bootstrap.mode {} ({}): ephemeral 1.5, persistent 3",
+                mode.value, mode.source
+            ),
+            mode.source.clone(),
+        ),
     };
-    if mode.value == Mode::Ephemeral && declared == Tier::Three {
-        return Ceiling {
+    let ceiling = if mode.value == Mode::Ephemeral && declared == Tier::Three {
+        Ceiling {
             tier: Tier::Two,
             rule: format!(
                 "{why}, but bootstrap.mode is ephemeral ({}) and an ephemeral cluster never gets tier 3",
                 mode.source
             ),
-        };
-    }
-    Ceiling {
-        tier: declared,
-        rule: why,
-    }
+        }
+    } else {
+        Ceiling {
+            tier: declared,
+            rule: why,
+        }
+    };
+    (ceiling, set_by, None)
 }
 
 #[cfg(test)]
@@ -565,8 +790,8 @@ mod tests {
         layer(yaml).validate().expect("valid")
     }
 
-    fn problems(yaml: &str) -> Vec<String> {
-        match layer(yaml).validate() {
+    fn problems_with(rules: ContractRules, yaml: &str) -> Vec<String> {
+        match layer(yaml).validate_with(rules) {
             Err(ValuesError::Invalid { problems }) => {
                 problems.iter().map(ToString::to_string).collect()
             }
@@ -574,7 +799,293 @@ mod tests {
         }
     }
 
+    fn problems(yaml: &str) -> Vec<String> {
+        problems_with(ContractRules::V1, yaml)
+    }
+
     const EPHEMERAL: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\n";
+
+    /// The V1 rule as a disagreeing `maxTier` must quote it.
+    const V1_RULE: &str = "under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden; remove it, or choose the ADR-0180 precedence with --contract-rules adr-0180";
+
+    /// What validating a fixture must give.
+    enum Expect {
+        /// This ceiling, with a rule containing each fragment.
+        Ceiling(Tier, &'static [&'static str]),
+        /// Exactly these problems, in order.
+        Problems(&'static [&'static str]),
+    }
+
+    #[test]
+    fn the_tier_rules_decide_the_ceiling() {
+        use ContractRules::{Adr0180, V1};
+        use Expect::{Ceiling, Problems};
+        // Lines: 2 mode, 3 maxTier (when given), then env, buildId, platform.
+        let cases: &[(&str, ContractRules, String, Expect)] = &[
+            (
+                "V1: an ephemeral maxTier above the mode's is an error quoting the rule",
+                V1,
+                "bootstrap:\n  mode: ephemeral\n  maxTier: \"2\"\n  env: dev\n  buildId: b1\n"
+                    .into(),
+                Problems(&[
+                    "values.yaml:3: bootstrap.maxTier: \"2\" disagrees with bootstrap.mode ephemeral (values.yaml:2): under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden; remove it, or choose the ADR-0180 precedence with --contract-rules adr-0180",
+                ]),
+            ),
+            (
+                "V1: a persistent maxTier below the mode's is an error too",
+                V1,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"1.5\"\n  env: dev\nplatform:\n  rdsAvailable: true\n"
+                    .into(),
+                Problems(&[
+                    "values.yaml:3: bootstrap.maxTier: \"1.5\" disagrees with bootstrap.mode persistent (values.yaml:2): under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden; remove it, or choose the ADR-0180 precedence with --contract-rules adr-0180",
+                ]),
+            ),
+            (
+                "V1: the disagreement and the derived ceiling's missing RDS are reported at once",
+                V1,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"1.5\"\n  env: dev\n".into(),
+                Problems(&[
+                    "values.yaml:3: bootstrap.maxTier: \"1.5\" disagrees with bootstrap.mode persistent (values.yaml:2): under the V1 contract rules",
+                    "values.yaml:2: platform.rdsAvailable: is absent, but tier 3 needs RDS (Backstage, Grafana's PostgreSQL, Keycloak): set platform.rdsAvailable: true once Terraform has created the instance, or lower the ceiling",
+                ]),
+            ),
+            (
+                "V1: a maxTier that agrees with the mode is fine and said to agree",
+                V1,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"3\"\n  env: dev\nplatform:\n  rdsAvailable: true\n"
+                    .into(),
+                Ceiling(
+                    Tier::Three,
+                    &[
+                        "derived from bootstrap.mode persistent (values.yaml:2)",
+                        "bootstrap.maxTier 3 (values.yaml:3) agrees",
+                    ],
+                ),
+            ),
+            (
+                "V1: without maxTier an ephemeral cluster gets 1.5",
+                V1,
+                "bootstrap:\n  mode: ephemeral\n  env: dev\n  buildId: b1\n".into(),
+                Ceiling(
+                    Tier::OneAndHalf,
+                    &["V1 contract rules", "derived from bootstrap.mode ephemeral (values.yaml:2)"],
+                ),
+            ),
+            (
+                "V1: without maxTier a persistent cluster gets 3",
+                V1,
+                "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  rdsAvailable: true\n"
+                    .into(),
+                Ceiling(
+                    Tier::Three,
+                    &["derived from bootstrap.mode persistent (values.yaml:2)"],
+                ),
+            ),
+            (
+                "V1: a persistent cluster without rdsAvailable breaks the RDS rule at its mode",
+                V1,
+                "bootstrap:\n  mode: persistent\n  env: dev\n".into(),
+                Problems(&[
+                    "values.yaml:2: platform.rdsAvailable: is absent, but tier 3 needs RDS (Backstage, Grafana's PostgreSQL, Keycloak): set platform.rdsAvailable: true once Terraform has created the instance, or lower the ceiling (under the V1 contract rules it follows bootstrap.mode; a lower bootstrap.maxTier needs --contract-rules adr-0180)",
+                ]),
+            ),
+            (
+                "V1: rdsAvailable false is reported at its own line",
+                V1,
+                "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  rdsAvailable: false\n"
+                    .into(),
+                Problems(&[
+                    "values.yaml:5: platform.rdsAvailable: is false, but tier 3 needs RDS",
+                ]),
+            ),
+            (
+                "ADR-0180: an ephemeral maxTier 3 is capped at 2, saying why",
+                Adr0180,
+                "bootstrap:\n  mode: ephemeral\n  maxTier: \"3\"\n  env: dev\n  buildId: b1\nplatform:\n  rdsAvailable: true\n"
+                    .into(),
+                Ceiling(
+                    Tier::Two,
+                    &[
+                        "bootstrap.maxTier is 3 (values.yaml:3), but bootstrap.mode is ephemeral (values.yaml:2) and an ephemeral cluster never gets tier 3",
+                    ],
+                ),
+            ),
+            (
+                "ADR-0180: a persistent maxTier 1.5 is the ceiling",
+                Adr0180,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"1.5\"\n  env: dev\n".into(),
+                Ceiling(Tier::OneAndHalf, &["bootstrap.maxTier is 1.5 (values.yaml:3)"]),
+            ),
+            (
+                "ADR-0180: without maxTier the ceiling is derived from the mode",
+                Adr0180,
+                "bootstrap:\n  mode: ephemeral\n  env: dev\n  buildId: b1\n".into(),
+                Ceiling(
+                    Tier::OneAndHalf,
+                    &["bootstrap.maxTier is absent, so it is derived from bootstrap.mode ephemeral (values.yaml:2)"],
+                ),
+            ),
+            (
+                "ADR-0180: a ceiling of 2 without rdsAvailable breaks the RDS rule at maxTier",
+                Adr0180,
+                "bootstrap:\n  mode: ephemeral\n  maxTier: \"3\"\n  env: dev\n  buildId: b1\n".into(),
+                Problems(&[
+                    "values.yaml:3: platform.rdsAvailable: is absent, but tier 2 needs RDS (Backstage, Grafana's PostgreSQL, Keycloak): set platform.rdsAvailable: true once Terraform has created the instance, or lower the ceiling (with bootstrap.maxTier)",
+                ]),
+            ),
+            (
+                "ADR-0180: a derived persistent ceiling without rdsAvailable breaks it at the mode",
+                Adr0180,
+                "bootstrap:\n  mode: persistent\n  env: dev\n".into(),
+                Problems(&["values.yaml:2: platform.rdsAvailable: is absent, but tier 3 needs RDS"]),
+            ),
+            (
+                "ADR-0180: rdsAvailable false is reported at its own line",
+                Adr0180,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"2\"\n  env: dev\nplatform:\n  rdsAvailable: false\n"
+                    .into(),
+                Problems(&["values.yaml:6: platform.rdsAvailable: is false, but tier 2 needs RDS"]),
+            ),
+            (
+                "both: an invalid maxTier is the only problem, no ceiling is guessed",
+                V1,
+                "bootstrap:\n  mode: persistent\n  maxTier: \"2.5\"\n  env: dev\n".into(),
+                Problems(&["values.yaml:3: bootstrap.maxTier: \"2.5\" is not a tier"]),
+            ),
+        ];
+        for (name, rules, yaml, expect) in cases {
+            let got = layer(yaml).validate_with(*rules);
+            match (expect, got) {
+                (Ceiling(tier, fragments), Ok(v)) => {
+                    assert_eq!(v.ceiling.tier, *tier, "{name}: {}", v.ceiling.rule);
+                    assert_eq!(v.rules, *rules, "{name}");
+                    for fragment in *fragments {
+                        assert!(
+                            v.ceiling.rule.contains(fragment),
+                            "{name}: {:?} lacks {fragment:?}",
+                            v.ceiling.rule
+                        );
+                    }
+                }
+                (Problems(expected), Err(ValuesError::Invalid { problems })) => {
+                    let got: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    assert_eq!(got.len(), expected.len(), "{name}: {got:#?}");
+                    for (g, e) in got.iter().zip(expected.iter()) {
+                        assert!(g.starts_with(e), "{name}:\n got {g:?}\nwant {e:?}");
+                    }
+                }
+                (_, got) => panic!("{name}: unexpected {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_disagreeing_max_tier_names_the_flag_or_variable_that_set_it() {
+        for source in [
+            Source::Flag {
+                flag: "--max-tier".into(),
+            },
+            Source::Env {
+                var: "PREFLIGHT_MAX_TIER".into(),
+            },
+        ] {
+            let flags = ValuesLayer {
+                max_tier: Some(Sourced::new("2".into(), source.clone())),
+                ..ValuesLayer::default()
+            };
+            let Err(ValuesError::Invalid { problems }) = layer(EPHEMERAL).merge(flags).validate()
+            else {
+                panic!("expected problems");
+            };
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].field, "bootstrap.maxTier");
+            assert_eq!(problems[0].source.as_ref(), Some(&source));
+            assert!(problems[0].message.ends_with(V1_RULE), "{}", problems[0]);
+        }
+    }
+
+    #[test]
+    fn contract_rules_are_named_v1_and_adr_0180() {
+        assert_eq!(ContractRules::default(), ContractRules::V1);
+        for (rules, name) in [
+            (ContractRules::V1, "v1"),
+            (ContractRules::Adr0180, "adr-0180"),
+        ] {
+            assert_eq!(rules.to_string(), name);
+            assert_eq!(name.parse::<ContractRules>(), Ok(rules));
+            assert_eq!(
+                serde_json::to_value(rules).expect("serializes"),
+                serde_json::json!(name)
+            );
+        }
+        for bad in ["", "V1", "adr0180", "adr-180", "v2"] {
+            assert_eq!(
+                bad.parse::<ContractRules>(),
+                Err(InvalidContractRules(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+        let v = values(EPHEMERAL);
+        assert_eq!(v.rules, ContractRules::V1);
+        assert_eq!(serde_json::to_value(&v).expect("serializes")["rules"], "v1");
+    }
+
+    #[test]
+    fn records_where_each_flag_was_declared_true() {
+        let file = layer(&format!(
+            "{EPHEMERAL}platform:\n  rdsAvailable: false\n  storageClassReady: true\n  irsaConfigured: true\n"
+        ));
+        let cluster = ValuesLayer::from_yaml(
+            "platform:\n  irsaConfigured: false\n  s3Available: true\n",
+            Origin::ConfigMap {
+                object: "kube-system/goldenpath-bootstrap".into(),
+                key: "values.yaml".into(),
+            },
+        )
+        .expect("parses");
+        let v = file.merge(cluster).validate().expect("valid");
+        let at = |flag| v.declared(flag).map(ToString::to_string);
+        assert_eq!(at(PlatformFlag::RdsAvailable), None, "declared false");
+        assert_eq!(
+            at(PlatformFlag::StorageClassReady).as_deref(),
+            Some("values.yaml:8")
+        );
+        assert_eq!(at(PlatformFlag::IrsaConfigured), None, "overridden false");
+        assert_eq!(
+            at(PlatformFlag::S3Available).as_deref(),
+            Some("ConfigMap kube-system/goldenpath-bootstrap (key values.yaml, line 3)")
+        );
+        assert_eq!(
+            v.platform,
+            Platform {
+                rds_available: false,
+                storage_class_ready: true,
+                irsa_configured: false,
+                s3_available: true,
+            }
+        );
+        assert_eq!(
+            values(EPHEMERAL).declared(PlatformFlag::StorageClassReady),
+            None,
+            "absent"
+        );
+        let keys = [
+            PlatformFlag::RdsAvailable,
+            PlatformFlag::StorageClassReady,
+            PlatformFlag::IrsaConfigured,
+            PlatformFlag::S3Available,
+        ]
+        .map(PlatformFlag::key);
+        assert_eq!(
+            keys,
+            [
+                "platform.rdsAvailable",
+                "platform.storageClassReady",
+                "platform.irsaConfigured",
+                "platform.s3Available"
+            ]
+        );
+    }
 
     #[test]
     fn derives_host_suffix_and_owner_id_for_an_ephemeral_build() {
@@ -587,7 +1098,9 @@ mod tests {
         );
         assert_eq!(v.ceiling.tier, Tier::OneAndHalf);
         assert!(
-            v.ceiling.rule.contains("values.yaml:3"),
+            v.ceiling
+                .rule
+                .contains("bootstrap.maxTier 1.5 (values.yaml:3) agrees"),
             "{}",
             v.ceiling.rule
         );
@@ -595,34 +1108,75 @@ mod tests {
 
     #[test]
     fn derives_the_ceiling_from_the_mode_when_max_tier_is_absent() {
-        let v = values("bootstrap:\n  mode: persistent\n  env: prod\n");
-        assert_eq!(v.ceiling.tier, Tier::Three);
-        assert_eq!(v.host_suffix.value, "prod.goldenpathidp.io");
-        let v = values("bootstrap:\n  mode: ephemeral\n  env: dev\n  buildId: b1\n");
-        assert_eq!(v.ceiling.tier, Tier::OneAndHalf);
-        assert!(v.ceiling.rule.contains("derived from bootstrap.mode"));
+        for rules in [ContractRules::V1, ContractRules::Adr0180] {
+            let v = layer(
+                "bootstrap:\n  mode: persistent\n  env: prod\nplatform:\n  rdsAvailable: true\n",
+            )
+            .validate_with(rules)
+            .expect("valid");
+            assert_eq!(v.ceiling.tier, Tier::Three, "{rules}");
+            assert_eq!(v.host_suffix.value, "prod.goldenpathidp.io");
+            let v = layer("bootstrap:\n  mode: ephemeral\n  env: dev\n  buildId: b1\n")
+                .validate_with(rules)
+                .expect("valid");
+            assert_eq!(v.ceiling.tier, Tier::OneAndHalf, "{rules}");
+            assert!(
+                v.ceiling.rule.contains("derived from bootstrap.mode"),
+                "{rules}"
+            );
+        }
     }
 
     #[test]
     fn an_ephemeral_cluster_never_gets_tier_three() {
-        let v =
-            values("bootstrap:\n  mode: ephemeral\n  maxTier: \"3\"\n  env: dev\n  buildId: b1\n");
+        let yaml = "bootstrap:\n  mode: ephemeral\n  maxTier: \"3\"\n  env: dev\n  buildId: b1\nplatform:\n  rdsAvailable: true\n";
+        // ADR-0180: capped inside the declared ceiling.
+        let v = layer(yaml)
+            .validate_with(ContractRules::Adr0180)
+            .expect("valid");
         assert_eq!(v.ceiling.tier, Tier::Two);
-        assert!(v.ceiling.rule.contains("never gets tier 3"));
+        assert!(
+            v.ceiling.rule.contains("never gets tier 3"),
+            "{}",
+            v.ceiling.rule
+        );
+        // V1: asking for it at all is a contract error.
+        let p = problems(yaml);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "values.yaml:3: bootstrap.maxTier: \"3\" disagrees with bootstrap.mode ephemeral"
+            ),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn a_numeric_max_tier_is_read_as_written() {
         assert_eq!(
-            values("bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: 1.5\n")
+            layer("bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: 1.5\n")
+                .validate_with(ContractRules::Adr0180)
+                .expect("valid")
                 .ceiling
                 .tier,
             Tier::OneAndHalf
         );
-        assert!(
-            problems("bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: 2.0\n")[0]
-                .contains("\"2.0\" is not a tier")
+        assert_eq!(
+            values("bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: 3\nplatform:\n  rdsAvailable: true\n")
+                .max_tier
+                .map(|t| t.value),
+            Some(Tier::Three)
         );
+        for rules in [ContractRules::V1, ContractRules::Adr0180] {
+            assert!(
+                problems_with(
+                    rules,
+                    "bootstrap:\n  mode: persistent\n  env: dev\n  maxTier: 2.0\n"
+                )[0]
+                .contains("\"2.0\" is not a tier"),
+                "{rules}"
+            );
+        }
     }
 
     #[test]
@@ -664,7 +1218,7 @@ mod tests {
         );
         assert!(p[0].contains("build subdomain"), "{p:?}");
         let v = values(
-            "bootstrap:\n  mode: persistent\n  env: dev\ndns:\n  hostSuffix: apps.dev.goldenpathidp.io\n",
+            "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  rdsAvailable: true\ndns:\n  hostSuffix: apps.dev.goldenpathidp.io\n",
         );
         assert_eq!(v.host_suffix.value, "apps.dev.goldenpathidp.io");
     }
@@ -690,7 +1244,6 @@ mod tests {
 
     #[test]
     fn later_layers_win_field_by_field() {
-        let file = layer(EPHEMERAL);
         let flags = ValuesLayer {
             max_tier: Some(Sourced::new(
                 "1".into(),
@@ -700,9 +1253,24 @@ mod tests {
             )),
             ..ValuesLayer::default()
         };
-        let v = file.merge(flags).validate().expect("valid");
+        // ADR-0180: the flag's maxTier replaces the file's and sets the ceiling.
+        let v = layer(EPHEMERAL)
+            .merge(flags.clone())
+            .validate_with(ContractRules::Adr0180)
+            .expect("valid");
         assert_eq!(v.ceiling.tier, Tier::One);
-        assert!(v.ceiling.rule.contains("--max-tier"));
+        assert!(v.ceiling.rule.contains("--max-tier"), "{}", v.ceiling.rule);
         assert_eq!(v.env.value, "dev");
+        // V1: the flag still wins over the file's (agreeing) 1.5, so it is the one reported.
+        let Err(ValuesError::Invalid { problems }) = layer(EPHEMERAL).merge(flags).validate()
+        else {
+            panic!("expected problems");
+        };
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [format!(
+                "--max-tier: bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral (values.yaml:2): {V1_RULE}"
+            )]
+        );
     }
 }

@@ -146,8 +146,8 @@ pub fn step_summary(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "## {emoji} preflight tier {}: {} (exit {})\n",
-        report.tier,
+        "## {emoji} preflight {}: {} (exit {})\n",
+        report.subject(),
         verdict_word(report),
         report.exit_code
     );

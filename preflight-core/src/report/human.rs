@@ -9,6 +9,7 @@ use super::{
 };
 use crate::contract::Values;
 use crate::plan::{LeftOut, Plan};
+use crate::platform::Scope;
 use crate::tier::Tier;
 
 const GREEN: Style = AnsiColor::Green.on_default();
@@ -120,9 +121,9 @@ pub fn human(report: &Report, color: bool) -> String {
     let c = &report.cluster;
     let _ = writeln!(
         out,
-        "{} · tier {} ({}) · {} {} cluster {}",
+        "{} · {} ({}) · {} {} cluster {}",
         p.paint(BOLD, &format!("preflight {}", report.preflight_version)),
-        report.tier,
+        report.subject(),
         report.tier.name(),
         c.mode,
         c.env,
@@ -182,19 +183,32 @@ pub fn human(report: &Report, color: bool) -> String {
 #[must_use]
 pub fn plan_text(plan: &Plan, values: &Values) -> String {
     let mut out = String::new();
+    let what = match plan.scope {
+        Scope::Gate(tier) => format!("tier {tier} ({})", tier.name()),
+        Scope::App(app) => format!("app {} · tier {} ({})", app.name, app.tier, app.tier.name()),
+    };
     let _ = writeln!(
         out,
-        "preflight plan · tier {} ({}) · {} {} cluster {}",
-        plan.tier,
-        plan.tier.name(),
-        values.mode.value,
-        values.env.value,
-        values.host_suffix.value
+        "preflight plan · {what} · {} {} cluster {}",
+        values.mode.value, values.env.value, values.host_suffix.value
     );
     let _ = writeln!(
         out,
         "ceiling: tier {}, because {}",
         plan.ceiling.tier, plan.ceiling.rule
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        match plan.scope {
+            Scope::Gate(tier) => format!(
+                "the gate of tier {tier} checks what tiers 0..{tier} need, from the foundation and the tiers below; nothing tier {tier} installs itself"
+            ),
+            Scope::App(app) => format!(
+                "the hook of {app} checks what {} creates for itself, before its workloads start",
+                app.name
+            ),
+        }
     );
     let width = plan
         .checks
@@ -218,12 +232,21 @@ pub fn plan_text(plan: &Plan, values: &Values) -> String {
                 let _ = write!(line, "  ({})", marks.join("; "));
             }
             let _ = writeln!(out, "{line}");
+            let _ = writeln!(
+                out,
+                "  {:<width$}  provided by {}; needed by {}",
+                "", e.meta.provided_by, e.meta.needed_by
+            );
         }
     }
     if !plan.left_out.is_empty() {
         let _ = writeln!(out, "\nNot run");
         for l in &plan.left_out {
-            let _ = writeln!(out, "  {:<width$}  {}", l.id, l.reason);
+            let _ = writeln!(
+                out,
+                "  {:<width$}  needed by {}: {}",
+                l.id, l.needed_by, l.reason
+            );
         }
     }
     let _ = writeln!(
@@ -247,6 +270,7 @@ mod tests {
 
     use super::*;
     use crate::outcome::{Outcome, Status};
+    use crate::platform::Scope;
     use crate::report::tests::{failing_report, passing_report, test_values};
     use crate::report::{RunEnd, Verdict, short_duration, verdict};
 
@@ -356,7 +380,7 @@ mod tests {
         let plan = crate::plan::plan(
             &values,
             &crate::config::Config::default(),
-            Tier::One,
+            Scope::Gate(Tier::One),
             &crate::plan::Selection::default(),
         )
         .expect("plans");
@@ -381,13 +405,13 @@ mod tests {
     fn renders_the_plan() {
         let values = test_values();
         let config = crate::config::Config {
-            advisory: vec!["irsa".into()],
+            advisory: vec!["tier-gating".into()],
             ..crate::config::Config::default()
         };
         let plan = crate::plan::plan(
             &values,
             &config,
-            Tier::One,
+            Scope::Gate(Tier::One),
             &crate::plan::Selection::default(),
         )
         .expect("plans");

@@ -8,6 +8,7 @@ use super::{ClusterSummary, Report};
 use crate::check::Family;
 use crate::contract::Values;
 use crate::plan::{LeftOut, Plan};
+use crate::platform::{NeededBy, Provider, Scope};
 use crate::tier::Tier;
 
 /// The plan's schema id; bumped on any incompatible change.
@@ -39,6 +40,10 @@ struct PlannedCheck<'a> {
     title: &'a str,
     /// The system it talks to, so a reader can tell what access the run needs.
     family: Family,
+    /// What makes what it verifies true: the foundation, or an app of a lower tier.
+    provided_by: &'a Provider,
+    /// The tiers whose gates and the apps whose hooks need it.
+    needed_by: &'a NeededBy,
     /// Planned checks that must pass first; a failure of one blocks this check.
     needs: &'a [&'static str],
     /// False for an advisory check, whose failure does not fail the run.
@@ -50,6 +55,8 @@ struct PlannedCheck<'a> {
 #[serde(rename_all = "camelCase")]
 struct PlanDoc<'a> {
     schema: &'static str,
+    /// A tier's gate, or an app's hook.
+    scope: Scope,
     tier: Tier,
     tier_name: &'static str,
     /// The same cluster object as the report's, ceiling and its rule included.
@@ -69,6 +76,7 @@ pub fn plan_json(plan: &Plan, values: &Values) -> String {
     cluster.ceiling = plan.ceiling.clone();
     pretty(&PlanDoc {
         schema: PLAN_SCHEMA,
+        scope: plan.scope,
         tier: plan.tier,
         tier_name: plan.tier.name(),
         cluster,
@@ -80,6 +88,8 @@ pub fn plan_json(plan: &Plan, values: &Values) -> String {
                 tier: e.meta.tier,
                 title: &e.meta.title,
                 family: e.meta.family,
+                provided_by: &e.meta.provided_by,
+                needed_by: &e.meta.needed_by,
                 needs: &e.meta.needs,
                 required: e.meta.required,
             })
@@ -92,6 +102,7 @@ pub fn plan_json(plan: &Plan, values: &Values) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::platform::Scope;
     use crate::report::SCHEMA;
     use crate::report::tests::{failing_report, test_values};
 
@@ -122,7 +133,7 @@ mod tests {
         let plan = crate::plan::plan(
             &values,
             &Config::default(),
-            Tier::One,
+            Scope::Gate(Tier::One),
             &crate::plan::Selection::default(),
         )
         .expect("plans");
@@ -136,12 +147,16 @@ mod tests {
             doc["cluster"]["hostSuffix"],
             "b-26-01-23-01.dev.goldenpathidp.io"
         );
-        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(11));
+        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(6));
         assert_eq!(doc["checks"][1]["needs"][0], "kube-api");
         assert_eq!(doc["checks"][1]["required"], true);
-        assert_eq!(
-            doc["leftOut"][0]["reason"],
-            "tier 1.5 is above the requested tier 1"
-        );
+        assert_eq!(doc["checks"][4]["providedBy"]["kind"], "foundation");
+        assert_eq!(doc["checks"][4]["neededBy"]["tier"], "1");
+        let crds = doc["leftOut"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["id"] == "crds"))
+            .expect("crds left out");
+        assert_eq!(crds["reason"], "above the requested tier 1");
+        assert_eq!(crds["neededBy"]["tier"], "1.5");
     }
 }

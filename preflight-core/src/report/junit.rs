@@ -84,7 +84,7 @@ fn left_out_case(l: &LeftOut) -> TestCase {
 /// is a failure that says so; an advisory failure's message starts with "advisory: ".
 #[must_use]
 pub fn junit(report: &Report) -> String {
-    let mut junit = Junit::new(format!("preflight tier {}", report.tier));
+    let mut junit = Junit::new(format!("preflight {}", report.subject()));
     // quick-junit speaks chrono; an out-of-range time is left out rather than guessed.
     let started = chrono::DateTime::from_timestamp(
         report.started_at.as_second(),

@@ -22,6 +22,7 @@ use crate::contract::{Ceiling, Values};
 use crate::exit;
 use crate::outcome::{Outcome, Status};
 use crate::plan::{LeftOut, Plan};
+use crate::platform::Scope;
 use crate::runner::RunResults;
 use crate::tier::Tier;
 
@@ -154,8 +155,11 @@ pub struct Report {
     pub schema: &'static str,
     /// The preflight version that wrote it.
     pub preflight_version: &'static str,
-    /// The tier checked (cumulative).
+    /// The tier checked (cumulative), or the tier of the app whose hook ran.
     pub tier: Tier,
+    /// The app whose own hook ran (`--app`); absent for a tier's gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<&'static str>,
     /// The cluster.
     pub cluster: ClusterSummary,
     /// When the run started.
@@ -178,6 +182,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// What ran, for headings: `tier 2`, or `app backstage`.
+    #[must_use]
+    pub fn subject(&self) -> String {
+        match self.app {
+            Some(app) => format!("app {app}"),
+            None => format!("tier {}", self.tier),
+        }
+    }
+
     /// Assembles the report of a run of `plan` and computes its verdict.
     #[must_use]
     pub fn new(plan: &Plan, values: &Values, results: RunResults, notes: Vec<String>) -> Self {
@@ -186,6 +199,10 @@ impl Report {
             schema: SCHEMA,
             preflight_version: env!("CARGO_PKG_VERSION"),
             tier: plan.tier,
+            app: match plan.scope {
+                Scope::App(app) => Some(app.name),
+                Scope::Gate(_) => None,
+            },
             cluster: ClusterSummary::from(values),
             started_at: results.started_at,
             duration: results.duration,
@@ -455,6 +472,7 @@ pub(crate) mod tests {
             schema: SCHEMA,
             preflight_version: "0.1.0",
             tier,
+            app: None,
             cluster: ClusterSummary::from(&test_values()),
             started_at: "2026-01-23T10:00:00Z".parse().expect("timestamp"),
             duration: Duration::from_millis(1234),
@@ -473,7 +491,7 @@ pub(crate) mod tests {
         LeftOut {
             id,
             tier,
-            title: format!("{id} title"),
+            needed_by: crate::platform::NeededBy::tier(tier),
             reason: reason.into(),
         }
     }
@@ -500,8 +518,8 @@ pub(crate) mod tests {
             vec![LeftOut {
                 id: "crds",
                 tier: Tier::One,
-                title: "CRDs".into(),
-                reason: "tier 1 is above the requested tier 0".into(),
+                needed_by: crate::platform::NeededBy::tier(Tier::One),
+                reason: "above the requested tier 0".into(),
             }],
         )
     }

@@ -80,8 +80,8 @@ fn line(report: &Report, r: &CheckResult) -> String {
 #[must_use]
 pub fn termination_message(report: &Report) -> String {
     let mut text = format!(
-        "preflight tier {}: {} (exit {}): {}",
-        report.tier,
+        "preflight {}: {} (exit {}): {}",
+        report.subject(),
         verdict_word(report),
         report.exit_code,
         tally(report)

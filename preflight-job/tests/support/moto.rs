@@ -88,6 +88,23 @@ impl Moto {
         aws_sdk_route53::Client::new(&self.sdk_config().await)
     }
 
+    /// A Secrets Manager client for setting up remote secrets.
+    pub(crate) async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a secret whose SecretString is `json` (or any text: malformed ones too).
+    pub(crate) async fn create_secret(&self, name: &str, json: &str) {
+        self.secrets_manager()
+            .await
+            .create_secret()
+            .name(name)
+            .secret_string(json)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates secret {name}: {e}"));
+    }
+
     /// Creates a hosted zone and returns its id (`Z…`).
     pub(crate) async fn create_zone(&self, name: &str, private: bool) -> String {
         use aws_sdk_route53::types::{HostedZoneConfig, Vpc, VpcRegion};

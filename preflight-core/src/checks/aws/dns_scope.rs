@@ -7,8 +7,24 @@ use super::dns_names::{DnsName, ownership};
 use super::route53_zone::{Zone, zones_within};
 use crate::access::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
+use crate::check::{Built, Definition, Family, Site};
 use crate::contract::Mode;
 use crate::outcome::{Outcome, name_list};
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+use serde::{Deserialize, Serialize};
+
+/// `checks.dns-scope`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DnsScopeSettings {
+    /// The domain whose hosted zones are read; default: the contract's base domain (set it
+    /// as `checks.route53-zone.domain` is set).
+    pub domain: Option<String>,
+    /// Whether those zones are private.
+    pub private: bool,
+}
 
 /// The DNS scope a cluster owns, from the contract.
 #[derive(Clone, Debug)]
@@ -238,6 +254,52 @@ impl DnsScope {
     #[must_use]
     pub fn new(scope: Scope) -> Self {
         DnsScope { scope }
+    }
+}
+
+impl Definition for DnsScope {
+    const ID: &'static str = "dns-scope";
+    const FAMILY: Family = Family::Aws;
+    type Settings = DnsScopeSettings;
+
+    /// ExternalDNS runs from tier 1 on: its records are checked before tier 1.5.
+    fn needed_by(_: &DnsScopeSettings) -> NeededBy {
+        NeededBy::tier(Tier::OneAndHalf)
+    }
+
+    fn provided_by(_: &DnsScopeSettings, _: &Site<'_>) -> Provider {
+        Provider::app("external-dns")
+    }
+
+    fn build(settings: &DnsScopeSettings, site: &Site<'_>) -> Result<Built, String> {
+        let values = site.values;
+        let title = match values.mode.value {
+            Mode::Ephemeral => format!(
+                "ExternalDNS records owned by {} lie under {}",
+                values.owner_id.value, values.host_suffix.value
+            ),
+            Mode::Persistent => format!(
+                "ExternalDNS records owned by {} stay out of build subdomains",
+                values.owner_id.value
+            ),
+        };
+        let check = DnsScope::new(Scope {
+            mode: values.mode.value,
+            owner_id: values.owner_id.value.clone(),
+            host_suffix: values.host_suffix.value.clone(),
+            env_zone: format!("{}.{}", values.env.value, values.base_domain.value),
+            base_domain: settings
+                .domain
+                .clone()
+                .unwrap_or_else(|| values.base_domain.value.clone()),
+            private: settings.private,
+        });
+        Ok(Built::new(
+            check,
+            title,
+            Self::provided_by(settings, site),
+            &[super::Route53Zone::ID],
+        ))
     }
 }
 

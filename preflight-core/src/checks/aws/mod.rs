@@ -6,10 +6,18 @@ mod dns_names;
 mod dns_scope;
 mod rds_instance;
 mod route53_zone;
+mod secrets_manager;
 
-pub use dns_scope::{DnsScope, Scope};
-pub use rds_instance::RdsInstance;
-pub use route53_zone::Route53Zone;
+pub use dns_scope::{DnsScope, DnsScopeSettings, Scope};
+pub(crate) use rds_instance::describe as describe_instance;
+pub use rds_instance::{HostInSecret, RdsInstance, RdsSettings, instance_identifier};
+pub use route53_zone::{Route53Zone, Route53ZoneSettings};
+#[cfg(test)]
+pub(crate) use secrets_manager::parse_properties;
+pub(crate) use secrets_manager::{RemoteSecret, fetch_remote};
+pub use secrets_manager::{
+    RemoteSecretSettings, SecretsManager, SecretsManagerSettings, remote_secret_name,
+};
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;

@@ -6,9 +6,36 @@ use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 
 use crate::access::{IamGrant, KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
+use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::config::RdsSettings;
+use crate::config::ObjectRef;
+use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a Secret names the database host, to compare with the instance's endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostInSecret {
+    /// The Secret, `namespace/name`.
+    pub secret: ObjectRef,
+    /// Its key holding the host.
+    pub key: String,
+}
+
+/// `checks.rds-instance`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RdsSettings {
+    /// The DB instance identifier; default: the platform's `goldenpath-{env}`.
+    pub identifier: Option<String>,
+    /// A Secret whose host must equal the instance's endpoint; none (the default): no
+    /// comparison. Before tier 2 the apps' Secrets do not exist yet, so a gate cannot read one.
+    pub host_secret: Option<HostInSecret>,
+}
 
 /// What `DescribeDBInstances` says of the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,17 +138,54 @@ fn failure(id: &str, err: &SdkError<DescribeDBInstancesError>) -> Attempt {
     )
 }
 
+/// Describes the instance `id`: what the `rds-instance` check judges, and where the
+/// `postgres` check finds the database host when nothing else names it.
+pub(crate) async fn describe(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+) -> Result<DbInstance, Box<Attempt>> {
+    let output = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| Box::new(failure(id, &e)))?;
+    let Some(db) = output.db_instances().first() else {
+        return Err(Box::new(Attempt::settled(Outcome::fail(
+            "rds-instance-not-found",
+            format!("RDS instance {id} does not exist"),
+        ))));
+    };
+    Ok(DbInstance {
+        status: db.db_instance_status().unwrap_or("unknown").to_owned(),
+        engine: db.engine().unwrap_or("unknown").to_owned(),
+        engine_version: db.engine_version().unwrap_or_default().to_owned(),
+        address: db.endpoint().and_then(|e| e.address()).map(str::to_owned),
+        port: db.endpoint().and_then(|e| e.port()),
+    })
+}
+
+/// The platform's RDS instance of an environment: `goldenpath-{env}`.
+#[must_use]
+pub fn instance_identifier(configured: Option<&str>, env: &str) -> String {
+    configured.map_or_else(|| format!("goldenpath-{env}"), str::to_owned)
+}
+
 /// The `rds-instance` check.
 #[derive(Debug)]
 pub struct RdsInstance {
-    settings: RdsSettings,
+    identifier: String,
+    host_secret: Option<HostInSecret>,
 }
 
 impl RdsInstance {
-    /// A check with these settings.
+    /// A check of the instance `identifier`.
     #[must_use]
-    pub fn new(settings: RdsSettings) -> Self {
-        RdsInstance { settings }
+    pub fn new(identifier: String, host_secret: Option<HostInSecret>) -> Self {
+        RdsInstance {
+            identifier,
+            host_secret,
+        }
     }
 }
 
@@ -129,9 +193,9 @@ impl RdsInstance {
 /// are never decoded).
 async fn expected_host(
     ctx: &Context,
-    settings: &RdsSettings,
+    host_secret: Option<&HostInSecret>,
 ) -> Result<Option<String>, Box<Attempt>> {
-    let Some(source) = &settings.host_secret else {
+    let Some(source) = host_secret else {
         return Ok(None);
     };
     let (doc, _) = fetch::get_watchable::<fetch::SecretDoc>(
@@ -145,19 +209,45 @@ async fn expected_host(
     Ok(doc.and_then(|d| fetch::secret_text(&d.data, &source.key).ok().flatten()))
 }
 
+impl Definition for RdsInstance {
+    const ID: &'static str = "rds-instance";
+    const FAMILY: Family = Family::Aws;
+    const DECLARED_BY: Option<PlatformFlag> = Some(PlatformFlag::RdsAvailable);
+    type Settings = RdsSettings;
+
+    /// Tier 2's apps (Backstage, Grafana on PostgreSQL) are the first with a database.
+    fn needed_by(_: &RdsSettings) -> NeededBy {
+        NeededBy::tier(Tier::Two)
+    }
+
+    fn provided_by(_: &RdsSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("Terraform (RDS)")
+    }
+
+    fn build(settings: &RdsSettings, site: &Site<'_>) -> Result<Built, String> {
+        let id = instance_identifier(settings.identifier.as_deref(), &site.values.env.value);
+        let title = format!("RDS instance {id} available, PostgreSQL");
+        Ok(Built::new(
+            RdsInstance::new(id, settings.host_secret.clone()),
+            title,
+            Self::provided_by(settings, site),
+            &[],
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl Check for RdsInstance {
     fn reads(&self) -> Reads {
         Reads {
             kube: self
-                .settings
                 .host_secret
                 .iter()
                 .map(|h| KubeRead::secret(&h.secret.namespace, &h.secret.name))
                 .collect(),
             iam: vec![IamGrant {
                 action: "rds:DescribeDBInstances",
-                resource: format!("arn:aws:rds:*:*:db:{}", self.settings.identifier),
+                resource: format!("arn:aws:rds:*:*:db:{}", self.identifier),
             }],
         }
     }
@@ -166,30 +256,12 @@ impl Check for RdsInstance {
         let Some(rds) = ctx.rds() else {
             return super::no_client();
         };
-        let id = &self.settings.identifier;
-        let described = rds
-            .describe_db_instances()
-            .db_instance_identifier(id)
-            .send()
-            .await;
-        let output = match described {
-            Ok(o) => o,
-            Err(e) => return failure(id, &e),
+        let id = &self.identifier;
+        let instance = match describe(rds, id).await {
+            Ok(i) => i,
+            Err(failed) => return *failed,
         };
-        let Some(db) = output.db_instances().first() else {
-            return Attempt::settled(Outcome::fail(
-                "rds-instance-not-found",
-                format!("RDS instance {id} does not exist"),
-            ));
-        };
-        let instance = DbInstance {
-            status: db.db_instance_status().unwrap_or("unknown").to_owned(),
-            engine: db.engine().unwrap_or("unknown").to_owned(),
-            engine_version: db.engine_version().unwrap_or_default().to_owned(),
-            address: db.endpoint().and_then(|e| e.address()).map(str::to_owned),
-            port: db.endpoint().and_then(|e| e.port()),
-        };
-        let host = match expected_host(ctx, &self.settings).await {
+        let host = match expected_host(ctx, self.host_secret.as_ref()).await {
             Ok(h) => h,
             Err(failed) => return *failed,
         };

@@ -4,8 +4,22 @@
 use super::dns_names::DnsName;
 use crate::access::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
-use crate::config::Route53ZoneSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+use serde::{Deserialize, Serialize};
+
+/// `checks.route53-zone`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Route53ZoneSettings {
+    /// The zone's domain; default: the contract's base domain.
+    pub domain: Option<String>,
+    /// A private hosted zone (associated with the cluster's VPC) rather than a public one.
+    pub private: bool,
+}
 
 /// A hosted zone, as `ListHostedZonesByName` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +166,40 @@ impl Route53Zone {
     #[must_use]
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+}
+
+impl Definition for Route53Zone {
+    const ID: &'static str = "route53-zone";
+    const FAMILY: Family = Family::Aws;
+    type Settings = Route53ZoneSettings;
+
+    /// ExternalDNS (tier 1) writes into it.
+    fn needed_by(_: &Route53ZoneSettings) -> NeededBy {
+        NeededBy::tier(Tier::One)
+    }
+
+    fn provided_by(_: &Route53ZoneSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("Terraform (Route53)")
+    }
+
+    fn build(settings: &Route53ZoneSettings, site: &Site<'_>) -> Result<Built, String> {
+        let check = Route53Zone::new(settings, &site.values.base_domain.value);
+        let title = format!(
+            "{} hosted zone {} exists",
+            if settings.private {
+                "private"
+            } else {
+                "public"
+            },
+            check.domain()
+        );
+        Ok(Built::new(
+            check,
+            title,
+            Self::provided_by(settings, site),
+            &[],
+        ))
     }
 }
 

@@ -2,6 +2,6 @@
 //! [`Context`](crate::check::Context) (its CA bundle and redirect policy set in
 //! [`connect`](crate::connect)).
 
-mod keycloak;
+mod keycloak_realm;
 
-pub use keycloak::KeycloakRealm;
+pub use keycloak_realm::{ClientCredentials, KeycloakRealm, KeycloakSettings};

@@ -1,14 +1,38 @@
 //! `cluster-issuers`: the cert-manager ClusterIssuers that sign the platform's certificates are
 //! `Ready`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_ISSUERS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::ClusterIssuerSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.cluster-issuers`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterIssuerSettings {
+    /// The ClusterIssuers that must be Ready.
+    pub names: Vec<String>,
+    /// The first tier with TLS Ingresses, whose gate first runs the check; it must be above
+    /// tier 1, which installs cert-manager.
+    pub tier: Tier,
+}
+
+impl Default for ClusterIssuerSettings {
+    fn default() -> Self {
+        ClusterIssuerSettings {
+            names: ["selfsigned", "letsencrypt-staging", "letsencrypt-prod"]
+                .map(str::to_owned)
+                .to_vec(),
+            tier: Tier::Two,
+        }
+    }
+}
 
 /// API versions of `cert-manager.io` this check understands: `v1` since cert-manager 1.0.
 const VERSIONS: [&str; 1] = ["v1"];
@@ -145,6 +169,29 @@ impl ClusterIssuers {
     #[must_use]
     pub fn new(settings: ClusterIssuerSettings) -> Self {
         ClusterIssuers { settings }
+    }
+}
+
+impl Definition for ClusterIssuers {
+    const ID: &'static str = "cluster-issuers";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = ClusterIssuerSettings;
+
+    fn needed_by(settings: &ClusterIssuerSettings) -> NeededBy {
+        NeededBy::tier(settings.tier)
+    }
+
+    fn provided_by(_: &ClusterIssuerSettings, _: &Site<'_>) -> Provider {
+        Provider::app("cert-manager")
+    }
+
+    fn build(settings: &ClusterIssuerSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            ClusterIssuers::new(settings.clone()),
+            format!("ClusterIssuers {} Ready", settings.names.join(", ")),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

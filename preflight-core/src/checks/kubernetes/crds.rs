@@ -1,14 +1,41 @@
 //! `crds` and `observability-crds`: the CustomResourceDefinitions a tier's apps create objects of
 //! exist and are `Established`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CRDS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::CrdSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.crds`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CrdSettings {
+    /// CRD names, `plural.group`.
+    pub names: Vec<String>,
+}
+
+impl Default for CrdSettings {
+    fn default() -> Self {
+        CrdSettings {
+            names: [
+                "externalsecrets.external-secrets.io",
+                "clustersecretstores.external-secrets.io",
+                "secretstores.external-secrets.io",
+                "certificates.cert-manager.io",
+                "clusterissuers.cert-manager.io",
+                "issuers.cert-manager.io",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
+}
 
 /// The status of a CRD; its schema, often hundreds of kilobytes, is skipped while parsing.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -114,17 +141,50 @@ pub(crate) fn judge(found: &[(String, Option<CrdDoc>)]) -> Outcome {
     )
 }
 
-/// The `crds` and `observability-crds` checks.
+/// CRDs that must exist and be Established: the check behind `crds` and
+/// `observability-crds`.
 #[derive(Debug)]
 pub struct CrdsEstablished {
-    settings: CrdSettings,
+    names: Vec<String>,
 }
 
 impl CrdsEstablished {
-    /// A check with these settings.
+    /// A check of these CRDs, `plural.group`.
     #[must_use]
-    pub fn new(settings: CrdSettings) -> Self {
-        CrdsEstablished { settings }
+    pub fn new(names: Vec<String>) -> Self {
+        CrdsEstablished { names }
+    }
+}
+
+/// `crds`: the CRDs tier 1 installs for what the tiers above ship (ExternalSecrets,
+/// Certificates, ClusterIssuers).
+#[derive(Debug)]
+pub struct Crds;
+
+impl Definition for Crds {
+    const ID: &'static str = "crds";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = CrdSettings;
+
+    /// The first gate after tier 1 installed them; tier 1.5's apps use certificates.
+    fn needed_by(_: &CrdSettings) -> NeededBy {
+        NeededBy::tier(Tier::OneAndHalf)
+    }
+
+    fn provided_by(_: &CrdSettings, _: &Site<'_>) -> Provider {
+        Provider::Tier(Tier::One, "the External Secrets and cert-manager charts")
+    }
+
+    fn build(settings: &CrdSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            CrdsEstablished::new(settings.names.clone()),
+            format!(
+                "{} CRDs of External Secrets and cert-manager established",
+                settings.names.len()
+            ),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 
@@ -137,7 +197,7 @@ impl Check for CrdsEstablished {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         // One read per CRD rather than a list of all: CRDs carry large schemas, and a platform
         // cluster has hundreds of them.
-        let names = &self.settings.names;
+        let names = &self.names;
         let refs: Vec<(Option<&str>, &str)> = names.iter().map(|n| (None, n.as_str())).collect();
         fetch::judge_objects(ctx, &CRDS, &refs, |found| {
             judge(&names.iter().cloned().zip(found).collect::<Vec<_>>())

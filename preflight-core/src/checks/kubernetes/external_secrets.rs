@@ -5,15 +5,67 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, EXTERNAL_SECRETS, SECRETS};
 use crate::access::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
-use crate::config::{ExternalSecretSettings, SyncedSecret};
+use crate::check::{Built, Definition, Family, Site};
+use crate::config::ObjectRef;
 use crate::outcome::{Outcome, name_list};
+use crate::platform::Scope;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// One ExternalSecret of an app and the keys its target Secret must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncedSecret {
+    /// The app that ships it: its hook (`preflight --app NAME`) checks it.
+    pub app: String,
+    /// The ExternalSecret, `namespace/name`.
+    pub external_secret: ObjectRef,
+    /// The Secret it writes (its `spec.target.name`), when not named like the ExternalSecret.
+    /// preflight reads Secrets only by name, so the name is known before the run.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Keys the app reads from the synced Secret.
+    pub keys: Vec<String>,
+}
+
+impl SyncedSecret {
+    /// The name of the Secret it writes.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        self.secret.as_deref().unwrap_or(&self.external_secret.name)
+    }
+}
+
+/// `checks.external-secrets`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalSecretSettings {
+    /// The ExternalSecrets the platform's apps ship.
+    pub secrets: Vec<SyncedSecret>,
+}
+
+impl Default for ExternalSecretSettings {
+    /// Backstage's `backstage-secrets`: its database login and its GitHub token.
+    fn default() -> Self {
+        ExternalSecretSettings {
+            secrets: vec![SyncedSecret {
+                app: "backstage".into(),
+                external_secret: ObjectRef::new("backstage", "backstage-secrets"),
+                secret: None,
+                keys: ["POSTGRES_USER", "POSTGRES_PASSWORD", "GITHUB_TOKEN"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            }],
+        }
+    }
+}
 
 /// `external-secrets.io` versions understood: `v1` (External Secrets 0.17+) and `v1beta1`
 /// before it; an ExternalSecret's status has the same shape in both.
@@ -172,14 +224,62 @@ pub(crate) fn judge(found: &[(SyncedSecret, Found)]) -> Outcome {
 /// The `external-secrets` check.
 #[derive(Debug)]
 pub struct ExternalSecretsSynced {
-    settings: ExternalSecretSettings,
+    secrets: Vec<SyncedSecret>,
 }
 
 impl ExternalSecretsSynced {
-    /// A check with these settings.
+    /// A check of these ExternalSecrets.
     #[must_use]
-    pub fn new(settings: ExternalSecretSettings) -> Self {
-        ExternalSecretsSynced { settings }
+    pub fn new(secrets: Vec<SyncedSecret>) -> Self {
+        ExternalSecretsSynced { secrets }
+    }
+}
+
+impl Definition for ExternalSecretsSynced {
+    const ID: &'static str = "external-secrets";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = ExternalSecretSettings;
+
+    /// An app ships its own ExternalSecret: only its own hook, after the ExternalSecret and
+    /// before its workloads, can check it.
+    fn needed_by(settings: &ExternalSecretSettings) -> NeededBy {
+        NeededBy::apps(settings.secrets.iter().map(|s| &s.app))
+    }
+
+    fn provided_by(_: &ExternalSecretSettings, site: &Site<'_>) -> Provider {
+        match site.scope {
+            Scope::App(app) => Provider::App(app),
+            Scope::Gate(_) => Provider::Tier(Tier::Two, "each app's own ExternalSecret"),
+        }
+    }
+
+    fn build(settings: &ExternalSecretSettings, site: &Site<'_>) -> Result<Built, String> {
+        let Scope::App(app) = site.scope else {
+            return Err("checked in each app's own hook".to_owned());
+        };
+        let secrets: Vec<SyncedSecret> = settings
+            .secrets
+            .iter()
+            .filter(|s| s.app == app.name)
+            .cloned()
+            .collect();
+        if secrets.is_empty() {
+            return Err(format!("no ExternalSecret of {} is configured", app.name));
+        }
+        let names: Vec<String> = secrets
+            .iter()
+            .map(|s| s.external_secret.to_string())
+            .collect();
+        Ok(Built::new(
+            ExternalSecretsSynced::new(secrets),
+            format!(
+                "ExternalSecret(s) {} synced with the keys {} reads",
+                names.join(", "),
+                app.name
+            ),
+            Self::provided_by(settings, site),
+            &[],
+        ))
     }
 }
 
@@ -187,7 +287,7 @@ impl ExternalSecretsSynced {
 impl Check for ExternalSecretsSynced {
     fn reads(&self) -> Reads {
         let mut reads = Vec::new();
-        for want in &self.settings.secrets {
+        for want in &self.secrets {
             let es = &want.external_secret;
             reads.push(EXTERNAL_SECRETS.within(&es.namespace));
             reads.push(KubeRead::secret(&es.namespace, want.target()));
@@ -209,9 +309,9 @@ impl Check for ExternalSecretsSynced {
             Err(failed) => return *failed,
         };
         let version = resource.version.clone();
-        let mut found = Vec::with_capacity(self.settings.secrets.len());
+        let mut found = Vec::with_capacity(self.secrets.len());
         let mut watches = Vec::new();
-        for want in &self.settings.secrets {
+        for want in &self.secrets {
             let ns = want.external_secret.namespace.as_str();
             let (es, watch) = match fetch::get_watchable::<ExternalSecretDoc>(
                 ctx,
@@ -266,6 +366,7 @@ mod tests {
 
     fn want(keys: &[&str]) -> SyncedSecret {
         SyncedSecret {
+            app: "backstage".into(),
             external_secret: ObjectRef::new("backstage", "backstage-postgres"),
             secret: Some("backstage-db".into()),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),

@@ -1,12 +1,30 @@
 //! `ingress-class`: the IngressClass the platform's Ingresses name exists.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, INGRESS_CLASSES};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::NamedSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.ingress-class`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressClassSettings {
+    /// The IngressClass the platform's Ingresses name.
+    pub name: String,
+}
+
+impl Default for IngressClassSettings {
+    fn default() -> Self {
+        IngressClassSettings {
+            name: "kong".into(),
+        }
+    }
+}
 
 /// The parts of an IngressClass worth reporting.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -42,14 +60,38 @@ pub(crate) fn judge(name: &str, found: Option<&IngressClassDoc>) -> Outcome {
 /// The `ingress-class` check.
 #[derive(Debug)]
 pub struct IngressClass {
-    settings: NamedSettings,
+    settings: IngressClassSettings,
 }
 
 impl IngressClass {
     /// A check with these settings.
     #[must_use]
-    pub fn new(settings: NamedSettings) -> Self {
+    pub fn new(settings: IngressClassSettings) -> Self {
         IngressClass { settings }
+    }
+}
+
+impl Definition for IngressClass {
+    const ID: &'static str = "ingress-class";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = IngressClassSettings;
+
+    /// Tier 1.5's Grafana is the first app with an Ingress.
+    fn needed_by(_: &IngressClassSettings) -> NeededBy {
+        NeededBy::tier(Tier::OneAndHalf)
+    }
+
+    fn provided_by(_: &IngressClassSettings, _: &Site<'_>) -> Provider {
+        Provider::app("kong")
+    }
+
+    fn build(settings: &IngressClassSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            IngressClass::new(settings.clone()),
+            format!("IngressClass {:?} exists", settings.name),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

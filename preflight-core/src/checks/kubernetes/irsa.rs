@@ -1,12 +1,35 @@
 //! `irsa`: the ServiceAccounts of AWS-facing controllers carry an IAM role (IRSA).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::{IrsaSettings, ObjectRef};
+use crate::check::{Built, Definition, Family, Site};
+use crate::config::ObjectRef;
+use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.irsa`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct IrsaSettings {
+    /// Service accounts that must carry `eks.amazonaws.com/role-arn`.
+    pub service_accounts: Vec<ObjectRef>,
+}
+
+impl Default for IrsaSettings {
+    fn default() -> Self {
+        IrsaSettings {
+            service_accounts: vec![
+                ObjectRef::new("external-secrets", "external-secrets"),
+                ObjectRef::new("external-dns", "external-dns"),
+            ],
+        }
+    }
+}
 
 /// The annotation EKS's pod identity webhook reads.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -81,6 +104,34 @@ impl Irsa {
     #[must_use]
     pub fn new(settings: IrsaSettings) -> Self {
         Irsa { settings }
+    }
+}
+
+impl Definition for Irsa {
+    const ID: &'static str = "irsa";
+    const FAMILY: Family = Family::Kubernetes;
+    const DECLARED_BY: Option<PlatformFlag> = Some(PlatformFlag::IrsaConfigured);
+    type Settings = IrsaSettings;
+
+    /// The tier-1 controllers' ServiceAccounts, verified before anything above relies on them.
+    fn needed_by(_: &IrsaSettings) -> NeededBy {
+        NeededBy::tier(Tier::OneAndHalf)
+    }
+
+    fn provided_by(_: &IrsaSettings, _: &Site<'_>) -> Provider {
+        Provider::Tier(Tier::One, "the External Secrets and ExternalDNS charts")
+    }
+
+    fn build(settings: &IrsaSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            Irsa::new(settings.clone()),
+            format!(
+                "{} ServiceAccount(s) carry {ROLE_ARN_ANNOTATION}",
+                settings.service_accounts.len()
+            ),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

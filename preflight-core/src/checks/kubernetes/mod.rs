@@ -1,28 +1,35 @@
-//! Checks against the Kubernetes API, one file per check. Each file holds the facts it reads,
-//! a pure `judge` function, and the check that fetches the facts and calls it.
+//! Checks against the Kubernetes API, one file per check, named after its id. Each file holds
+//! the check's definition and settings, the facts it reads, a pure `judge` function, and the
+//! check that fetches the facts and calls it.
 
-mod api;
 mod cluster_issuers;
+mod cluster_secret_store;
+mod cni;
 mod conditions;
+mod coredns;
 mod crds;
 mod external_secrets;
 pub(crate) mod fetch;
 mod ingress_class;
 mod irsa;
-mod nodes;
-mod secret_store;
+mod kube_api;
+mod lower_tiers_healthy;
+mod nodes_ready;
+mod observability_crds;
 mod storage_class;
 mod tier_gating;
-mod workloads;
 
-pub use api::KubeApi;
-pub use cluster_issuers::ClusterIssuers;
-pub use crds::CrdsEstablished;
-pub use external_secrets::ExternalSecretsSynced;
-pub use ingress_class::IngressClass;
-pub use irsa::{Irsa, ROLE_ARN_ANNOTATION};
-pub use nodes::NodesReady;
-pub use secret_store::ClusterSecretStore;
-pub use storage_class::StorageClass;
-pub use tier_gating::{Gate, TierGating};
-pub use workloads::{Cni, CoreDns};
+pub use cluster_issuers::{ClusterIssuerSettings, ClusterIssuers};
+pub use cluster_secret_store::{ClusterSecretStore, ClusterSecretStoreSettings};
+pub use cni::{Cni, CniSettings};
+pub use coredns::{CoreDns, CoreDnsSettings};
+pub use crds::{CrdSettings, Crds, CrdsEstablished};
+pub use external_secrets::{ExternalSecretSettings, ExternalSecretsSynced, SyncedSecret};
+pub use ingress_class::{IngressClass, IngressClassSettings};
+pub use irsa::{Irsa, IrsaSettings, ROLE_ARN_ANNOTATION};
+pub use kube_api::{KubeApi, KubeApiSettings};
+pub use lower_tiers_healthy::{LowerTiersHealthy, LowerTiersSettings};
+pub use nodes_ready::{NodesReady, NodesSettings};
+pub use observability_crds::{ObservabilityCrdSettings, ObservabilityCrds};
+pub use storage_class::{StorageClass, StorageClassSettings};
+pub use tier_gating::{Gate, TierGating, TierGatingSettings};

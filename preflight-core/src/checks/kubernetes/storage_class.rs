@@ -3,13 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, STORAGE_CLASSES};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::StorageClassSettings;
+use crate::check::{Built, Definition, Family, Site};
+use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.storage-class`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StorageClassSettings {
+    /// A class that must exist (e.g. `gp3`); when unset, exactly one default class must exist.
+    pub name: Option<String>,
+}
 
 /// The default-class annotation, and its beta form that older tooling still writes.
 const DEFAULT_ANNOTATIONS: [&str; 2] = [
@@ -109,6 +120,34 @@ impl StorageClass {
     #[must_use]
     pub fn new(settings: StorageClassSettings) -> Self {
         StorageClass { settings }
+    }
+}
+
+impl Definition for StorageClass {
+    const ID: &'static str = "storage-class";
+    const FAMILY: Family = Family::Kubernetes;
+    const DECLARED_BY: Option<PlatformFlag> = Some(PlatformFlag::StorageClassReady);
+    type Settings = StorageClassSettings;
+
+    /// Prometheus and Alertmanager (tier 1.5) are the first apps with volumes.
+    fn needed_by(_: &StorageClassSettings) -> NeededBy {
+        NeededBy::tier(Tier::OneAndHalf)
+    }
+
+    fn provided_by(_: &StorageClassSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("EKS and Terraform (StorageClass, EBS CSI driver)")
+    }
+
+    fn build(settings: &StorageClassSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            StorageClass::new(settings.clone()),
+            match &settings.name {
+                Some(n) => format!("StorageClass {n:?} exists"),
+                None => "exactly one default StorageClass".to_owned(),
+            },
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

@@ -3,15 +3,38 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, APPLICATIONS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::TierGatingSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::contract::{Ceiling, Mode};
 use crate::outcome::{Outcome, name_list};
+use crate::platform::{NeededBy, Provider};
 use crate::tier::Tier;
+
+/// `checks.tier-gating`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct TierGatingSettings {
+    /// The namespace of ArgoCD's Applications.
+    pub namespace: String,
+    /// The label carrying an Application's tier.
+    pub label: String,
+    /// Applications exempt from the rule, such as the app-of-apps root.
+    pub exempt: Vec<String>,
+}
+
+impl Default for TierGatingSettings {
+    fn default() -> Self {
+        TierGatingSettings {
+            namespace: "argocd".into(),
+            label: "goldenpath.idp/tier".into(),
+            exempt: Vec::new(),
+        }
+    }
+}
 
 /// API versions of `argoproj.io` Applications this check understands.
 const VERSIONS: [&str; 1] = ["v1alpha1"];
@@ -119,6 +142,40 @@ impl TierGating {
     #[must_use]
     pub fn new(settings: TierGatingSettings, gate: Gate) -> Self {
         TierGating { settings, gate }
+    }
+}
+
+impl Definition for TierGating {
+    const ID: &'static str = "tier-gating";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = TierGatingSettings;
+
+    /// Before tier 1 syncs, the app-of-apps must not render an app above the ceiling.
+    fn needed_by(_: &TierGatingSettings) -> NeededBy {
+        NeededBy::tier(Tier::One)
+    }
+
+    fn provided_by(_: &TierGatingSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("ArgoCD and the app-of-apps' Applications")
+    }
+
+    fn build(settings: &TierGatingSettings, site: &Site<'_>) -> Result<Built, String> {
+        let values = site.values;
+        Ok(Built::new(
+            TierGating::new(
+                settings.clone(),
+                Gate {
+                    ceiling: values.ceiling.clone(),
+                    mode: values.mode.value,
+                },
+            ),
+            format!(
+                "ArgoCD Applications in {} carry {} at or below the ceiling {}",
+                settings.namespace, settings.label, values.ceiling.tier
+            ),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

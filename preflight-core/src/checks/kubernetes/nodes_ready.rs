@@ -2,14 +2,36 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, NODES};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
-use crate::config::NodesSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.nodes-ready`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodesSettings {
+    /// Fewest Ready, schedulable nodes.
+    pub min_ready: usize,
+    /// CPU architectures the platform's images are built for; nodes of another
+    /// architecture would fail with `exec format error`. Empty: any.
+    pub architectures: Vec<String>,
+}
+
+impl Default for NodesSettings {
+    fn default() -> Self {
+        NodesSettings {
+            min_ready: 1,
+            architectures: vec!["amd64".into()],
+        }
+    }
+}
 
 /// Only the fields the judgement needs: on a 5,000-node cluster this keeps memory flat, as the
 /// rest of each Node (images, labels, addresses) is skipped while parsing.
@@ -222,6 +244,29 @@ impl NodesReady {
     #[must_use]
     pub fn new(settings: NodesSettings) -> Self {
         NodesReady { settings }
+    }
+}
+
+impl Definition for NodesReady {
+    const ID: &'static str = "nodes-ready";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = NodesSettings;
+
+    fn needed_by(_: &NodesSettings) -> NeededBy {
+        NeededBy::tier(Tier::Zero)
+    }
+
+    fn provided_by(_: &NodesSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("EKS managed node groups")
+    }
+
+    fn build(settings: &NodesSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            NodesReady::new(settings.clone()),
+            format!("at least {} Ready, schedulable node(s)", settings.min_ready),
+            Self::provided_by(settings, site),
+            &[super::KubeApi::ID],
+        ))
     }
 }
 

@@ -1,13 +1,30 @@
 //! `kube-api`: the API server answers, accepts preflight's credentials, and runs a supported
 //! Kubernetes version.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, Access, ResourceType};
 use crate::access::Reads;
-use crate::check::{Attempt, Check, Context};
-use crate::config::KubeApiSettings;
+use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.kube-api`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeApiSettings {
+    /// The oldest supported Kubernetes minor version, `"1.29"`.
+    pub min_version: String,
+}
+
+impl Default for KubeApiSettings {
+    fn default() -> Self {
+        KubeApiSettings {
+            min_version: "1.29".into(),
+        }
+    }
+}
 
 static SELF_SUBJECT_REVIEWS: ResourceType = ResourceType::new(
     "authentication.k8s.io",
@@ -94,6 +111,32 @@ impl KubeApi {
     #[must_use]
     pub fn new(settings: KubeApiSettings) -> Self {
         KubeApi { settings }
+    }
+}
+
+impl Definition for KubeApi {
+    const ID: &'static str = "kube-api";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = KubeApiSettings;
+
+    fn needed_by(_: &KubeApiSettings) -> NeededBy {
+        NeededBy::tier(Tier::Zero)
+    }
+
+    fn provided_by(_: &KubeApiSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("EKS")
+    }
+
+    fn build(settings: &KubeApiSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            KubeApi::new(settings.clone()),
+            format!(
+                "Kubernetes API reachable, authenticated, version {} or later",
+                settings.min_version
+            ),
+            Self::provided_by(settings, site),
+            &[],
+        ))
     }
 }
 

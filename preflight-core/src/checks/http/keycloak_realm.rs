@@ -3,13 +3,61 @@
 //! names the issuer clients will verify (`{url}/realms/{realm}`), a token endpoint, and a JWKS
 //! with at least one signing key; optionally a client-credentials grant succeeds.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
+use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::config::{ClientCredentials, KeycloakSettings};
+use crate::config::ObjectRef;
 use crate::outcome::{Outcome, error_chain};
+use crate::platform::{NeededBy, Provider};
+
+/// A client whose client-credentials grant proves the realm issues tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCredentials {
+    /// The client id.
+    pub client_id: String,
+    /// The Secret holding the client secret, `namespace/name`.
+    pub secret: ObjectRef,
+    /// Its key.
+    #[serde(default = "client_secret_key")]
+    pub key: String,
+}
+
+fn client_secret_key() -> String {
+    "client-secret".into()
+}
+
+/// `checks.keycloak-realm`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeycloakSettings {
+    /// Keycloak's public base URL; default `https://keycloak.{hostSuffix}`.
+    pub url: Option<String>,
+    /// The realm the platform's apps log in with.
+    pub realm: String,
+    /// A PEM bundle of CAs to trust besides the system's (a private CA).
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Also obtain a token with a client-credentials grant.
+    pub client_credentials: Option<ClientCredentials>,
+}
+
+impl Default for KeycloakSettings {
+    fn default() -> Self {
+        KeycloakSettings {
+            url: None,
+            realm: "goldenpath".into(),
+            ca_bundle: None,
+            client_credentials: None,
+        }
+    }
+}
+
+/// The app whose hook checks the realm (ADR-0180: the OIDC app's PreSync hook, after
+/// Keycloak's wave).
+const OIDC_APP: &str = "oidc-config";
 
 /// The largest body read from Keycloak: discovery documents and key sets are a few KiB.
 const MAX_BODY: usize = 1 << 20;
@@ -418,6 +466,36 @@ impl KeycloakRealm {
             Ok(a) => Attempt::settled(judge_token(&client.client_id, &a)),
             Err(failed) => *failed,
         }
+    }
+}
+
+impl Definition for KeycloakRealm {
+    const ID: &'static str = "keycloak-realm";
+    const FAMILY: Family = Family::Http;
+    type Settings = KeycloakSettings;
+
+    /// Keycloak is tier 3 itself: the realm can only be checked after it, by the OIDC app.
+    fn needed_by(_: &KeycloakSettings) -> NeededBy {
+        NeededBy::apps([OIDC_APP])
+    }
+
+    fn provided_by(_: &KeycloakSettings, _: &Site<'_>) -> Provider {
+        Provider::app("keycloak")
+    }
+
+    fn build(settings: &KeycloakSettings, site: &Site<'_>) -> Result<Built, String> {
+        let check = KeycloakRealm::new(settings, &site.values.host_suffix.value);
+        let title = format!(
+            "Keycloak at {} serves realm {} with a signing key",
+            check.url(),
+            settings.realm
+        );
+        Ok(Built::new(
+            check,
+            title,
+            Self::provided_by(settings, site),
+            &[],
+        ))
     }
 }
 

@@ -1,13 +1,31 @@
 //! `cluster-secret-store`: the ClusterSecretStore External Secrets reads from is Ready.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_SECRET_STORES};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
-use crate::config::NamedSettings;
+use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `checks.cluster-secret-store`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSecretStoreSettings {
+    /// The ClusterSecretStore the apps' ExternalSecrets reference.
+    pub name: String,
+}
+
+impl Default for ClusterSecretStoreSettings {
+    fn default() -> Self {
+        ClusterSecretStoreSettings {
+            name: "aws-secretsmanager".into(),
+        }
+    }
+}
 
 /// API versions of `external-secrets.io` this check understands, newest first: `v1` since
 /// External Secrets 0.17, `v1beta1` before. The store's status has the same shape in both.
@@ -49,14 +67,38 @@ pub(crate) fn judge(name: &str, found: Option<&StoreDoc>) -> Outcome {
 /// The `cluster-secret-store` check.
 #[derive(Debug)]
 pub struct ClusterSecretStore {
-    settings: NamedSettings,
+    settings: ClusterSecretStoreSettings,
 }
 
 impl ClusterSecretStore {
     /// A check with these settings.
     #[must_use]
-    pub fn new(settings: NamedSettings) -> Self {
+    pub fn new(settings: ClusterSecretStoreSettings) -> Self {
         ClusterSecretStore { settings }
+    }
+}
+
+impl Definition for ClusterSecretStore {
+    const ID: &'static str = "cluster-secret-store";
+    const FAMILY: Family = Family::Kubernetes;
+    type Settings = ClusterSecretStoreSettings;
+
+    /// Tier 2's Backstage ships the first ExternalSecret.
+    fn needed_by(_: &ClusterSecretStoreSettings) -> NeededBy {
+        NeededBy::tier(Tier::Two)
+    }
+
+    fn provided_by(_: &ClusterSecretStoreSettings, _: &Site<'_>) -> Provider {
+        Provider::app("external-secrets")
+    }
+
+    fn build(settings: &ClusterSecretStoreSettings, site: &Site<'_>) -> Result<Built, String> {
+        Ok(Built::new(
+            ClusterSecretStore::new(settings.clone()),
+            format!("ClusterSecretStore {:?} Ready", settings.name),
+            Self::provided_by(settings, site),
+            &[super::Crds::ID],
+        ))
     }
 }
 
