@@ -1,0 +1,870 @@
+//! A fresh bootstrap, replayed. The cluster starts with what Terraform and EKS leave (nodes,
+//! CoreDNS, the CNI, a StorageClass, ArgoCD with the app-of-apps' Applications not yet synced,
+//! the bootstrap ConfigMap), AWS with what Terraform creates (the hosted zone, the RDS
+//! instance, the apps' remote secrets), and a real PostgreSQL with TLS standing in for RDS.
+//! Then each hook runs exactly as `kubectl kustomize hooks/...` renders it (its arguments, the
+//! values read from the ConfigMap in the cluster), at the moment ArgoCD would run it: each
+//! tier's gate before the tier's apps exist, backstage's own hook after its ExternalSecret and
+//! before its workloads, oidc-config's after Keycloak. Every one must pass there.
+//!
+//! Then, for each check, the same replay with its prerequisite removed: the hook that needs it
+//! must fail, with that check's code.
+//!
+//! The fake API server does not enforce RBAC; the real authorizer is issue 10's.
+
+mod support;
+
+use std::path::PathBuf;
+
+use fake_kube::FakeKeycloak;
+use serde_json::{Value, json};
+use support::moto::{Moto, external_dns_records};
+use support::pg::{CANARY, TestPostgres};
+use support::*;
+
+/// The stages of a bootstrap, in sync-wave order: what exists before each hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// Terraform, EKS and ArgoCD: the app-of-apps has created its Applications, none synced.
+    Foundation,
+    /// Tier 1 synced (waves 10–40): External Secrets, cert-manager, ExternalDNS, Kong.
+    Tier1,
+    /// Tier 1.5 synced (waves 50–52): the Prometheus operator and its CRDs.
+    Tier15,
+    /// Inside the backstage Application, wave -2: its ExternalSecret, synced.
+    BackstageSecret,
+    /// Tier 2 synced (waves 100–102).
+    Tier2,
+    /// Keycloak synced (wave 200).
+    Keycloak,
+}
+
+/// The hooks, in the order a bootstrap runs them, with the stage each runs after.
+const HOOKS: [(&str, Stage); 7] = [
+    ("tier-0", Stage::Foundation),
+    ("tier-1", Stage::Foundation),
+    ("tier-1-5", Stage::Tier1),
+    ("tier-2", Stage::Tier15),
+    ("apps/backstage", Stage::BackstageSecret),
+    ("tier-3", Stage::Tier2),
+    ("apps/oidc-config", Stage::Keycloak),
+];
+
+/// The platform's Applications: name, tier, wave, namespace.
+const APPLICATIONS: [(&str, &str, i64, &str); 13] = [
+    ("external-secrets", "1", 10, "external-secrets"),
+    ("cert-manager", "1", 15, "cert-manager"),
+    ("external-dns", "1", 20, "external-dns"),
+    ("kong", "1", 30, "kong"),
+    ("cluster-autoscaler", "1", 40, "kube-system"),
+    ("prometheus", "1.5", 50, "monitoring"),
+    ("alertmanager", "1.5", 51, "monitoring"),
+    ("grafana-sqlite", "1.5", 52, "monitoring"),
+    ("backstage", "2", 100, "backstage"),
+    ("loki", "2", 101, "monitoring"),
+    ("grafana-postgresql", "2", 102, "monitoring"),
+    ("keycloak", "3", 200, "keycloak"),
+    ("oidc-config", "3", 201, "keycloak"),
+];
+
+fn application(name: &str, tier: &str, wave: i64, namespace: &str, synced: bool) -> Value {
+    let mut app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "labels": {"goldenpath.idp/tier": tier}, "annotations": {"argocd.argoproj.io/sync-wave": wave.to_string()}},
+        "spec": {"project": "platform", "source": {"repoURL": "https://github.com/goldenpath/platform.git", "path": format!("apps/{name}"), "targetRevision": "main"}, "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace}},
+    });
+    if synced {
+        app["status"] = json!({
+            "sync": {"status": "Synced", "revision": "4f2c1a9"},
+            "health": {"status": "Healthy"},
+            "operationState": {"phase": "Succeeded", "message": "successfully synced (all tasks run)"},
+        });
+    }
+    app
+}
+
+/// The bootstrap values Terraform writes for a persistent cluster of `env`: V1 rules, ceiling
+/// 3 derived from the mode, every prerequisite declared.
+fn values(env: &str, base_domain: &str) -> String {
+    format!(
+        "bootstrap:\n  mode: persistent\n  env: {env}\nplatform:\n  rdsAvailable: true\n  storageClassReady: true\n  irsaConfigured: true\n  s3Available: true\ndns:\n  baseDomain: {base_domain}\n"
+    )
+}
+
+fn issuer(name: &str, ready: bool) -> Value {
+    json!({
+        "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+        "metadata": {"name": name, "generation": 1},
+        "spec": {"selfSigned": {}},
+        "status": {"conditions": [if ready {
+            json!({"type": "Ready", "status": "True", "reason": "IsReady", "observedGeneration": 1, "lastTransitionTime": "2026-01-02T20:06:10Z"})
+        } else {
+            json!({"type": "Ready", "status": "False", "reason": "ErrRegisterACMEAccount", "message": "Failed to register ACME account: 429 urn:ietf:params:acme:error:rateLimited", "observedGeneration": 1, "lastTransitionTime": "2026-01-02T20:06:10Z"})
+        }]}
+    })
+}
+
+const ESO_CRDS: [(&str, &str, &str); 3] = [
+    (
+        "externalsecrets.external-secrets.io",
+        "ExternalSecret",
+        "Namespaced",
+    ),
+    (
+        "clustersecretstores.external-secrets.io",
+        "ClusterSecretStore",
+        "Cluster",
+    ),
+    (
+        "secretstores.external-secrets.io",
+        "SecretStore",
+        "Namespaced",
+    ),
+];
+const CERT_MANAGER_CRDS: [(&str, &str, &str); 3] = [
+    ("certificates.cert-manager.io", "Certificate", "Namespaced"),
+    ("clusterissuers.cert-manager.io", "ClusterIssuer", "Cluster"),
+    ("issuers.cert-manager.io", "Issuer", "Namespaced"),
+];
+const PROMETHEUS_CRDS: [(&str, &str); 5] = [
+    ("prometheuses.monitoring.coreos.com", "Prometheus"),
+    ("alertmanagers.monitoring.coreos.com", "Alertmanager"),
+    ("servicemonitors.monitoring.coreos.com", "ServiceMonitor"),
+    ("podmonitors.monitoring.coreos.com", "PodMonitor"),
+    ("prometheusrules.monitoring.coreos.com", "PrometheusRule"),
+];
+
+/// Everything outside the cluster, shared by every replay: moto with what Terraform creates
+/// for each environment, the PostgreSQL standing in for RDS, Keycloak.
+struct World {
+    moto: Moto,
+    pg: TestPostgres,
+    keycloak: FakeKeycloak,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let moto = Moto::start();
+        let pg = TestPostgres::start();
+        let keycloak = FakeKeycloak::start().await.unwrap();
+        let world = World {
+            moto,
+            pg,
+            keycloak,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        // The hosted zone, with the persistent cluster's records in its own scope.
+        let zone = world.moto.create_zone("goldenpathidp.io", false).await;
+        let records = external_dns_records(
+            "grafana.dev.goldenpathidp.io",
+            "goldenpath-dev",
+            "ingress/monitoring/grafana",
+            true,
+        );
+        world.moto.add_records(&zone, &records).await;
+        // What Terraform creates per environment; each other environment lacks one thing:
+        // test has no RDS instance, staging's remote secret lacks the password, prod's holds a
+        // wrong one.
+        let secret = |password: Option<&str>| match password {
+            Some(p) => json!({"username": "backstage", "password": p, "engine": "postgres"}),
+            None => json!({"username": "backstage", "engine": "postgres"}),
+        };
+        for (env, rds, password) in [
+            ("dev", true, Some(CANARY)),
+            ("test", false, Some(CANARY)),
+            ("staging", true, None),
+            ("prod", true, Some("not-the-password")),
+        ] {
+            if rds {
+                world
+                    .moto
+                    .create_instance(&format!("goldenpath-{env}"), "postgres")
+                    .await;
+            }
+            world
+                .moto
+                .create_secret(
+                    &format!("goldenpath/{env}/backstage/postgres"),
+                    &secret(password).to_string(),
+                )
+                .await;
+        }
+        world
+    }
+
+    /// The settings a hook's ConfigMap-less config would carry here: the database is the test
+    /// server (RDS's stand-in, its host a Helm value), Keycloak the fake one.
+    fn config(&self, realm: &str) -> PathBuf {
+        let kc_ca = self.dir.path().join("keycloak-ca.pem");
+        std::fs::write(&kc_ca, self.keycloak.ca_pem()).unwrap();
+        let path = self.dir.path().join(format!("preflight-{realm}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {}\n      caBundle: {}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n",
+                self.pg.port,
+                self.pg.ca().display(),
+                self.keycloak.url(),
+                kc_ca.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+/// A cluster as it is after `stage`, for the environment and base domain of `values`.
+async fn cluster_at(stage: Stage, values: &str) -> Cluster {
+    let cluster = Cluster::empty().await;
+    let kube = &cluster.kube;
+    let apply = |obj: Value| kube.apply(obj).unwrap();
+    // Foundation.
+    apply(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "goldenpath-bootstrap", "namespace": "kube-system"},
+        "data": {"values.yaml": values},
+    }));
+    for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
+        apply(node);
+    }
+    apply(coredns(true));
+    apply(aws_node(3, 3));
+    apply(storage_class("gp3", "ebs.csi.aws.com", true));
+    apply(crd(
+        "applications.argoproj.io",
+        "Application",
+        "Namespaced",
+        &["v1alpha1"],
+        true,
+    ));
+    apply(crd(
+        "appprojects.argoproj.io",
+        "AppProject",
+        "Namespaced",
+        &["v1alpha1"],
+        true,
+    ));
+    let synced_through = match stage {
+        Stage::Foundation => None,
+        Stage::Tier1 => Some(40),
+        Stage::Tier15 | Stage::BackstageSecret => Some(52),
+        Stage::Tier2 => Some(102),
+        Stage::Keycloak => Some(200),
+    };
+    for (name, tier, wave, ns) in APPLICATIONS {
+        apply(application(
+            name,
+            tier,
+            wave,
+            ns,
+            synced_through.is_some_and(|w| wave <= w),
+        ));
+    }
+    if stage >= Stage::Tier1 {
+        for (name, kind, scope) in ESO_CRDS {
+            apply(crd(name, kind, scope, &["v1", "v1beta1"], true));
+        }
+        for (name, kind, scope) in CERT_MANAGER_CRDS {
+            apply(crd(name, kind, scope, &["v1"], true));
+        }
+        apply(secret_store("v1", true, "store validated"));
+        apply(service_account(
+            "external-secrets",
+            "external-secrets",
+            Some("arn:aws:iam::123456789012:role/external-secrets"),
+        ));
+        apply(service_account(
+            "external-dns",
+            "external-dns",
+            Some("arn:aws:iam::123456789012:role/external-dns"),
+        ));
+        apply(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "kong"}, "spec": {"controller": "ingress-controllers.konghq.com/kong"}}),
+        );
+        for name in ["selfsigned", "letsencrypt-staging", "letsencrypt-prod"] {
+            apply(issuer(name, true));
+        }
+    }
+    if stage >= Stage::Tier15 {
+        for (name, kind) in PROMETHEUS_CRDS {
+            apply(crd(name, kind, "Namespaced", &["v1"], true));
+        }
+    }
+    if stage >= Stage::BackstageSecret {
+        apply(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "backstage-secrets", "namespace": "backstage", "generation": 1},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws-secretsmanager", "kind": "ClusterSecretStore"}, "target": {"name": "backstage-secrets", "creationPolicy": "Owner"},
+                     "data": [
+                        {"secretKey": "POSTGRES_USER", "remoteRef": {"key": "goldenpath/dev/backstage/postgres", "property": "username"}},
+                        {"secretKey": "POSTGRES_PASSWORD", "remoteRef": {"key": "goldenpath/dev/backstage/postgres", "property": "password"}},
+                        {"secretKey": "GITHUB_TOKEN", "remoteRef": {"key": "goldenpath/dev/backstage/github", "property": "token"}}]},
+            "status": {"refreshTime": "2026-01-23T10:00:00Z", "syncedResourceVersion": "1-abc", "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "secret synced", "lastTransitionTime": "2026-01-23T10:00:00Z"}]},
+        }));
+        apply(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "backstage-secrets", "namespace": "backstage"},
+            "data": {"POSTGRES_USER": b64("backstage"), "POSTGRES_PASSWORD": b64(CANARY), "GITHUB_TOKEN": b64("ghp_not_a_real_token")},
+        }));
+    }
+    cluster
+}
+
+/// The arguments of a hook's container, as `kubectl kustomize` renders its Job.
+fn rendered_args(dir: &str) -> Vec<String> {
+    let kubectl = venv_tool("kubectl", "PREFLIGHT_KUBECTL");
+    let out = std::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(repo(&format!("hooks/{dir}/job")))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = String::from_utf8_lossy(&out.stdout)
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job");
+    job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What a hook run left: its exit code, stderr, and the JSON report it also wrote.
+struct HookRun {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    report: Value,
+}
+
+impl HookRun {
+    fn check(&self, id: &str) -> Value {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id} in {:#}", self.report))
+    }
+}
+
+/// Runs a hook's rendered command against `cluster`. Only the deadline changes: a run that
+/// should pass keeps waiting, but for 10 s rather than the hook's 5 minutes, so that a hook
+/// that would hang on a first sync fails this test quickly; a run that should fail makes one
+/// attempt (no `--wait`). A JSON report is requested besides the hook's own human one, for the
+/// assertions.
+async fn run_hook(
+    world: &World,
+    cluster: &Cluster,
+    dir: &str,
+    config: &PathBuf,
+    wait: bool,
+) -> HookRun {
+    let mut args = rendered_args(dir);
+    let at = args.iter().position(|a| a == "--wait").expect("--wait");
+    if wait {
+        args[at + 1] = "10s".to_owned();
+    } else {
+        args.drain(at..at + 2);
+    }
+    let report_path = cluster.path(&format!("{}.json", dir.replace('/', "-")));
+    let mut cmd = preflight_cmd();
+    cmd.args(&args)
+        .arg("--kubeconfig")
+        .arg(cluster.path("kubeconfig"))
+        .arg("--output")
+        .arg(format!("json={}", report_path.display()))
+        .env("PREFLIGHT_CONFIG", config)
+        .env("HOME", cluster.dir.path());
+    world.moto.env(&mut cmd);
+    let out = run(cmd).await;
+    let report = std::fs::read_to_string(&report_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    for text in [&out.stdout, &out.stderr, &report.to_string()] {
+        assert!(!text.contains(CANARY), "{dir} printed the password");
+    }
+    HookRun {
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        report,
+    }
+}
+
+fn ids(run: &HookRun) -> Vec<String> {
+    run.report["checks"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every hook passes at its moment of a fresh bootstrap, with what it should check.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_hook_passes_at_its_moment_of_a_fresh_bootstrap() {
+    let world = World::start().await;
+    let config = world.config("goldenpath");
+    let values = values("dev", "goldenpathidp.io");
+    let mut checked = Vec::new();
+    for (dir, stage) in HOOKS {
+        let cluster = cluster_at(stage, &values).await;
+        let run = run_hook(&world, &cluster, dir, &config, true).await;
+        assert_eq!(
+            run.code, 0,
+            "{dir} after {stage:?} fails on a first sync:\n{}\n{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("values read from ConfigMap kube-system/goldenpath-bootstrap")
+                || run.report["notes"]
+                    .to_string()
+                    .contains("values read from ConfigMap"),
+            "{dir} reads its values from the cluster: {}",
+            run.report["notes"]
+        );
+        checked.extend(ids(&run));
+    }
+    // Together the hooks run every check of the catalogue.
+    let mut checked: Vec<String> = checked;
+    checked.sort();
+    checked.dedup();
+    let mut all: Vec<String> = preflight_core::checks::ids()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    all.sort();
+    assert_eq!(checked, all);
+    // The moments matter: a tier's gate run where its own tier's apps would already be needed
+    // is not what runs here, but each gate run one stage too early must fail.
+    for (dir, stage, id) in [
+        ("tier-1-5", Stage::Foundation, "lower-tiers-healthy"),
+        ("tier-2", Stage::Tier1, "lower-tiers-healthy"),
+        ("apps/backstage", Stage::Tier15, "external-secrets"),
+    ] {
+        let cluster = cluster_at(stage, &values).await;
+        let run = run_hook(&world, &cluster, dir, &config, false).await;
+        assert_eq!(run.code, 1, "{dir} before its moment:\n{}", run.stdout);
+        assert_eq!(
+            run.check(id)["status"],
+            "fail",
+            "{dir}: {:#}",
+            run.check(id)
+        );
+    }
+}
+
+/// One prerequisite removed: the hook that needs it, and the check and code it must fail with.
+struct Gap {
+    what: &'static str,
+    hook: &'static str,
+    stage: Stage,
+    /// The environment and base domain of the values (moto holds a gap per environment).
+    env: &'static str,
+    base_domain: &'static str,
+    realm: &'static str,
+    remove: fn(&Cluster),
+    check: &'static str,
+    code: &'static str,
+    /// Text the message must hold.
+    says: &'static str,
+}
+
+fn keep(_: &Cluster) {}
+
+const fn gap(
+    what: &'static str,
+    hook: &'static str,
+    stage: Stage,
+    remove: fn(&Cluster),
+    check: &'static str,
+    code: &'static str,
+    says: &'static str,
+) -> Gap {
+    Gap {
+        what,
+        hook,
+        stage,
+        env: "dev",
+        base_domain: "goldenpathidp.io",
+        realm: "goldenpath",
+        remove,
+        check,
+        code,
+        says,
+    }
+}
+
+fn gaps() -> Vec<Gap> {
+    vec![
+        gap(
+            "an unsupported Kubernetes version",
+            "tier-0",
+            Stage::Foundation,
+            |c| {
+                c.kube.set_version("v1.27.16-eks-2d5f260", "1", "27");
+            },
+            "kube-api",
+            "version-unsupported",
+            "1.27",
+        ),
+        gap(
+            "no node Ready",
+            "tier-0",
+            Stage::Foundation,
+            |c| {
+                for node in fake_kube::nodes_from_template(&eks_node(), 3, false) {
+                    c.kube.apply(node).unwrap();
+                }
+            },
+            "nodes-ready",
+            "nodes-not-ready",
+            "NotReady",
+        ),
+        gap(
+            "CoreDNS missing",
+            "tier-0",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .delete("apps/v1", "Deployment", Some("kube-system"), "coredns")
+                    .unwrap();
+            },
+            "coredns",
+            "coredns-missing",
+            "kube-system/coredns",
+        ),
+        gap(
+            "no CNI",
+            "tier-0",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .delete("apps/v1", "DaemonSet", Some("kube-system"), "aws-node")
+                    .unwrap();
+            },
+            "cni",
+            "cni-missing",
+            "kube-system/aws-node",
+        ),
+        Gap {
+            base_domain: "nozone.io",
+            ..gap(
+                "no hosted zone for the base domain",
+                "tier-1",
+                Stage::Foundation,
+                keep,
+                "route53-zone",
+                "route53-zone-missing",
+                "nozone.io",
+            )
+        },
+        gap(
+            "an Application without its tier",
+            "tier-1",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .update(
+                        "argoproj.io/v1alpha1",
+                        "Application",
+                        Some("argocd"),
+                        "loki",
+                        |a| {
+                            a["metadata"]["labels"] = json!({});
+                        },
+                    )
+                    .unwrap();
+            },
+            "tier-gating",
+            "tier-gating-violated",
+            "loki",
+        ),
+        gap(
+            "a tier-1 app Degraded",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube.update("argoproj.io/v1alpha1", "Application", Some("argocd"), "kong", |a| {
+                a["status"]["health"] = json!({"status": "Degraded", "message": "Deployment \"kong-kong\" exceeded its progress deadline"});
+            }).unwrap();
+            },
+            "lower-tiers-healthy",
+            "lower-tiers-unhealthy",
+            "kong",
+        ),
+        gap(
+            "External Secrets installed without its CRDs",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube
+                    .delete(
+                        "apiextensions.k8s.io/v1",
+                        "CustomResourceDefinition",
+                        None,
+                        "externalsecrets.external-secrets.io",
+                    )
+                    .unwrap();
+            },
+            "crds",
+            "crds-missing",
+            "externalsecrets.external-secrets.io",
+        ),
+        gap(
+            "IngressClass kong not found",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube
+                    .delete("networking.k8s.io/v1", "IngressClass", None, "kong")
+                    .unwrap();
+            },
+            "ingress-class",
+            "ingress-class-missing",
+            "kong",
+        ),
+        gap(
+            "ExternalDNS without its IRSA role",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube
+                    .apply(service_account("external-dns", "external-dns", None))
+                    .unwrap();
+            },
+            "irsa",
+            "irsa-missing",
+            "platform.irsaConfigured is declared true",
+        ),
+        gap(
+            "no default StorageClass",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube
+                    .apply(storage_class("gp3", "ebs.csi.aws.com", false))
+                    .unwrap();
+            },
+            "storage-class",
+            "no-default-storage-class",
+            "platform.storageClassReady is declared true",
+        ),
+        gap(
+            "the ClusterSecretStore not Ready",
+            "tier-2",
+            Stage::Tier15,
+            |c| {
+                c.kube
+                    .apply(secret_store(
+                        "v1",
+                        false,
+                        "could not get provider client: AccessDeniedException",
+                    ))
+                    .unwrap();
+            },
+            "cluster-secret-store",
+            "secret-store-not-ready",
+            "AccessDeniedException",
+        ),
+        gap(
+            "the Prometheus operator's CRDs missing",
+            "tier-2",
+            Stage::Tier15,
+            |c| {
+                c.kube
+                    .delete(
+                        "apiextensions.k8s.io/v1",
+                        "CustomResourceDefinition",
+                        None,
+                        "servicemonitors.monitoring.coreos.com",
+                    )
+                    .unwrap();
+            },
+            "observability-crds",
+            "crds-missing",
+            "servicemonitors.monitoring.coreos.com",
+        ),
+        gap(
+            "a ClusterIssuer failing ACME registration",
+            "tier-2",
+            Stage::Tier15,
+            |c| {
+                c.kube.apply(issuer("letsencrypt-prod", false)).unwrap();
+            },
+            "cluster-issuers",
+            "cluster-issuer-not-ready",
+            "letsencrypt-prod",
+        ),
+        Gap {
+            env: "test",
+            ..gap(
+                "no RDS instance",
+                "tier-2",
+                Stage::Tier15,
+                keep,
+                "rds-instance",
+                "rds-instance-not-found",
+                "platform.rdsAvailable is declared true in the bootstrap contract",
+            )
+        },
+        Gap {
+            env: "staging",
+            ..gap(
+                "the remote secret without the password",
+                "tier-2",
+                Stage::Tier15,
+                keep,
+                "secrets-manager",
+                "remote-secret-properties-missing",
+                "password",
+            )
+        },
+        Gap {
+            env: "prod",
+            ..gap(
+                "the remote secret's password wrong",
+                "tier-2",
+                Stage::Tier15,
+                keep,
+                "postgres",
+                "wrong-password",
+                "backstage",
+            )
+        },
+        gap(
+            "the ExternalSecret failing to sync",
+            "apps/backstage",
+            Stage::BackstageSecret,
+            |c| {
+                c.kube.update("external-secrets.io/v1", "ExternalSecret", Some("backstage"), "backstage-secrets", |e| {
+                e["status"]["conditions"] = json!([{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "could not get secret data from provider", "lastTransitionTime": "2026-01-23T10:00:00Z"}]);
+            }).unwrap();
+            },
+            "external-secrets",
+            "secret-not-synced",
+            "SecretSyncedError",
+        ),
+        gap(
+            "the synced password wrong",
+            "apps/backstage",
+            Stage::BackstageSecret,
+            |c| {
+                c.set_secret_key(
+                    "backstage",
+                    "backstage-secrets",
+                    "POSTGRES_PASSWORD",
+                    "stale-password",
+                );
+            },
+            "postgres",
+            "wrong-password",
+            "backstage",
+        ),
+        Gap {
+            realm: "platform",
+            ..gap(
+                "the Keycloak realm missing",
+                "apps/oidc-config",
+                Stage::Keycloak,
+                keep,
+                "keycloak-realm",
+                "keycloak-realm-missing",
+                "platform",
+            )
+        },
+    ]
+}
+
+/// For each check, the replay with its prerequisite removed: the hook at whose moment it is
+/// needed fails, with that check's code, and says what is wrong.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_hook_fails_on_a_real_gap_below_it() {
+    let world = World::start().await;
+    let gaps = gaps();
+    for g in &gaps {
+        let cluster = cluster_at(g.stage, &values(g.env, g.base_domain)).await;
+        (g.remove)(&cluster);
+        let config = world.config(g.realm);
+        let run = run_hook(&world, &cluster, g.hook, &config, false).await;
+        assert_eq!(
+            run.code, 1,
+            "{}: {} must fail:\n{}\n{}",
+            g.what, g.hook, run.stdout, run.stderr
+        );
+        let c = run.check(g.check);
+        assert_eq!(
+            (c["status"].as_str(), c["code"].as_str()),
+            (Some("fail"), Some(g.code)),
+            "{}: {c:#}",
+            g.what
+        );
+        assert!(
+            c["message"].as_str().unwrap_or_default().contains(g.says),
+            "{}: {c:#}",
+            g.what
+        );
+        assert!(
+            c["hint"].is_string(),
+            "{}: a failure says how to fix it: {c:#}",
+            g.what
+        );
+    }
+    // Every check of the catalogue has a gap that makes its hook fail (dns-scope has its own
+    // violation case below).
+    let mut covered: Vec<&str> = gaps.iter().map(|g| g.check).collect();
+    covered.push("dns-scope");
+    covered.sort_unstable();
+    covered.dedup();
+    let mut all = preflight_core::checks::ids();
+    all.sort_unstable();
+    assert_eq!(covered, all);
+}
+
+/// ExternalDNS writing into a build subdomain from the persistent cluster: the tier-1.5 gate,
+/// the first after ExternalDNS runs, fails with the record named.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dns_scope_guard_fails_the_first_gate_after_external_dns() {
+    let world = World::start().await;
+    let zone = world.moto.create_zone("scope-case.io", false).await;
+    let records = external_dns_records(
+        "grafana.b-26-01-23-01.dev.scope-case.io",
+        "goldenpath-dev",
+        "ingress/monitoring/grafana",
+        true,
+    );
+    world.moto.add_records(&zone, &records).await;
+    let cluster = cluster_at(Stage::Tier1, &values("dev", "scope-case.io")).await;
+    let run = run_hook(
+        &world,
+        &cluster,
+        "tier-1-5",
+        &world.config("goldenpath"),
+        false,
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let c = run.check("dns-scope");
+    assert_eq!(c["code"], "dns-scope-violated", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("grafana.b-26-01-23-01.dev.scope-case.io"),
+        "{c:#}"
+    );
+}
