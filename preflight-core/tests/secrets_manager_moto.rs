@@ -2,85 +2,30 @@
 //! virtualenv `scripts/test-venv.sh` creates): present, incomplete, malformed, binary, deleted
 //! and missing secrets, read through the real SDK, and no value in any outcome.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use preflight_core::check::{Check, Context, Retry};
 use preflight_core::checks::aws::{RemoteSecretSettings, SecretsManager, SecretsManagerSettings};
 use preflight_core::outcome::Status;
 
-/// The region the tests use.
-const REGION: &str = "eu-west-1";
+// The same moto harness as the binary's end-to-end tests.
+#[allow(dead_code, reason = "this test uses only the Secrets Manager part of the harness")]
+#[path = "../../preflight-job/tests/support/moto.rs"]
+mod moto;
+
+use moto::{Moto, REGION};
 
 /// A value no message may show.
 const VALUE: &str = "s3cr3t-value";
 
-/// Where `scripts/test-venv.sh` installs moto; `PREFLIGHT_MOTO_SERVER` overrides.
-fn moto_server() -> PathBuf {
-    std::env::var_os("PREFLIGHT_MOTO_SERVER").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/moto_server"),
-        PathBuf::from,
-    )
-}
-
-/// A running moto server on a free loopback port, killed when dropped.
-struct Moto {
-    url: String,
-    child: Child,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let program = moto_server();
-        assert!(
-            program.exists(),
-            "{} is missing: run ./scripts/test-venv.sh, which installs moto in a virtualenv",
-            program.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        // Owned before waiting, so a timeout below still kills it.
-        let moto = Moto {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
-            .load()
-            .await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The SDK configuration preflight itself would load, pointed at moto.
+async fn sdk_config(moto: &Moto) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.url)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
 }
 
 /// A check of one app's secret under the platform's naming convention in `dev`.
@@ -98,7 +43,7 @@ fn check_of(app: &str) -> SecretsManager {
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_manager_judges_secrets_read_from_moto_without_showing_values() {
     let moto = Moto::start();
-    let config = moto.sdk_config().await;
+    let config = sdk_config(&moto).await;
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let create = |name: &'static str, text: &'static str| {
         sm.create_secret().name(name).secret_string(text).send()

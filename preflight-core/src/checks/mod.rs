@@ -1,7 +1,7 @@
 //! The check catalogue. Each check is one unit in a file named after its id, holding its
 //! [`Definition`] (id, family, settings with the platform's defaults, who needs it, what
 //! provides it), what it reads, its fetch and its judge. This module only registers them:
-//! adding a check adds one line to [`register!`]'s list below.
+//! adding a check adds one line to the `register!` list below.
 
 pub mod aws;
 pub mod http;
