@@ -7,7 +7,11 @@ use preflight_core::checks::aws::{RemoteSecretSettings, SecretsManager, SecretsM
 use preflight_core::outcome::Status;
 
 // The same moto harness as the binary's end-to-end tests.
-#[allow(dead_code, reason = "this test uses only the Secrets Manager part of the harness")]
+#[allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "the shared harness: only its Secrets Manager part is used here, and it stops on a broken setup"
+)]
 #[path = "../../preflight-job/tests/support/moto.rs"]
 mod moto;
 
