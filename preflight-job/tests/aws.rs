@@ -8,6 +8,8 @@ use support::*;
 
 async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[&str]) -> Run {
     let mut args = vec![
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",
@@ -28,6 +30,37 @@ fn set_host(cluster: &Cluster, host: &str) {
     cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_HOST", host);
 }
 
+/// With no settings, the instance is the platform's `goldenpath-{env}`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_platforms_instance_is_found_by_its_conventional_name() {
+    let moto = Moto::start();
+    let address = moto.create_instance("goldenpath-dev", "postgres").await;
+    let cluster = Cluster::healthy().await;
+    let run = rds_run(&cluster, &moto, None, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "rds-instance", "pass", "rds-available");
+    assert!(run.check("rds-instance")["message"].as_str().unwrap().contains(&address));
+    moto.rds()
+        .await
+        .delete_db_instance()
+        .db_instance_identifier("goldenpath-dev")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("deletes");
+    let gone = rds_run(&cluster, &moto, None, &[]).await;
+    assert_eq!(gone.code, 1, "{}", gone.stdout);
+    assert_check(&gone, "rds-instance", "fail", "rds-instance-not-found");
+    assert!(
+        gone.check("rds-instance")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("platform.rdsAvailable is declared true in the bootstrap contract ("),
+        "the declaration is verified, not trusted: {}",
+        gone.check("rds-instance")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rds_instance_is_available_with_the_secrets_endpoint() {
     let moto = Moto::start();
@@ -36,7 +69,12 @@ async fn the_rds_instance_is_available_with_the_secrets_endpoint() {
         .await;
     let cluster = Cluster::healthy().await;
     set_host(&cluster, &address);
-    let run = rds_run(&cluster, &moto, None, &[]).await;
+    let compare = cluster.write(
+        "compare.yaml",
+        "checks:\n  rds-instance:\n    identifier: goldenpath-platform\n    hostSecret: {secret: backstage/backstage-postgres, key: POSTGRES_HOST}\n",
+    );
+    let compare = compare.to_str().unwrap();
+    let run = rds_run(&cluster, &moto, Some(compare), &[]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_check(&run, "rds-instance", "pass", "rds-available");
     assert!(
@@ -50,7 +88,7 @@ async fn the_rds_instance_is_available_with_the_secrets_endpoint() {
         &cluster,
         "old-instance.abcdefghij.eu-west-1.rds.amazonaws.com",
     );
-    let mismatch = rds_run(&cluster, &moto, None, &[]).await;
+    let mismatch = rds_run(&cluster, &moto, Some(compare), &[]).await;
     assert_eq!(mismatch.code, 1);
     assert_check(&mismatch, "rds-instance", "fail", "rds-endpoint-mismatch");
 }
@@ -109,6 +147,8 @@ async fn an_unreachable_aws_api_is_a_clear_failure() {
     let mut cmd = cluster.preflight_aws(
         &moto,
         &[
+            "--contract-rules",
+            "adr-0180",
             "--max-tier",
             "2",
             "--tier",

@@ -34,25 +34,29 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = run.report();
     let text = plan.to_string();
-    for id in [
-        "kube-api",
-        "nodes-ready",
-        "coredns",
-        "cni",
-        "crds",
-        "ingress-class",
-        "cluster-secret-store",
-        "irsa",
-    ] {
-        assert!(
-            text.contains(&format!("\"{id}\"")),
-            "{id} planned: {plan:#}"
-        );
-    }
-    assert!(
-        text.contains("tier 1.5 is above the requested tier 1"),
+    let planned: Vec<&str> = plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    // Tier 1's gate: what tier 1 needs from the foundation, nothing tier 1 installs.
+    assert_eq!(
+        planned,
+        ["kube-api", "nodes-ready", "coredns", "cni", "route53-zone", "tier-gating"],
         "{plan:#}"
     );
+    for c in plan["checks"].as_array().unwrap() {
+        assert_eq!(c["providedBy"]["kind"], "foundation", "{c:#}");
+    }
+    let crds = plan["leftOut"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "crds")
+        .expect("crds left out");
+    assert_eq!(crds["reason"], "above the requested tier 1", "{plan:#}");
+    assert_eq!(crds["neededBy"]["tier"], "1.5");
 
     let human = preflight(&[
         "plan",
@@ -63,7 +67,12 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     ])
     .await;
     assert_eq!(human.code, 0);
-    for needle in ["storage-class", "observability-crds", "ceiling"] {
+    for needle in [
+        "storage-class",
+        "provided by kong (tier 1, wave 30); needed by tier 1.5",
+        "observability-crds    needed by tier 2: above the requested tier 1.5",
+        "ceiling",
+    ] {
         assert!(human.stdout.contains(needle), "{needle}:\n{}", human.stdout);
     }
 }
@@ -98,16 +107,18 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     assert_eq!(above.code, 2);
     assert!(
         above.stderr.contains(&format!(
-            "tier 2 is above this cluster's ceiling 1.5: bootstrap.maxTier is 1.5 ({}:3)",
+            "tier 2 is above this cluster's ceiling 1.5: under the V1 contract rules bootstrap.maxTier is derived from bootstrap.mode ephemeral ({0}:2): ephemeral 1.5, persistent 3; bootstrap.maxTier 1.5 ({0}:3) agrees",
             values.display()
         )),
         "{}",
         above.stderr
     );
+    // V1: an explicit maxTier that disagrees with the mode is a contract error quoting the
+    // rule, wherever it comes from.
     let flag = preflight(&[
         "plan",
         "--tier",
-        "3",
+        "1.5",
         "--values",
         values.to_str().unwrap(),
         "--max-tier",
@@ -116,13 +127,13 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     .await;
     assert_eq!(flag.code, 2);
     assert!(
-        flag.stderr.contains(
-            "ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"
-        ),
+        flag.stderr.contains(&format!(
+            "--max-tier: bootstrap.maxTier: \"3\" disagrees with bootstrap.mode ephemeral ({}:2): under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden",
+            values.display()
+        )),
         "{}",
         flag.stderr
     );
-
     let mut cmd = preflight_cmd();
     cmd.env("PREFLIGHT_MAX_TIER", "1");
     cmd.args([
@@ -136,9 +147,55 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     assert_eq!(env.code, 2);
     assert!(
         env.stderr
-            .contains("bootstrap.maxTier is 1 ($PREFLIGHT_MAX_TIER)"),
+            .contains("$PREFLIGHT_MAX_TIER: bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral"),
         "{}",
         env.stderr
+    );
+
+    // ADR-0180, when a platform chooses it: maxTier is the ceiling, and an ephemeral cluster
+    // never gets tier 3.
+    let adr = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "plan".to_owned(),
+            "--values".to_owned(),
+            values.to_str().unwrap().to_owned(),
+            "--contract-rules".to_owned(),
+            "adr-0180".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        async move {
+            let mut cmd = preflight_cmd();
+            cmd.args(&args);
+            run(cmd).await
+        }
+    };
+    let capped = adr(&["--tier", "3", "--max-tier", "3"]).await;
+    assert_eq!(capped.code, 2);
+    assert!(
+        capped
+            .stderr
+            .contains("ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"),
+        "{}",
+        capped.stderr
+    );
+    let lowered = adr(&["--tier", "1.5", "--max-tier", "1"]).await;
+    assert_eq!(lowered.code, 2);
+    assert!(
+        lowered.stderr.contains("tier 1.5 is above this cluster's ceiling 1: bootstrap.maxTier is 1 (--max-tier)"),
+        "{}",
+        lowered.stderr
+    );
+    let tier2 = adr(&["--tier", "2", "--max-tier", "2"]).await;
+    assert_eq!(tier2.code, 0, "{}", tier2.stderr);
+
+    // Tier 2 and above need RDS, under either rule set.
+    let persistent = values_file(&dir, "bootstrap:\n  mode: persistent\n  env: prod\n");
+    let no_rds = preflight(&["plan", "--values", persistent.to_str().unwrap()]).await;
+    assert_eq!(no_rds.code, 2);
+    assert!(
+        no_rds.stderr.contains("platform.rdsAvailable: is absent, but tier 3 needs RDS"),
+        "{}",
+        no_rds.stderr
     );
 }
 

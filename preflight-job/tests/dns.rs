@@ -10,13 +10,14 @@ use support::platform::{
 };
 use support::*;
 
-/// `--tier 1 --check route53-zone --check dns-scope` on a cluster described by `values`.
+/// `--tier 1.5 --check route53-zone --check dns-scope` on a cluster described by `values`:
+/// the zone is tier 1's need, the scope of ExternalDNS's records the first gate's after it.
 async fn dns_run(moto: &Moto, values: &str, config: Option<&str>) -> Run {
     let cluster = Cluster::empty().await;
     cluster.write("values.yaml", values);
     let mut args = vec![
         "--tier",
-        "1",
+        "1.5",
         "--check",
         "route53-zone",
         "--check",

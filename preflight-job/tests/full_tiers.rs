@@ -7,9 +7,12 @@ mod support;
 use support::platform::{PERSISTENT_VALUES, Platform};
 use support::*;
 
-/// Runs `--tier N` and asserts that exactly `expected` ran, every one passing.
-async fn passes(platform: &Platform, tier: &str, expected: &[&str]) -> Run {
-    let run = run(platform.preflight(&["--tier", tier, "--output", "json"])).await;
+/// Runs `preflight ARGS` (a tier's gate or an app's hook) and asserts that exactly `expected`
+/// ran, every one passing.
+async fn passes(platform: &Platform, args: &[&str], expected: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let run = run(platform.preflight(&all)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
     let checks = report["checks"].as_array().expect("a list of checks");
@@ -21,33 +24,34 @@ async fn passes(platform: &Platform, tier: &str, expected: &[&str]) -> Run {
     run
 }
 
-const TIER_1_5: [&str; 13] = [
+const TIER_1_5: [&str; 12] = [
     "kube-api",
     "nodes-ready",
     "coredns",
     "cni",
+    "route53-zone",
+    "tier-gating",
+    "lower-tiers-healthy",
     "crds",
     "ingress-class",
-    "cluster-secret-store",
     "irsa",
-    "tier-gating",
-    "route53-zone",
     "dns-scope",
-    "observability-crds",
     "storage-class",
 ];
 
-const TIER_2: [&str; 4] = [
-    "external-secrets",
-    "postgres",
+const TIER_2: [&str; 6] = [
+    "cluster-secret-store",
+    "observability-crds",
     "rds-instance",
+    "secrets-manager",
     "cluster-issuers",
+    "postgres",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tier_1_5_on_an_ephemeral_cluster_runs_every_check_of_its_tiers() {
     let platform = Platform::start(EPHEMERAL_VALUES).await;
-    let run = passes(&platform, "1.5", &TIER_1_5).await;
+    let run = passes(&platform, &["--tier", "1.5"], &TIER_1_5).await;
     let report = run.report();
     let scope = run.check("dns-scope");
     assert!(
@@ -63,26 +67,35 @@ async fn tier_1_5_on_an_ephemeral_cluster_runs_every_check_of_its_tiers() {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(left, [TIER_2.as_slice(), &["keycloak-realm"]].concat());
+    let mut expected = vec!["external-secrets", "keycloak-realm"];
+    expected.extend(TIER_2);
+    let mut left = left;
+    left.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(left, expected);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tier_2_on_an_ephemeral_cluster_passes() {
+async fn tier_2_on_an_ephemeral_cluster_under_adr_0180_passes() {
     let values = EPHEMERAL_VALUES.replace("maxTier: \"1.5\"", "maxTier: \"2\"");
     let platform = Platform::start(&values).await;
-    passes(&platform, "2", &[TIER_1_5.as_slice(), &TIER_2].concat()).await;
+    passes(
+        &platform,
+        &["--contract-rules", "adr-0180", "--tier", "2"],
+        &[TIER_1_5.as_slice(), &TIER_2].concat(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tier_3_on_a_persistent_cluster_runs_every_check_of_the_brief() {
+async fn every_gate_and_app_hook_of_a_persistent_cluster_passes() {
     let platform = Platform::start(PERSISTENT_VALUES).await;
     let run = passes(
         &platform,
-        "3",
-        &[TIER_1_5.as_slice(), &TIER_2, &["keycloak-realm"]].concat(),
+        &["--tier", "3"],
+        &[TIER_1_5.as_slice(), &TIER_2].concat(),
     )
     .await;
-    assert!(run.report()["leftOut"].as_array().unwrap().is_empty());
     let scope = run.check("dns-scope");
     assert!(
         scope["message"]
@@ -91,12 +104,31 @@ async fn tier_3_on_a_persistent_cluster_runs_every_check_of_the_brief() {
             .starts_with("2 ExternalDNS record(s) owned by goldenpath-dev "),
         "{scope:#}"
     );
-    let realm = run.check("keycloak-realm");
+    // At the gate, the logins come from the remote secrets in Secrets Manager.
+    let postgres = run.check("postgres");
     assert!(
-        realm["message"]
+        postgres["message"]
+            .as_str()
+            .unwrap()
+            .contains("backstage: logged in to backstage on 127.0.0.1"),
+        "{postgres:#}"
+    );
+    // In the apps' own hooks, from what their ExternalSecrets synced.
+    let backstage = passes(
+        &platform,
+        &["--app", "backstage"],
+        &["external-secrets", "postgres"],
+    )
+    .await;
+    assert_eq!(backstage.report()["app"], "backstage");
+    let realm = passes(&platform, &["--app", "oidc-config"], &["keycloak-realm"]).await;
+    assert!(
+        realm
+            .check("keycloak-realm")["message"]
             .as_str()
             .unwrap()
             .contains("with 1 signing key(s): k6oA8NfLq2bR (RS256)"),
-        "{realm:#}"
+        "{:#}",
+        realm.check("keycloak-realm")
     );
 }

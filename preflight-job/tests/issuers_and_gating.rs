@@ -11,6 +11,8 @@ use support::*;
 
 async fn issuers(cluster: &Cluster, extra: &[&str]) -> Run {
     let mut args = vec![
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",
@@ -171,6 +173,8 @@ async fn an_issuer_registering_while_waiting_is_noticed() {
     );
     let child = cluster
         .preflight(&[
+            "--contract-rules",
+            "adr-0180",
             "--max-tier",
             "2",
             "--tier",
@@ -273,7 +277,7 @@ async fn applications_above_the_ceiling_or_unlabelled_are_named() {
     let config = cluster.write("c.yaml", "checks:\n  tier-gating:\n    exempt: [loki]\n");
     let raised = gating(
         &cluster,
-        &["--max-tier", "2", "--config", config.to_str().unwrap()],
+        &["--contract-rules", "adr-0180", "--max-tier", "2", "--config", config.to_str().unwrap()],
     )
     .await;
     let message = raised.check("tier-gating")["message"]

@@ -577,6 +577,8 @@ async fn large_clusters_are_listed_in_pages() {
 
 fn tier2(args: &[&str]) -> Vec<String> {
     [
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",

@@ -11,6 +11,8 @@ use support::*;
 
 async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
     let mut args = vec![
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",
@@ -206,6 +208,8 @@ async fn every_login_failure_is_produced_for_real() {
             .unwrap();
         let cfg = config(&cluster, &pg, "", false);
         let run = run(cluster.preflight(&[
+            "--contract-rules",
+            "adr-0180",
             "--max-tier",
             "2",
             "--tier",
@@ -268,6 +272,8 @@ async fn no_output_format_ever_shows_a_password() {
         cluster.path("r.txt"),
     );
     let mut cmd = cluster.preflight(&[
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",

@@ -93,7 +93,7 @@ pub(crate) fn eks_node() -> Value {
     list["items"][0].clone()
 }
 
-pub(crate) const EPHEMERAL_VALUES: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform:\n  storageClassReady: true\ndns:\n  hostSuffix: b-26-01-23-01.dev.goldenpathidp.io\n";
+pub(crate) const EPHEMERAL_VALUES: &str = "bootstrap:\n  mode: ephemeral\n  maxTier: \"1.5\"\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform:\n  storageClassReady: true\n  rdsAvailable: true\ndns:\n  hostSuffix: b-26-01-23-01.dev.goldenpathidp.io\n";
 
 /// A CRD as the API server stores it, `Established` or not.
 pub(crate) fn crd(

@@ -263,7 +263,7 @@ pub(crate) fn config(
     }
     if with_grafana {
         yaml.push_str(&format!(
-            "    - app: grafana\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
+            "    - app: grafana-postgresql\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
             ca.display()
         ));
     }
@@ -282,6 +282,8 @@ pub(crate) fn login_cmd(
     cmd.env("PREFLIGHT_PG_PASSWORD", password);
     cmd.arg("--values").arg(values).args([
         "--no-cluster-values",
+        "--contract-rules",
+        "adr-0180",
         "--max-tier",
         "2",
         "--tier",

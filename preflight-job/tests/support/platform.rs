@@ -6,7 +6,7 @@ use fake_kube::FakeKeycloak;
 
 use super::Cluster;
 use super::moto::{Moto, external_dns_records};
-use super::pg::{TestPostgres, cluster_for, config};
+use super::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres, cluster_for, config};
 
 /// Values of a persistent cluster: ceiling 3, hostnames under `dev.goldenpathidp.io`.
 pub(crate) const PERSISTENT_VALUES: &str =
@@ -68,12 +68,33 @@ impl Platform {
     pub(crate) async fn start(values: &str) -> Platform {
         let pg = TestPostgres::start();
         let moto = Moto::start();
-        let endpoint = moto
-            .create_instance("goldenpath-platform", "postgres")
-            .await;
+        // What Terraform creates: the instance, and each app's remote secret with its login
+        // (the test server's address standing in for the endpoint).
+        let endpoint = moto.create_instance("goldenpath-dev", "postgres").await;
+        for (app, user, password, db) in [
+            ("backstage", "backstage", CANARY, "backstage"),
+            ("grafana-postgresql", "grafana", GRAFANA_PASSWORD, "grafana"),
+        ] {
+            let login = serde_json::json!({"username": user, "password": password, "host": "127.0.0.1", "port": pg.port, "dbname": db, "engine": "postgres"});
+            moto.create_secret(&format!("goldenpath/dev/{app}/postgres"), &login.to_string())
+                .await;
+        }
         let zone = seed_zone(&moto).await;
         let cluster = cluster_for(&pg).await;
         cluster.write("values.yaml", values);
+        // Every tier below the ones checked has synced: a whole platform.
+        cluster
+            .kube
+            .update(
+                "argoproj.io/v1alpha1",
+                "Application",
+                Some("argocd"),
+                "kube-prometheus-stack",
+                |a| {
+                    a["status"] = serde_json::json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}});
+                },
+            )
+            .unwrap();
         // The Secret names the RDS endpoint, as in production; the login goes to the test
         // server (the config's host).
         cluster.set_secret_key(
@@ -84,6 +105,10 @@ impl Platform {
         );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
+        // The fixture's ExternalSecrets, which the apps' own hooks check.
+        settings.push_str(
+            "  external-secrets:\n    secrets:\n    - {app: backstage, externalSecret: backstage/backstage-postgres, keys: [POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD]}\n    - {app: grafana-postgresql, externalSecret: monitoring/grafana-postgres, secret: grafana-db, keys: [username, password, host, port, dbname]}\n",
+        );
         let keycloak = if values.contains("persistent") {
             let keycloak = FakeKeycloak::start().await.unwrap();
             let ca = cluster.write("keycloak-ca.pem", keycloak.ca_pem());
