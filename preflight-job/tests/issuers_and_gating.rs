@@ -201,13 +201,15 @@ async fn an_issuer_registering_while_waiting_is_noticed() {
     assert!(run.check("cluster-issuers")["attempts"].as_u64().unwrap() >= 2);
 }
 
+/// The first tier with TLS Ingresses is configurable, above tier 1 (which installs
+/// cert-manager): tier 1 itself is a configuration error naming the rule.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_issuers_tier_is_configurable() {
     let cluster = Cluster::healthy().await;
-    let config = cluster.write("c.yaml", "checks:\n  cluster-issuers:\n    tier: \"1\"\n");
+    let config = cluster.write("c.yaml", "checks:\n  cluster-issuers:\n    tier: \"1.5\"\n");
     let run = run(cluster.preflight(&[
         "--tier",
-        "1",
+        "1.5",
         "--config",
         config.to_str().unwrap(),
         "--output",
@@ -215,7 +217,18 @@ async fn the_issuers_tier_is_configurable() {
     ]))
     .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.check("cluster-issuers")["tier"], "1");
+    assert_eq!(run.check("cluster-issuers")["tier"], "1.5");
+    let too_early = cluster.write("early.yaml", "checks:\n  cluster-issuers:\n    tier: \"1\"\n");
+    let refused = support::run(cluster.preflight(&["--tier", "1", "--config", too_early.to_str().unwrap()]))
+        .await;
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains(
+            "checks.cluster-issuers: needed by tier 1, but cert-manager (tier 1) provides what it verifies"
+        ),
+        "{}",
+        refused.stderr
+    );
 }
 
 fn application(name: &str, tier: Option<&str>) -> Value {
@@ -268,8 +281,8 @@ async fn applications_above_the_ceiling_or_unlabelled_are_named() {
         check["hint"]
             .as_str()
             .unwrap()
-            .contains("bootstrap.maxTier is 1.5"),
-        "{check:#}"
+            .contains("maxTier is derived from bootstrap.mode ephemeral"),
+        "the hint quotes the rule that set the ceiling: {check:#}"
     );
 
     // With the ceiling raised to 2 and the unlabelled app exempt, only keycloak and the

@@ -59,8 +59,8 @@ impl Realm {
             .display()
             .to_string();
         let mut all = vec![
-            "--tier",
-            "3",
+            "--app",
+            "oidc-config",
             "--check",
             "keycloak-realm",
             "--no-cluster-values",
@@ -210,8 +210,8 @@ async fn a_refused_connection_is_a_clear_failure() {
         .display()
         .to_string();
     let refused = support::run(realm.cluster.preflight(&[
-        "--tier",
-        "3",
+        "--app",
+        "oidc-config",
         "--check",
         "keycloak-realm",
         "--no-cluster-values",

@@ -1,4 +1,4 @@
-//! Every Kubernetes check of tiers 0 to 1.5, passing and failing, through the real binary and
+//! Every Kubernetes check of the tier gates and of Backstage's own hook, passing and failing, through the real binary and
 //! a real kubeconfig against the fake API server.
 
 mod support;
@@ -27,12 +27,11 @@ async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
             "nodes-ready",
             "coredns",
             "cni",
+            "tier-gating",
+            "lower-tiers-healthy",
             "crds",
             "ingress-class",
-            "cluster-secret-store",
             "irsa",
-            "tier-gating",
-            "observability-crds",
             "storage-class"
         ]
     );
@@ -51,18 +50,57 @@ async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
         run.check("storage-class")["message"],
         "default StorageClass gp3 (ebs.csi.aws.com)"
     );
+    let store = run_tier2_checks(&cluster, &["cluster-secret-store"]).await;
+    assert_eq!(store.code, 0, "{}", store.stdout);
     assert_eq!(
-        run.check("cluster-secret-store")["evidence"]["apiVersion"],
+        store.check("cluster-secret-store")["evidence"]["apiVersion"],
         "external-secrets.io/v1"
     );
+}
+
+/// A tier-2 run (tier 2 on the ephemeral test cluster needs the ADR-0180 rules) of some
+/// checks only.
+async fn run_tier2_checks(cluster: &Cluster, checks: &[&str]) -> Run {
+    let mut args = vec![
+        "--contract-rules",
+        "adr-0180",
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--output",
+        "json",
+    ];
+    for c in checks {
+        args.extend(["--check", c]);
+    }
+    run(cluster.preflight(&args)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
     let cluster = Cluster::healthy().await;
     cluster.kube.revoke_token();
-    let run =
-        run(cluster.preflight(&["--tier", "1", "--output", "json", "--no-cluster-values"])).await;
+    let run = run(cluster.preflight(&[
+        "--contract-rules",
+        "adr-0180",
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+        "--check",
+        "kube-api",
+        "--check",
+        "nodes-ready",
+        "--check",
+        "crds",
+        "--check",
+        "cluster-secret-store",
+        "--output",
+        "json",
+        "--no-cluster-values",
+    ]))
+    .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_check(&run, "kube-api", "fail", "unauthorized");
     let nodes = run.check("nodes-ready");
@@ -215,7 +253,7 @@ async fn a_missing_crd_fails_and_blocks_the_secret_store() {
             false,
         ))
         .unwrap();
-    let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
+    let run = run_tier2_checks(&cluster, &["kube-api", "crds", "cluster-secret-store"]).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "crds", "fail", "crds-missing");
     let message = run.check("crds")["message"].as_str().unwrap().to_owned();
@@ -240,7 +278,7 @@ async fn a_missing_crd_fails_and_blocks_the_secret_store() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_observability_crds_are_a_tier_1_5_requirement() {
+async fn the_observability_crds_are_a_tier_2_requirement() {
     let cluster = Cluster::healthy().await;
     cluster
         .kube
@@ -251,13 +289,23 @@ async fn the_observability_crds_are_a_tier_1_5_requirement() {
             "prometheuses.monitoring.coreos.com",
         )
         .unwrap();
-    let tier1 = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
-    assert_eq!(tier1.code, 0, "{}", tier1.stdout);
+    // Tier 1.5 installs them: its own gate does not check them, tier 2's does.
     let tier15 = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
-    assert_eq!(tier15.code, 1);
-    assert_check(&tier15, "observability-crds", "fail", "crds-missing");
+    assert_eq!(tier15.code, 0, "{}", tier15.stdout);
     assert!(
-        tier15.check("observability-crds")["hint"]
+        tier15.report()["leftOut"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["id"] == "observability-crds" && l["neededBy"]["tier"] == "2"),
+        "{}",
+        tier15.stdout
+    );
+    let tier2 = run_tier2_checks(&cluster, &["observability-crds"]).await;
+    assert_eq!(tier2.code, 1);
+    assert_check(&tier2, "observability-crds", "fail", "crds-missing");
+    assert!(
+        tier2.check("observability-crds")["hint"]
             .as_str()
             .unwrap()
             .contains("kube-prometheus-stack")
@@ -271,7 +319,7 @@ async fn a_missing_ingress_class_is_named() {
         .kube
         .delete("networking.k8s.io/v1", "IngressClass", None, "kong")
         .unwrap();
-    let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
+    let run = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "ingress-class", "fail", "ingress-class-missing");
     assert!(
@@ -286,7 +334,7 @@ async fn a_missing_ingress_class_is_named() {
 async fn a_secret_store_that_is_not_ready_shows_the_providers_message() {
     let cluster = Cluster::healthy().await;
     cluster.kube.apply(secret_store("v1", false, "unable to validate store: AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue")).unwrap();
-    let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
+    let run = run_tier2_checks(&cluster, &["cluster-secret-store"]).await;
     assert_eq!(run.code, 1);
     assert_check(
         &run,
@@ -314,15 +362,7 @@ async fn an_older_external_secrets_serving_only_v1beta1_is_understood() {
         .kube
         .apply(secret_store("v1beta1", true, "store validated"))
         .unwrap();
-    let run = run(cluster.preflight(&[
-        "--tier",
-        "1",
-        "--check",
-        "cluster-secret-store",
-        "--output",
-        "json",
-    ]))
-    .await;
+    let run = run_tier2_checks(&cluster, &["cluster-secret-store"]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(
         run.check("cluster-secret-store")["evidence"]["apiVersion"],
@@ -348,15 +388,7 @@ async fn a_store_whose_api_group_is_not_served_fails_clearly() {
             )
             .unwrap();
     }
-    let run = run(cluster.preflight(&[
-        "--tier",
-        "1",
-        "--check",
-        "cluster-secret-store",
-        "--output",
-        "json",
-    ]))
-    .await;
+    let run = run_tier2_checks(&cluster, &["cluster-secret-store"]).await;
     assert_eq!(run.code, 1);
     assert_check(
         &run,
@@ -385,7 +417,7 @@ async fn irsa_annotations_missing_or_malformed() {
             Some("arn:aws:iam::REPLACE_ME:role/dns"),
         ))
         .unwrap();
-    let run = run(cluster.preflight(&["--tier", "1", "--output", "json"])).await;
+    let run = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "irsa", "fail", "irsa-missing");
     assert_eq!(
@@ -514,7 +546,7 @@ async fn a_403_is_not_retried_while_waiting() {
         .deny("list", "networking.k8s.io", "ingressclasses");
     let run = run(cluster.preflight(&[
         "--tier",
-        "1",
+        "1.5",
         "--check",
         "ingress-class",
         "--wait",
@@ -575,16 +607,22 @@ async fn large_clusters_are_listed_in_pages() {
     );
 }
 
-fn tier2(args: &[&str]) -> Vec<String> {
+/// Backstage's own hook (`--app backstage`), checking the fixture's two ExternalSecrets as
+/// if both were Backstage's, so that one run judges several.
+/// Backstage is tier 2: the cluster is a persistent one.
+fn app_hook(cluster: &Cluster, args: &[&str]) -> Vec<String> {
+    cluster.write("values.yaml", support::platform::PERSISTENT_VALUES);
+    let config = cluster.write(
+        "external-secrets.yaml",
+        "checks:\n  external-secrets:\n    secrets:\n    - {app: backstage, externalSecret: backstage/backstage-postgres, keys: [POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD]}\n    - {app: backstage, externalSecret: monitoring/grafana-postgres, secret: grafana-db, keys: [username, password, host, port, dbname]}\n",
+    );
     [
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
+        "--app",
+        "backstage",
         "--check",
         "external-secrets",
+        "--config",
+        config.to_str().unwrap(),
         "--output",
         "json",
     ]
@@ -594,15 +632,15 @@ fn tier2(args: &[&str]) -> Vec<String> {
     .collect()
 }
 
-async fn run_tier2(cluster: &Cluster, extra: &[&str]) -> Run {
-    let args = tier2(extra);
+async fn run_app_hook(cluster: &Cluster, extra: &[&str]) -> Run {
+    let args = app_hook(cluster, extra);
     run(cluster.preflight(&args.iter().map(String::as_str).collect::<Vec<_>>())).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn synced_external_secrets_with_their_keys_pass() {
     let cluster = Cluster::healthy().await;
-    let run = run_tier2(&cluster, &[]).await;
+    let run = run_app_hook(&cluster, &[]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         run.check("external-secrets")["message"],
@@ -630,7 +668,7 @@ async fn an_external_secret_in_secret_synced_error_shows_the_providers_message()
             s["data"].as_object_mut().unwrap().remove("dbname");
         })
         .unwrap();
-    let run = run_tier2(&cluster, &[]).await;
+    let run = run_app_hook(&cluster, &[]).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "external-secrets", "fail", "secret-not-synced");
     assert_eq!(
@@ -668,7 +706,7 @@ async fn external_secrets_of_an_older_release_are_read_at_v1beta1() {
         es["apiVersion"] = json!("external-secrets.io/v1beta1");
         cluster.kube.apply(es).unwrap();
     }
-    let run = run_tier2(&cluster, &[]).await;
+    let run = run_app_hook(&cluster, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(
         run.check("external-secrets")["evidence"]["apiVersion"],
@@ -683,7 +721,7 @@ async fn an_external_secret_that_syncs_while_waiting_is_noticed() {
         .kube
         .delete("v1", "Secret", Some("backstage"), "backstage-postgres")
         .unwrap();
-    let args = tier2(&["--wait", "20s"]);
+    let args = app_hook(&cluster, &["--wait", "20s"]);
     let child = cluster
         .preflight(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .spawn()
