@@ -20,7 +20,7 @@ async fn writes_every_output_at_once() {
     );
     let mut cmd = cluster.preflight(&[
         "--tier",
-        "1",
+        "1.5",
         "--output",
         "human",
         "--output",
@@ -83,8 +83,18 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
             "data": {"values.yaml": "bootstrap:\n  mode: ephemeral\n  maxTier: \"1\"\n  env: dev\n  buildId: \"26-01-23-01\"\n"}
         }))
         .unwrap();
-    // The cluster's maxTier (1) overrides the file's (1.5).
-    let run1 = run(cluster.preflight(&["--tier", "1.5"])).await;
+    // Under the V1 rules the cluster's maxTier must agree with its mode, and the error says
+    // where it came from.
+    let v1 = run(cluster.preflight(&["--tier", "1"])).await;
+    assert_eq!(v1.code, 2, "{}", v1.stderr);
+    assert!(
+        v1.stderr.contains("ConfigMap kube-system/goldenpath-bootstrap (key values.yaml, line 3): bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral"),
+        "{}",
+        v1.stderr
+    );
+    // Under ADR-0180 the cluster's maxTier (1) is the ceiling, overriding the file's (1.5).
+    let adr = ["--contract-rules", "adr-0180"];
+    let run1 = run(cluster.preflight(&[&adr[..], &["--tier", "1.5"]].concat())).await;
     assert_eq!(run1.code, 2, "{}", run1.stderr);
     assert!(
         run1.stderr.contains("tier 1.5 is above this cluster's ceiling 1: bootstrap.maxTier is 1 (ConfigMap kube-system/goldenpath-bootstrap (key values.yaml, line 3))"),
@@ -92,8 +102,10 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
         run1.stderr
     );
     // A flag overrides the cluster.
-    let run2 =
-        run(cluster.preflight(&["--tier", "1.5", "--max-tier", "1.5", "--output", "json"])).await;
+    let run2 = run(cluster.preflight(
+        &[&adr[..], &["--tier", "1.5", "--max-tier", "1.5", "--output", "json"]].concat(),
+    ))
+    .await;
     assert_eq!(run2.code, 0, "{}", run2.stderr);
     assert!(
         run2.report()["notes"].as_array().unwrap().iter().any(|n| n
@@ -101,7 +113,7 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
     );
     // Without a tier, the ceiling is checked; the cluster's tier-1.5 Application is then
     // above it, which the tier-gating guard reports.
-    let run3 = run(cluster.preflight(&["--output", "json"])).await;
+    let run3 = run(cluster.preflight(&[&adr[..], &["--output", "json"]].concat())).await;
     assert_eq!(run3.code, 1);
     assert_eq!(run3.report()["tier"], "1");
     assert_check(&run3, "tier-gating", "fail", "tier-gating-violated");

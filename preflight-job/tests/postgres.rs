@@ -1,5 +1,5 @@
-//! Tier 2 against a real PostgreSQL 15 with TLS: a login with the app's own credentials from
-//! the synced Secret, every failure produced for real, and no secret in any output.
+//! Backstage's own hook against a real PostgreSQL 15 with TLS: a login with the app's own
+//! credentials from the synced Secret, every failure produced for real, and no secret in any output.
 
 mod support;
 
@@ -9,14 +9,27 @@ use serde_json::json;
 use support::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres, cluster_for, config};
 use support::*;
 
+/// A cluster where Backstage's ExternalSecret has synced its Secret: a persistent one, since
+/// Backstage is tier 2.
+async fn backstage_cluster(pg: &TestPostgres) -> Cluster {
+    let cluster = cluster_for(pg).await;
+    cluster.write("values.yaml", support::platform::PERSISTENT_VALUES);
+    cluster
+}
+
+/// Both test databases in Backstage's hook, as if both were Backstage's, so that one run logs
+/// in to several.
+fn as_backstages(cfg: &str) -> String {
+    let text = std::fs::read_to_string(cfg).unwrap().replace("app: grafana-postgresql", "app: backstage");
+    std::fs::write(cfg, text).unwrap();
+    cfg.to_owned()
+}
+
+/// Backstage's own hook: its ExternalSecret and its login with the synced credentials.
 async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
     let mut args = vec![
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
+        "--app",
+        "backstage",
         "--check",
         "external-secrets",
         "--check",
@@ -33,8 +46,8 @@ async fn tier2(cluster: &Cluster, config: &str, extra: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread")]
 async fn both_apps_log_in_over_tls_with_their_own_credentials() {
     let pg = TestPostgres::start();
-    let cluster = cluster_for(&pg).await;
-    let cfg = config(&cluster, &pg, "checkPlaintextRefused: true", true);
+    let cluster = backstage_cluster(&pg).await;
+    let cfg = as_backstages(&config(&cluster, &pg, "checkPlaintextRefused: true", true));
     let run = tier2(&cluster, &cfg, &[]).await;
     assert_eq!(run.code, 0, "{}\n{}\n{}", run.stdout, run.stderr, pg.log());
     for c in run.report()["checks"].as_array().unwrap() {
@@ -49,7 +62,7 @@ async fn both_apps_log_in_over_tls_with_their_own_credentials() {
         "{message}"
     );
     assert!(
-        message.contains("CREATEDB granted; plaintext refused; grafana: logged in to grafana"),
+        message.contains("CREATEDB granted; plaintext refused; backstage: logged in to grafana"),
         "{message}"
     );
     assert!(pg.log().contains("connection authorized: user=backstage database=backstage application_name=preflight SSL enabled"), "{}", pg.log());
@@ -58,7 +71,7 @@ async fn both_apps_log_in_over_tls_with_their_own_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_login_failure_is_produced_for_real() {
     let pg = TestPostgres::start();
-    let cluster = cluster_for(&pg).await;
+    let cluster = backstage_cluster(&pg).await;
     let closed = closed_addr().port();
     // Accepts TCP (the kernel does) but never answers: a blackholed database.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -68,7 +81,17 @@ async fn every_login_failure_is_produced_for_real() {
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     );
     let cases: Vec<(String, &[&str], i32, &str, &str)> = vec![
-        ("database: nope".into(), &[], 1, "fail", "database-missing"),
+        (
+            "database: nope\nrequireCreatedb: false".into(),
+            &[],
+            1,
+            "fail",
+            "database-missing",
+        ),
+        // An app that creates its own databases (Backstage's backstage_plugin_*) has not
+        // created this one yet: its role may, so the app will.
+        ("database: backstage_plugin_catalog".into(), &[], 0, "pass", "postgres-login"),
+
         (
             format!("caBundle: {}", pg.other_ca().display()),
             &[],
@@ -153,6 +176,24 @@ async fn every_login_failure_is_produced_for_real() {
     }
     drop(silent);
 
+    // Without CREATEDB, a database the app has not created is missing for good.
+    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_USER", "grafana");
+    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_PASSWORD", GRAFANA_PASSWORD);
+    let cfg = config(&cluster, &pg, "database: backstage_plugin_catalog", false);
+    let uncreatable = tier2(&cluster, &cfg, &[]).await;
+    assert_eq!(uncreatable.code, 1, "{}", uncreatable.stdout);
+    assert_check(&uncreatable, "postgres", "fail", "database-missing");
+    assert!(
+        uncreatable.check("postgres")["message"]
+            .as_str()
+            .unwrap()
+            .contains("role grafana may not create it (no CREATEDB)"),
+        "{}",
+        uncreatable.check("postgres")
+    );
+    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_USER", "backstage");
+    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_PASSWORD", CANARY);
+
     let cfg = config(&cluster, &pg, "", false);
     assert_eq!(
         pg.psql("ALTER ROLE backstage NOCREATEDB").status.code(),
@@ -190,7 +231,7 @@ async fn every_login_failure_is_produced_for_real() {
         ("POSTGRES_PASSWORD", Some(""), "empty-password"),
         ("POSTGRES_USER", None, "credentials-incomplete"),
     ] {
-        let cluster = cluster_for(&pg).await;
+        let cluster = backstage_cluster(&pg).await;
         cluster
             .kube
             .update(
@@ -208,12 +249,8 @@ async fn every_login_failure_is_produced_for_real() {
             .unwrap();
         let cfg = config(&cluster, &pg, "", false);
         let run = run(cluster.preflight(&[
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
+            "--app",
+            "backstage",
             "--check",
             "postgres",
             "--config",
@@ -234,7 +271,7 @@ async fn every_login_failure_is_produced_for_real() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_login_waits_for_its_synced_secret_and_is_blocked_when_it_fails() {
     let pg = TestPostgres::start();
-    let cluster = cluster_for(&pg).await;
+    let cluster = backstage_cluster(&pg).await;
     let cfg = config(&cluster, &pg, "", false);
     cluster
         .kube
@@ -255,8 +292,8 @@ async fn a_login_waits_for_its_synced_secret_and_is_blocked_when_it_fails() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_output_format_ever_shows_a_password() {
     let pg = TestPostgres::start();
-    let cluster = cluster_for(&pg).await;
-    let cfg = config(&cluster, &pg, "", true);
+    let cluster = backstage_cluster(&pg).await;
+    let cfg = as_backstages(&config(&cluster, &pg, "", true));
     // One database fails (its password is wrong), one passes: both paths are printed.
     cluster
         .kube
@@ -272,12 +309,8 @@ async fn no_output_format_ever_shows_a_password() {
         cluster.path("r.txt"),
     );
     let mut cmd = cluster.preflight(&[
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
+        "--app",
+        "backstage",
         "--config",
         &cfg,
         "--output",

@@ -267,6 +267,8 @@ pub(crate) fn config(
             ca.display()
         ));
     }
+    // The fixture's ExternalSecrets, which the apps' own hooks check with their logins.
+    yaml.push_str("  external-secrets:\n    secrets:\n    - {app: backstage, externalSecret: backstage/backstage-postgres, keys: [POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD]}\n    - {app: grafana-postgresql, externalSecret: monitoring/grafana-postgres, secret: grafana-db, keys: [username, password, host, port, dbname]}\n");
     cluster.write("preflight.yaml", &yaml).display().to_string()
 }
 

@@ -105,10 +105,6 @@ impl Platform {
         );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
-        // The fixture's ExternalSecrets, which the apps' own hooks check.
-        settings.push_str(
-            "  external-secrets:\n    secrets:\n    - {app: backstage, externalSecret: backstage/backstage-postgres, keys: [POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD]}\n    - {app: grafana-postgresql, externalSecret: monitoring/grafana-postgres, secret: grafana-db, keys: [username, password, host, port, dbname]}\n",
-        );
         let keycloak = if values.contains("persistent") {
             let keycloak = FakeKeycloak::start().await.unwrap();
             let ca = cluster.write("keycloak-ca.pem", keycloak.ca_pem());
