@@ -93,8 +93,12 @@ async fn a_crd_and_a_store_created_while_waiting_are_noticed() {
         .unwrap();
     let child = cluster
         .preflight(&[
+            "--contract-rules",
+            "adr-0180",
+            "--max-tier",
+            "2",
             "--tier",
-            "1",
+            "2",
             "--check",
             "crds",
             "--check",
@@ -305,14 +309,42 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
     k.apply(secret_store("v1", false, "could not get provider client"))
         .unwrap();
 
+    // Tier 2's gate (the ADR-0180 rules allow it on the ephemeral test cluster), without the
+    // checks of AWS and the database, which have tests of their own.
     let child = cluster
-        .preflight(&["--tier", "1.5", "--wait", "30s", "--output", "json"])
+        .preflight(&[
+            "--contract-rules",
+            "adr-0180",
+            "--max-tier",
+            "2",
+            "--tier",
+            "2",
+            "--skip",
+            "rds-instance",
+            "--skip",
+            "secrets-manager",
+            "--skip",
+            "postgres",
+            "--wait",
+            "30s",
+            "--output",
+            "json",
+        ])
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     k.apply(coredns(true)).unwrap();
     k.apply(aws_node(3, 3)).unwrap();
     k.load_file(&fixture("cluster-healthy.yaml")).unwrap();
+    // Tier 1.5's Application finishes its sync.
+    k.update(
+        "argoproj.io/v1alpha1",
+        "Application",
+        Some("argocd"),
+        "kube-prometheus-stack",
+        |a| a["status"] = serde_json::json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}),
+    )
+    .unwrap();
     k.apply(crd(prometheus, "Prometheus", "Namespaced", &["v1"], true))
         .unwrap();
     let run = finish(child, Duration::from_secs(20)).await;
@@ -321,6 +353,7 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
     for id in [
         "coredns",
         "cni",
+        "lower-tiers-healthy",
         "ingress-class",
         "irsa",
         "cluster-secret-store",
@@ -349,6 +382,8 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
         "/apis/external-secrets.io/v1/clustersecretstores",
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
         "/apis/storage.k8s.io/v1/storageclasses",
+        // lower-tiers-healthy waits on the Applications with a watch too.
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications",
     ] {
         assert!(watched.contains(path), "{path} watched: {watched:?}");
     }
