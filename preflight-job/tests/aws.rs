@@ -39,7 +39,12 @@ async fn the_platforms_instance_is_found_by_its_conventional_name() {
     let run = rds_run(&cluster, &moto, None, &[]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_check(&run, "rds-instance", "pass", "rds-available");
-    assert!(run.check("rds-instance")["message"].as_str().unwrap().contains(&address));
+    assert!(
+        run.check("rds-instance")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&address)
+    );
     moto.rds()
         .await
         .delete_db_instance()

@@ -12,6 +12,8 @@
 //!
 //! The fake API server does not enforce RBAC; the real authorizer is issue 10's.
 
+#![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
+
 mod support;
 
 use std::path::PathBuf;

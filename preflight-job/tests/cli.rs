@@ -33,7 +33,6 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = run.report();
-    let text = plan.to_string();
     let planned: Vec<&str> = plan["checks"]
         .as_array()
         .unwrap()
@@ -43,7 +42,14 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     // Tier 1's gate: what tier 1 needs from the foundation, nothing tier 1 installs.
     assert_eq!(
         planned,
-        ["kube-api", "nodes-ready", "coredns", "cni", "route53-zone", "tier-gating"],
+        [
+            "kube-api",
+            "nodes-ready",
+            "coredns",
+            "cni",
+            "route53-zone",
+            "tier-gating"
+        ],
         "{plan:#}"
     );
     for c in plan["checks"].as_array().unwrap() {
@@ -146,8 +152,9 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     let env = run(cmd).await;
     assert_eq!(env.code, 2);
     assert!(
-        env.stderr
-            .contains("$PREFLIGHT_MAX_TIER: bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral"),
+        env.stderr.contains(
+            "$PREFLIGHT_MAX_TIER: bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral"
+        ),
         "{}",
         env.stderr
     );
@@ -172,16 +179,18 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     let capped = adr(&["--tier", "3", "--max-tier", "3"]).await;
     assert_eq!(capped.code, 2);
     assert!(
-        capped
-            .stderr
-            .contains("ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"),
+        capped.stderr.contains(
+            "ceiling 2: bootstrap.maxTier is 3 (--max-tier), but bootstrap.mode is ephemeral"
+        ),
         "{}",
         capped.stderr
     );
     let lowered = adr(&["--tier", "1.5", "--max-tier", "1"]).await;
     assert_eq!(lowered.code, 2);
     assert!(
-        lowered.stderr.contains("tier 1.5 is above this cluster's ceiling 1: bootstrap.maxTier is 1 (--max-tier)"),
+        lowered.stderr.contains(
+            "tier 1.5 is above this cluster's ceiling 1: bootstrap.maxTier is 1 (--max-tier)"
+        ),
         "{}",
         lowered.stderr
     );
@@ -193,7 +202,9 @@ async fn a_tier_above_the_ceiling_is_a_usage_error_naming_the_rule() {
     let no_rds = preflight(&["plan", "--values", persistent.to_str().unwrap()]).await;
     assert_eq!(no_rds.code, 2);
     assert!(
-        no_rds.stderr.contains("platform.rdsAvailable: is absent, but tier 3 needs RDS"),
+        no_rds
+            .stderr
+            .contains("platform.rdsAvailable: is absent, but tier 3 needs RDS"),
         "{}",
         no_rds.stderr
     );

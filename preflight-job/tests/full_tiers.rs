@@ -123,8 +123,7 @@ async fn every_gate_and_app_hook_of_a_persistent_cluster_passes() {
     assert_eq!(backstage.report()["app"], "backstage");
     let realm = passes(&platform, &["--app", "oidc-config"], &["keycloak-realm"]).await;
     assert!(
-        realm
-            .check("keycloak-realm")["message"]
+        realm.check("keycloak-realm")["message"]
             .as_str()
             .unwrap()
             .contains("with 1 signing key(s): k6oA8NfLq2bR (RS256)"),

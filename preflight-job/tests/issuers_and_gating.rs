@@ -218,9 +218,13 @@ async fn the_issuers_tier_is_configurable() {
     .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.check("cluster-issuers")["tier"], "1.5");
-    let too_early = cluster.write("early.yaml", "checks:\n  cluster-issuers:\n    tier: \"1\"\n");
-    let refused = support::run(cluster.preflight(&["--tier", "1", "--config", too_early.to_str().unwrap()]))
-        .await;
+    let too_early = cluster.write(
+        "early.yaml",
+        "checks:\n  cluster-issuers:\n    tier: \"1\"\n",
+    );
+    let refused =
+        support::run(cluster.preflight(&["--tier", "1", "--config", too_early.to_str().unwrap()]))
+            .await;
     assert_eq!(refused.code, 2, "{}", refused.stdout);
     assert!(
         refused.stderr.contains(
@@ -290,7 +294,14 @@ async fn applications_above_the_ceiling_or_unlabelled_are_named() {
     let config = cluster.write("c.yaml", "checks:\n  tier-gating:\n    exempt: [loki]\n");
     let raised = gating(
         &cluster,
-        &["--contract-rules", "adr-0180", "--max-tier", "2", "--config", config.to_str().unwrap()],
+        &[
+            "--contract-rules",
+            "adr-0180",
+            "--max-tier",
+            "2",
+            "--config",
+            config.to_str().unwrap(),
+        ],
     )
     .await;
     let message = raised.check("tier-gating")["message"]

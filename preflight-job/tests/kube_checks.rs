@@ -622,7 +622,7 @@ fn app_hook(cluster: &Cluster, args: &[&str]) -> Vec<String> {
         "--check",
         "external-secrets",
         "--config",
-        config.to_str().unwrap(),
+        config.to_str().expect("a UTF-8 path"),
         "--output",
         "json",
     ]

@@ -103,7 +103,11 @@ async fn values_come_from_the_bootstrap_configmap_and_flags_override_them() {
     );
     // A flag overrides the cluster.
     let run2 = run(cluster.preflight(
-        &[&adr[..], &["--tier", "1.5", "--max-tier", "1.5", "--output", "json"]].concat(),
+        &[
+            &adr[..],
+            &["--tier", "1.5", "--max-tier", "1.5", "--output", "json"],
+        ]
+        .concat(),
     ))
     .await;
     assert_eq!(run2.code, 0, "{}", run2.stderr);

@@ -20,8 +20,10 @@ async fn backstage_cluster(pg: &TestPostgres) -> Cluster {
 /// Both test databases in Backstage's hook, as if both were Backstage's, so that one run logs
 /// in to several.
 fn as_backstages(cfg: &str) -> String {
-    let text = std::fs::read_to_string(cfg).unwrap().replace("app: grafana-postgresql", "app: backstage");
-    std::fs::write(cfg, text).unwrap();
+    let text = std::fs::read_to_string(cfg)
+        .expect("the config was written")
+        .replace("app: grafana-postgresql", "app: backstage");
+    std::fs::write(cfg, text).expect("the config is writable");
     cfg.to_owned()
 }
 
@@ -90,8 +92,13 @@ async fn every_login_failure_is_produced_for_real() {
         ),
         // An app that creates its own databases (Backstage's backstage_plugin_*) has not
         // created this one yet: its role may, so the app will.
-        ("database: backstage_plugin_catalog".into(), &[], 0, "pass", "postgres-login"),
-
+        (
+            "database: backstage_plugin_catalog".into(),
+            &[],
+            0,
+            "pass",
+            "postgres-login",
+        ),
         (
             format!("caBundle: {}", pg.other_ca().display()),
             &[],
@@ -177,8 +184,18 @@ async fn every_login_failure_is_produced_for_real() {
     drop(silent);
 
     // Without CREATEDB, a database the app has not created is missing for good.
-    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_USER", "grafana");
-    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_PASSWORD", GRAFANA_PASSWORD);
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_USER",
+        "grafana",
+    );
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_PASSWORD",
+        GRAFANA_PASSWORD,
+    );
     let cfg = config(&cluster, &pg, "database: backstage_plugin_catalog", false);
     let uncreatable = tier2(&cluster, &cfg, &[]).await;
     assert_eq!(uncreatable.code, 1, "{}", uncreatable.stdout);
@@ -191,8 +208,18 @@ async fn every_login_failure_is_produced_for_real() {
         "{}",
         uncreatable.check("postgres")
     );
-    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_USER", "backstage");
-    cluster.set_secret_key("backstage", "backstage-postgres", "POSTGRES_PASSWORD", CANARY);
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_USER",
+        "backstage",
+    );
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_PASSWORD",
+        CANARY,
+    );
 
     let cfg = config(&cluster, &pg, "", false);
     assert_eq!(

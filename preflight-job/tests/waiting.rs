@@ -342,7 +342,10 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
         "Application",
         Some("argocd"),
         "kube-prometheus-stack",
-        |a| a["status"] = serde_json::json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}),
+        |a| {
+            a["status"] =
+                serde_json::json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
+        },
     )
     .unwrap();
     k.apply(crd(prometheus, "Prometheus", "Namespaced", &["v1"], true))

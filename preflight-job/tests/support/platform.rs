@@ -76,8 +76,11 @@ impl Platform {
             ("grafana-postgresql", "grafana", GRAFANA_PASSWORD, "grafana"),
         ] {
             let login = serde_json::json!({"username": user, "password": password, "host": "127.0.0.1", "port": pg.port, "dbname": db, "engine": "postgres"});
-            moto.create_secret(&format!("goldenpath/dev/{app}/postgres"), &login.to_string())
-                .await;
+            moto.create_secret(
+                &format!("goldenpath/dev/{app}/postgres"),
+                &login.to_string(),
+            )
+            .await;
         }
         let zone = seed_zone(&moto).await;
         let cluster = cluster_for(&pg).await;
