@@ -7,18 +7,7 @@ use support::moto::Moto;
 use support::*;
 
 async fn rds_run(cluster: &Cluster, moto: &Moto, config: Option<&str>, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--check",
-        "rds-instance",
-        "--output",
-        "json",
-    ];
+    let mut args = tier_2_adr(&["--check", "rds-instance", "--output", "json"]);
     if let Some(c) = config {
         args.extend(["--config", c]);
     }
@@ -151,18 +140,7 @@ async fn an_unreachable_aws_api_is_a_clear_failure() {
     let closed = closed_addr();
     let mut cmd = cluster.preflight_aws(
         &moto,
-        &[
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
-            "--check",
-            "rds-instance",
-            "--output",
-            "json",
-        ],
+        &tier_2_adr(&["--check", "rds-instance", "--output", "json"]),
     );
     cmd.env("AWS_ENDPOINT_URL", format!("http://{closed}"));
     let run = run(cmd).await;

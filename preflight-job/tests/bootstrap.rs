@@ -315,20 +315,8 @@ async fn cluster_at(stage: Stage, values: &str) -> Cluster {
 
 /// The arguments of a hook's container, as `kubectl kustomize` renders its Job.
 fn rendered_args(dir: &str) -> Vec<String> {
-    let kubectl = venv_tool("kubectl", "PREFLIGHT_KUBECTL");
-    let out = std::process::Command::new(kubectl)
-        .arg("kustomize")
-        .arg(repo(&format!("hooks/{dir}/job")))
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let job = String::from_utf8_lossy(&out.stdout)
-        .split("\n---\n")
-        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+    let job = render(&format!("hooks/{dir}/job"))
+        .into_iter()
         .find(|d| d["kind"] == "Job")
         .expect("a Job");
     job["spec"]["template"]["spec"]["containers"][0]["args"]

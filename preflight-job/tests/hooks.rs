@@ -5,38 +5,8 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use support::*;
-
-fn documents(yaml: &str) -> Vec<Value> {
-    yaml.split("\n---\n")
-        .map(|d| {
-            d.lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_saphyr::from_str(&d).unwrap_or_else(|e| panic!("{e}\n{d}")))
-        .collect()
-}
-
-fn render(dir: &str) -> Vec<Value> {
-    let kubectl = venv_tool("kubectl", "PREFLIGHT_KUBECTL");
-    let out = Command::new(kubectl)
-        .arg("kustomize")
-        .arg(repo(dir))
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    documents(&String::from_utf8_lossy(&out.stdout))
-}
 
 /// One hook: its directory under hooks/, the arguments it passes preflight, the `preflight
 /// rbac` arguments of its RBAC, its namespace, its phase, and the waves it must lie between in

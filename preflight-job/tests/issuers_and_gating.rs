@@ -10,18 +10,7 @@ use serde_json::{Value, json};
 use support::*;
 
 async fn issuers(cluster: &Cluster, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--check",
-        "cluster-issuers",
-        "--output",
-        "json",
-    ];
+    let mut args = tier_2_adr(&["--check", "cluster-issuers", "--output", "json"]);
     args.extend_from_slice(extra);
     run(cluster.preflight(&args)).await
 }
@@ -172,20 +161,14 @@ async fn an_issuer_registering_while_waiting_is_noticed() {
         "Failed to register ACME account: 429 urn:ietf:params:acme:error:rateLimited",
     );
     let child = cluster
-        .preflight(&[
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
+        .preflight(&tier_2_adr(&[
             "--check",
             "cluster-issuers",
             "--wait",
             "30s",
             "--output",
             "json",
-        ])
+        ]))
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;

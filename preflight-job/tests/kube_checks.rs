@@ -61,16 +61,7 @@ async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
 /// A tier-2 run (tier 2 on the ephemeral test cluster needs the ADR-0180 rules) of some
 /// checks only.
 async fn run_tier2_checks(cluster: &Cluster, checks: &[&str]) -> Run {
-    let mut args = vec![
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
-        "--output",
-        "json",
-    ];
+    let mut args = tier_2_adr(&["--output", "json"]);
     for c in checks {
         args.extend(["--check", c]);
     }
@@ -81,13 +72,7 @@ async fn run_tier2_checks(cluster: &Cluster, checks: &[&str]) -> Run {
 async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
     let cluster = Cluster::healthy().await;
     cluster.kube.revoke_token();
-    let run = run(cluster.preflight(&[
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--tier",
-        "2",
+    let run = run(cluster.preflight(&tier_2_adr(&[
         "--check",
         "kube-api",
         "--check",
@@ -99,7 +84,7 @@ async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
         "--output",
         "json",
         "--no-cluster-values",
-    ]))
+    ])))
     .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_check(&run, "kube-api", "fail", "unauthorized");

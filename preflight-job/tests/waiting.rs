@@ -92,13 +92,7 @@ async fn a_crd_and_a_store_created_while_waiting_are_noticed() {
         )
         .unwrap();
     let child = cluster
-        .preflight(&[
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
+        .preflight(&tier_2_adr(&[
             "--check",
             "crds",
             "--check",
@@ -107,7 +101,7 @@ async fn a_crd_and_a_store_created_while_waiting_are_noticed() {
             "30s",
             "--output",
             "json",
-        ])
+        ]))
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -312,13 +306,7 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
     // Tier 2's gate (the ADR-0180 rules allow it on the ephemeral test cluster), without the
     // checks of AWS and the database, which have tests of their own.
     let child = cluster
-        .preflight(&[
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
+        .preflight(&tier_2_adr(&[
             "--skip",
             "rds-instance",
             "--skip",
@@ -329,7 +317,7 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
             "30s",
             "--output",
             "json",
-        ])
+        ]))
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;

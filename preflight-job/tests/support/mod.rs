@@ -213,6 +213,23 @@ pub(crate) fn set_node_ready(node: &mut Value, ready: bool) {
     }
 }
 
+/// `--tier 2` on the ephemeral test cluster, then `args`: tier 2 is above an ephemeral
+/// cluster's ceiling under the V1 contract rules, so these runs choose the ADR-0180
+/// precedence with `maxTier` 2 (the values declare RDS, which tier 2 needs).
+pub(crate) fn tier_2_adr<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    [
+        "--contract-rules",
+        "adr-0180",
+        "--max-tier",
+        "2",
+        "--tier",
+        "2",
+    ]
+    .into_iter()
+    .chain(args.iter().copied())
+    .collect()
+}
+
 /// The checks of tiers 0 to 1.5 that talk to AWS rather than the cluster.
 pub(crate) const AWS_CHECKS: [&str; 2] = ["route53-zone", "dns-scope"];
 
@@ -365,4 +382,34 @@ pub(crate) fn assert_check(run: &Run, id: &str, status: &str, code: &str) {
         "check {id}:\n{c:#}\nstderr:\n{}",
         run.stderr
     );
+}
+
+/// The YAML documents of a multi-document text (comments dropped).
+pub(crate) fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("\n---\n")
+        .map(|d| {
+            d.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str(&d).unwrap_or_else(|e| panic!("{e}\n{d}")))
+        .collect()
+}
+
+/// The objects `kubectl kustomize` renders from a directory of the repository (a hook).
+pub(crate) fn render(dir: &str) -> Vec<Value> {
+    let kubectl = venv_tool("kubectl", "PREFLIGHT_KUBECTL");
+    let out = std::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(repo(dir))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&String::from_utf8_lossy(&out.stdout))
 }
