@@ -552,6 +552,40 @@ mod tests {
         );
     }
 
+    /// A database is checked where its app's tier is gated (or in its app's hook), wherever
+    /// its credentials come from.
+    #[test]
+    fn a_database_is_checked_at_its_apps_tier_only() {
+        let mut config = Config::default();
+        config
+            .checks
+            .postgres
+            .databases
+            .push(crate::checks::postgres::PostgresTarget {
+                host: Some("keycloak-db.internal".into()),
+                user: Some("keycloak_app".into()),
+                database: Some("keycloak".into()),
+                password_env: Some("KEYCLOAK_DB_PASSWORD".into()),
+                ..crate::checks::postgres::PostgresTarget::for_app("keycloak")
+            });
+        let v = values(PERSISTENT);
+        let title = |scope: Scope| {
+            plan(&v, &config, scope, &Selection::only(&["postgres"]))
+                .expect("plans")
+                .checks
+                .first()
+                .map(|e| e.meta.title.clone())
+                .unwrap_or_default()
+        };
+        assert!(!title(Scope::Gate(Tier::Two)).contains("keycloak"));
+        assert!(title(Scope::Gate(Tier::Three)).contains("keycloak from the config"));
+        let backstage = title(app_scope("backstage").expect("an app"));
+        assert!(
+            backstage.contains("backstage from Secret") && !backstage.contains("keycloak"),
+            "{backstage}"
+        );
+    }
+
     #[test]
     fn a_check_placed_before_its_provider_is_a_configuration_error() {
         let mut config = Config::default();

@@ -639,7 +639,7 @@ fn gaps() -> Vec<Gap> {
             },
             "irsa",
             "irsa-missing",
-            "platform.irsaConfigured is declared true",
+            "ServiceAccount external-dns/external-dns has no eks.amazonaws.com/role-arn",
         ),
         gap(
             "no default StorageClass",

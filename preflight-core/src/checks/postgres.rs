@@ -24,7 +24,9 @@ use tokio_postgres::config::SslMode as WireSslMode;
 
 use crate::access::{IamGrant, KubeRead, Reads};
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, KubeWatch, Site};
-use crate::checks::aws::{RemoteSecret, fetch_remote, instance_identifier, remote_secret_name};
+use crate::checks::aws::{
+    RemoteSecret, fetch_remote, instance_identifier, remote_secret_grant, remote_secret_name,
+};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
 use crate::config::ObjectRef;
 use crate::outcome::{Outcome, Status, error_chain};
@@ -243,8 +245,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// The secret's contents, as read.
-#[derive(Debug)]
+/// The secret's contents, as read. Its `Debug` shows key names only: base64 is no redaction.
 pub(crate) enum Data {
     /// No secret: everything comes from the config.
     Empty,
@@ -252,6 +253,19 @@ pub(crate) enum Data {
     Secret(BTreeMap<String, String>),
     /// A remote secret's properties.
     Remote(RemoteSecret),
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Data::Empty => f.write_str("Empty"),
+            Data::Secret(data) => f
+                .debug_tuple("Secret")
+                .field(&data.keys().collect::<Vec<_>>())
+                .finish(),
+            Data::Remote(secret) => secret.fmt(f),
+        }
+    }
 }
 
 impl Data {
@@ -395,6 +409,8 @@ impl Trust {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         match &target.ca_bundle {
             Some(path) => Trust::Bundle(path.clone()),
+            // RDS Proxy endpoints present public (ACM) certificates, not the RDS CAs'.
+            None if host.contains(".proxy-") => Trust::System,
             None if host.ends_with(".rds.amazonaws.com")
                 || host.ends_with(".rds.amazonaws.com.cn") =>
             {
@@ -783,15 +799,22 @@ impl PostgresLogin {
             .databases
             .iter()
             .filter_map(|t| {
+                // Where it is checked first, then where its credentials come from there.
+                let here = match site.scope {
+                    Scope::Gate(tier) => t.tier() <= tier,
+                    Scope::App(app) => app.name == t.app,
+                };
+                if !here {
+                    return None;
+                }
                 let source = match site.scope {
                     _ if t.password_env.is_some() => Source::Config,
-                    Scope::Gate(tier) if t.tier() <= tier => Source::Remote(
+                    Scope::Gate(_) => Source::Remote(
                         t.remote_secret
                             .clone()
                             .unwrap_or_else(|| remote_secret_name(env, &t.app)),
                     ),
-                    Scope::App(app) if app.name == t.app => Source::Secret(t.secret.clone()?),
-                    _ => return None,
+                    Scope::App(_) => Source::Secret(t.secret.clone()?),
                 };
                 Some(Login {
                     target: t.clone(),
@@ -1026,10 +1049,7 @@ impl Check for PostgresLogin {
         for login in &self.logins {
             match &login.source {
                 Source::Secret(s) => reads.kube.push(KubeRead::secret(&s.namespace, &s.name)),
-                Source::Remote(name) => reads.iam.push(IamGrant {
-                    action: "secretsmanager:GetSecretValue",
-                    resource: format!("arn:aws:secretsmanager:*:*:secret:{name}-??????"),
-                }),
+                Source::Remote(name) => reads.iam.push(remote_secret_grant(name)),
                 Source::Config => {}
             }
             if login.target.host.is_none() {
@@ -1252,6 +1272,8 @@ mod tests {
             ("backstage_app", "db.example", "backstage_plugin_catalog")
         );
         assert!(!format!("{c:?} {remote:?}").contains(CANARY));
+        let synced = data(&[("POSTGRES_PASSWORD", CANARY)]);
+        assert_eq!(format!("{synced:?}"), "Secret([\"POSTGRES_PASSWORD\"])");
         let no_password = Data::Remote(RemoteSecret {
             name: "n".into(),
             properties: crate::checks::aws::parse_properties(r#"{"username": "u"}"#)
@@ -1362,6 +1384,11 @@ mod tests {
         assert_eq!(
             Trust::of(&t, "rds.amazonaws.com.evil.example"),
             Trust::System
+        );
+        assert_eq!(
+            Trust::of(&t, "goldenpath.proxy-c1x2y3.eu-west-1.rds.amazonaws.com"),
+            Trust::System,
+            "RDS Proxy presents a public certificate"
         );
         let bundled = PostgresTarget {
             ca_bundle: Some("/etc/ca.pem".into()),

@@ -14,7 +14,7 @@ pub use rds_instance::{HostInSecret, RdsInstance, RdsSettings, instance_identifi
 pub use route53_zone::{Route53Zone, Route53ZoneSettings};
 #[cfg(test)]
 pub(crate) use secrets_manager::parse_properties;
-pub(crate) use secrets_manager::{RemoteSecret, fetch_remote};
+pub(crate) use secrets_manager::{RemoteSecret, fetch_remote, remote_secret_grant};
 pub use secrets_manager::{
     RemoteSecretSettings, SecretsManager, SecretsManagerSettings, remote_secret_name,
 };

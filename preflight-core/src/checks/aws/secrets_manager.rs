@@ -390,6 +390,14 @@ impl SecretsManager {
 
 /// The resource of a secret in an IAM policy: an ARN as given, a name with the six
 /// characters AWS appends to it in the secret's ARN.
+/// The grant to read one remote secret.
+pub(crate) fn remote_secret_grant(name: &str) -> IamGrant {
+    IamGrant {
+        action: ACTION,
+        resource: iam_resource(name),
+    }
+}
+
 fn iam_resource(name: &str) -> String {
     if name.starts_with("arn:") {
         name.to_owned()

@@ -7,7 +7,6 @@ use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::config::ObjectRef;
-use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
 use crate::tier::Tier;
@@ -110,7 +109,6 @@ impl Irsa {
 impl Definition for Irsa {
     const ID: &'static str = "irsa";
     const FAMILY: Family = Family::Kubernetes;
-    const DECLARED_BY: Option<PlatformFlag> = Some(PlatformFlag::IrsaConfigured);
     type Settings = IrsaSettings;
 
     /// The tier-1 controllers' ServiceAccounts, verified before anything above relies on them.
