@@ -12,19 +12,6 @@ use support::*;
 
 const APPLICATIONS: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
 
-/// Requests the fake server received on `path`: watches, or everything else (lists).
-fn requests_to(cluster: &Cluster, path: &str, watch: bool) -> usize {
-    cluster
-        .kube
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.path == path
-                && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
-        })
-        .count()
-}
-
 /// An ArgoCD Application of `tier` in `argocd` with this sync and health status.
 fn application(name: &str, tier: &str, sync: &str, health: &str) -> Value {
     json!({
@@ -110,11 +97,11 @@ async fn lower_tiers_are_watched_until_they_are_synced_and_healthy() {
         "{check:#}"
     );
     assert!(
-        requests_to(&cluster, APPLICATIONS, true) >= 1,
+        cluster.requests_to(APPLICATIONS, true) >= 1,
         "waited with a watch on {APPLICATIONS}: {:#?}",
         cluster.kube.requests()
     );
-    let lists = requests_to(&cluster, APPLICATIONS, false);
+    let lists = cluster.requests_to(APPLICATIONS, false);
     assert!(lists <= 3, "not polled: {lists} lists of Applications");
     assert!(
         elapsed < Duration::from_secs(15),

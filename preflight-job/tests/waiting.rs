@@ -8,18 +8,6 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-fn requests_to(cluster: &Cluster, path: &str, watch: bool) -> usize {
-    cluster
-        .kube
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.path == path
-                && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
-        })
-        .count()
-}
-
 fn node_names() -> Vec<String> {
     fake_kube::nodes_from_template(&eks_node(), 3, true)
         .iter()
@@ -66,10 +54,10 @@ async fn nodes_that_become_ready_are_noticed_through_a_watch() {
     assert_eq!(check["status"], "pass");
     assert!(check["attempts"].as_u64().unwrap() >= 2, "{check:#}");
     assert!(
-        requests_to(&cluster, "/api/v1/nodes", true) >= 1,
+        cluster.requests_to("/api/v1/nodes", true) >= 1,
         "waited with a watch"
     );
-    let lists = requests_to(&cluster, "/api/v1/nodes", false);
+    let lists = cluster.requests_to("/api/v1/nodes", false);
     assert!(lists <= 5, "not polled: {lists} lists in 1.5 s");
     assert!(
         run.stderr.contains("waiting: 0 of 3 nodes are Ready"),
@@ -145,8 +133,7 @@ async fn a_crd_and_a_store_created_while_waiting_are_noticed() {
             >= 2
     );
     assert!(
-        requests_to(
-            &cluster,
+        cluster.requests_to(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
             true
         ) >= 1

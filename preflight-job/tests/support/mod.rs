@@ -21,6 +21,19 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 impl Cluster {
+    /// How many requests the fake server received on `path`: watches, or (with `watch`
+    /// false) everything else, i.e. lists and gets.
+    pub(crate) fn requests_to(&self, path: &str, watch: bool) -> usize {
+        self.kube
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path == path
+                    && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
+            })
+            .count()
+    }
+
     /// Sets one key of a Secret (base64-encoded, as the API holds it).
     pub(crate) fn set_secret_key(&self, namespace: &str, name: &str, key: &str, value: &str) {
         self.kube
