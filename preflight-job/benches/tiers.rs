@@ -2,11 +2,12 @@
 //!
 //! 1. the PostgreSQL check against `psql` doing the same TLS login (verify-full, same CA) and
 //!    the same query on the same server (median wall time; target ratio at most 1.2);
-//! 2. a full tier-3 run on a persistent platform (fake Kubernetes API, real PostgreSQL 15, moto
-//!    for RDS and Route53, a fake Keycloak) against its slowest check run alone (target at
-//!    most 1.3: concurrency works) and against the sum of its checks run one by one;
+//! 2. a full tier-3 gate on a persistent platform (fake Kubernetes API, real PostgreSQL 15,
+//!    moto for RDS, Secrets Manager and Route53) against its slowest check run alone (target
+//!    at most 1.3: concurrency works) and against the sum of its checks run one by one;
 //! 3. the same run against the shell pipeline a typical PreSync script runs in sequence
-//!    (kubectl, a TCP probe, psql, curl), which checks far less.
+//!    (kubectl, a TCP probe, psql, curl of the Keycloak realm, which the gate leaves to
+//!    oidc-config's hook), which checks far less.
 //!
 //! Run with `cargo bench -p preflight-job --bench tiers` after `./tests/run.sh` has installed
 //! moto. Prints a table; asserts nothing.
@@ -76,7 +77,9 @@ async fn main() {
     let pg = TestPostgres::start();
     let port = pg.port.to_string();
     let ca = pg.ca();
-    let values = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/values.yaml");
+    // Tier 2 needs RDS declared (platform.rdsAvailable), as the persistent example does.
+    let values =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/values-persistent.yaml");
     println!(
         "tier benchmarks (loopback, {} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())

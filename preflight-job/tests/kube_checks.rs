@@ -429,6 +429,17 @@ async fn storage_classes_none_default_two_defaults_named_and_in_tree() {
     .await;
     assert_eq!(none.code, 1);
     assert_check(&none, "storage-class", "fail", "no-default-storage-class");
+    // The values declare a StorageClass ready: the failure says the declaration is wrong.
+    let message = none.check("storage-class")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message
+            .starts_with("platform.storageClassReady is declared true in the bootstrap contract (")
+            && message.contains("), but "),
+        "{message}"
+    );
     assert!(
         none.check("storage-class")["hint"]
             .as_str()

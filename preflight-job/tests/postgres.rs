@@ -1,11 +1,15 @@
-//! Backstage's own hook against a real PostgreSQL 15 with TLS: a login with the app's own
-//! credentials from the synced Secret, every failure produced for real, and no secret in any output.
+//! The postgres check against a real PostgreSQL 15 with TLS. In Backstage's own hook: a login
+//! with the app's own credentials from the synced Secret, every failure produced for real. At
+//! tier 2's gate: the credentials from the app's remote secret in Secrets Manager (moto), the
+//! RDS endpoint when nothing names a host. From CI: flags and a password variable. No secret in
+//! any output.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::json;
+use support::moto::Moto;
 use support::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres, cluster_for, config};
 use support::*;
 
@@ -401,4 +405,195 @@ async fn ci_runs_log_in_from_flags_and_the_password_variable_without_a_cluster()
     assert_check(&wrong, "postgres", "fail", "wrong-password");
     let empty = run(login("")).await;
     assert_check(&empty, "postgres", "fail", "empty-password");
+}
+
+/// Backstage's remote secret, as Terraform writes it.
+const REMOTE: &str = "goldenpath/dev/backstage/postgres";
+
+/// Tier 2's gate on a persistent cluster, its checks of what Terraform provides for the
+/// database: the RDS instance, Backstage's remote secret, and the login with its credentials.
+async fn gate(cluster: &Cluster, moto: &Moto, config: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--tier",
+        "2",
+        "--check",
+        "rds-instance",
+        "--check",
+        "secrets-manager",
+        "--check",
+        "postgres",
+        "--config",
+        config,
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = cluster.preflight_aws(moto, &args);
+    cmd.env("PREFLIGHT_LOG", "trace");
+    let run = run(cmd).await;
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !text.contains(CANARY)
+                && !text.contains(&b64(CANARY))
+                && !text.contains(GRAFANA_PASSWORD),
+            "{name} shows a password:\n{text}"
+        );
+    }
+    run
+}
+
+/// A remote secret's JSON: the login, and the host only when given.
+fn remote_login(pg: &TestPostgres, user: &str, password: &str, host: Option<&str>) -> String {
+    let mut login =
+        json!({"username": user, "password": password, "port": pg.port, "engine": "postgres"});
+    if let Some(host) = host {
+        login["host"] = json!(host);
+    }
+    login.to_string()
+}
+
+/// Replaces the remote secret's value (Terraform rotating it).
+async fn put_remote(moto: &Moto, json: &str) {
+    moto.secrets_manager()
+        .await
+        .put_secret_value()
+        .secret_id(REMOTE)
+        .secret_string(json)
+        .send()
+        .await
+        .expect("moto takes the new value");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_gate_the_login_comes_from_the_remote_secret_in_secrets_manager() {
+    let pg = TestPostgres::start();
+    let moto = Moto::start();
+    let endpoint = moto.create_instance("goldenpath-dev", "postgres").await;
+    let cluster = backstage_cluster(&pg).await;
+    // The synced Secret is not read at the gate (Backstage does not exist yet): a wrong
+    // password in it changes nothing.
+    cluster.set_secret_key(
+        "backstage",
+        "backstage-postgres",
+        "POSTGRES_PASSWORD",
+        "not-read-at-the-gate",
+    );
+    let cfg = config(&cluster, &pg, "", false);
+
+    // No remote secret: secrets-manager fails, and the login it would give is blocked by it.
+    let missing = gate(&cluster, &moto, &cfg, &[]).await;
+    assert_eq!(missing.code, 1, "{}", missing.stdout);
+    assert_check(&missing, "rds-instance", "pass", "rds-available");
+    assert_check(&missing, "secrets-manager", "fail", "remote-secret-missing");
+    assert!(
+        missing.check("secrets-manager")["message"]
+            .as_str()
+            .unwrap()
+            .contains(REMOTE),
+        "{}",
+        missing.check("secrets-manager")
+    );
+    let blocked = missing.check("postgres");
+    assert_eq!(
+        (blocked["status"].as_str(), blocked["blockedBy"].as_str()),
+        (Some("skip"), Some("secrets-manager")),
+        "{blocked:#}"
+    );
+
+    // Terraform wrote it: the login uses its username, password, host and port.
+    moto.create_secret(
+        REMOTE,
+        &remote_login(&pg, "backstage", CANARY, Some("127.0.0.1")),
+    )
+    .await;
+    let ok = gate(&cluster, &moto, &cfg, &[]).await;
+    assert_eq!(ok.code, 0, "{}\n{}\n{}", ok.stdout, ok.stderr, pg.log());
+    for id in ["rds-instance", "secrets-manager", "postgres"] {
+        assert_eq!(ok.check(id)["status"], "pass", "{:#}", ok.check(id));
+    }
+    let message = ok.check("postgres")["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with(&format!(
+            "backstage: logged in to backstage on 127.0.0.1:{} as backstage over TLS",
+            pg.port
+        )),
+        "{message}"
+    );
+    assert!(
+        pg.log()
+            .contains("connection authorized: user=backstage database=backstage"),
+        "{}",
+        pg.log()
+    );
+
+    // Backstage's catalog database, not created yet: the role has CREATEDB, so Backstage will.
+    let catalog = config(&cluster, &pg, "database: backstage_plugin_catalog", false);
+    let not_yet = gate(&cluster, &moto, &catalog, &[]).await;
+    assert_eq!(not_yet.code, 0, "{}", not_yet.stdout);
+    assert_check(&not_yet, "postgres", "pass", "postgres-login");
+    let message = not_yet.check("postgres")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(
+            "database backstage_plugin_catalog does not exist yet, and the role has CREATEDB, so backstage creates it"
+        ),
+        "{message}"
+    );
+
+    // A remote secret whose role may not create it: missing for good.
+    put_remote(
+        &moto,
+        &remote_login(&pg, "grafana", GRAFANA_PASSWORD, Some("127.0.0.1")),
+    )
+    .await;
+    let uncreatable = gate(&cluster, &moto, &catalog, &[]).await;
+    assert_eq!(uncreatable.code, 1, "{}", uncreatable.stdout);
+    assert_check(&uncreatable, "postgres", "fail", "database-missing");
+    assert!(
+        uncreatable.check("postgres")["message"]
+            .as_str()
+            .unwrap()
+            .contains("role grafana may not create it (no CREATEDB)"),
+        "{}",
+        uncreatable.check("postgres")
+    );
+
+    // A wrong password in the remote secret: permanent, not retried, never shown.
+    put_remote(
+        &moto,
+        &remote_login(
+            &pg,
+            "backstage",
+            &format!("{CANARY}-rotated"),
+            Some("127.0.0.1"),
+        ),
+    )
+    .await;
+    let wrong = gate(&cluster, &moto, &cfg, &["--wait", "30s"]).await;
+    assert_eq!(wrong.code, 1, "{}", wrong.stdout);
+    assert_check(&wrong, "secrets-manager", "pass", "remote-secrets-present");
+    assert_check(&wrong, "postgres", "fail", "wrong-password");
+    assert_eq!(wrong.check("postgres")["attempts"], 1);
+    assert!(
+        wrong.elapsed < Duration::from_secs(10),
+        "{:?}",
+        wrong.elapsed
+    );
+
+    // Neither the remote secret nor the config names a host: the RDS instance's endpoint is
+    // the host (moto's does not resolve).
+    put_remote(&moto, &remote_login(&pg, "backstage", CANARY, None)).await;
+    let rds = gate(&cluster, &moto, &cfg, &["--attempt-timeout", "5s"]).await;
+    assert_eq!(rds.code, 1, "{}", rds.stdout);
+    assert_check(&rds, "postgres", "fail", "host-unresolvable");
+    assert!(
+        rds.check("postgres")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&endpoint),
+        "the login goes to {endpoint}: {}",
+        rds.check("postgres")
+    );
 }
