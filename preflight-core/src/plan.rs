@@ -200,7 +200,15 @@ struct Declared {
 impl Check for Declared {
     async fn attempt(&self, ctx: &Context) -> Attempt {
         let mut attempt = self.inner.attempt(ctx).await;
-        if attempt.outcome.status == crate::outcome::Status::Fail {
+        // Only a finding contradicts the declaration; a check that could not look (no
+        // credentials, forbidden, unreachable) says nothing about it.
+        let could_not_look = attempt.outcome.code.starts_with("aws-")
+            || attempt.outcome.code.starts_with("api-")
+            || matches!(
+                attempt.outcome.code.as_str(),
+                "forbidden" | "unauthorized" | "timed-out" | "no-aws-client"
+            );
+        if attempt.outcome.status == crate::outcome::Status::Fail && !could_not_look {
             attempt.outcome.message =
                 format!("{}, but {}", self.declaration, attempt.outcome.message);
         }
@@ -679,6 +687,28 @@ mod tests {
             "platform.rdsAvailable is declared true in the bootstrap contract (values.yaml:6), but RDS instance goldenpath-prod does not exist"
         );
         assert_eq!(attempt.outcome.code, "rds-instance-not-found");
+        let unreachable = Declared {
+            inner: Arc::new(Unreachable),
+            declaration: "platform.rdsAvailable is declared true".into(),
+        };
+        let attempt = unreachable.attempt(&Context::default()).await;
+        assert_eq!(attempt.outcome.message, "cannot reach the RDS API");
+    }
+
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl Check for Unreachable {
+        async fn attempt(&self, _: &Context) -> Attempt {
+            Attempt::transient(crate::outcome::Outcome::fail(
+                "aws-unreachable",
+                "cannot reach the RDS API",
+            ))
+        }
+        fn reads(&self) -> crate::access::Reads {
+            crate::access::Reads::default()
+        }
     }
 
     #[test]
