@@ -1,7 +1,7 @@
 //! The gating model end to end: a tier's gate waits (through a watch) for the lower tiers'
 //! ArgoCD Applications, the offline plan says what provides and what needs each check and
-//! leaves out what an app checks in its own hook, the contract rules set the ceiling from the
-//! command line, and a `platform.*` declaration found false is named as such.
+//! leaves out what an app checks in its own hook. (The contract rules from the command line are
+//! tested in `cli.rs`, a declaration found false in `kube_checks.rs` and `aws.rs`.)
 
 mod support;
 
@@ -364,112 +364,4 @@ async fn an_apps_plan_runs_what_the_app_creates_for_itself() {
         "{}",
         both.stderr
     );
-}
-
-#[tokio::test]
-async fn the_contract_rules_set_the_ceiling_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let ephemeral = dir.path().join("ephemeral.yaml");
-    std::fs::write(&ephemeral, EPHEMERAL_VALUES).unwrap();
-    let ephemeral = ephemeral.to_str().unwrap();
-
-    // V1: the mode sets the ceiling; --max-tier cannot override it.
-    let v1 = preflight(&[
-        "plan",
-        "--tier",
-        "1.5",
-        "--values",
-        ephemeral,
-        "--max-tier",
-        "2",
-    ])
-    .await;
-    assert_eq!(v1.code, 2, "{}\n{}", v1.stdout, v1.stderr);
-    assert!(
-        v1.stderr.contains(&format!(
-            "--max-tier: bootstrap.maxTier: \"2\" disagrees with bootstrap.mode ephemeral ({ephemeral}:2): under the V1 contract rules maxTier is derived from the mode (ephemeral 1.5, persistent 3) and cannot be overridden"
-        )),
-        "{}",
-        v1.stderr
-    );
-
-    // ADR-0180: maxTier is the ceiling; tier 2 needs RDS, declared here.
-    let adr = dir.path().join("adr.yaml");
-    std::fs::write(
-        &adr,
-        "bootstrap:\n  mode: ephemeral\n  env: dev\n  buildId: \"26-01-23-01\"\nplatform: {rdsAvailable: true}\n",
-    )
-    .unwrap();
-    let adr = adr.to_str().unwrap();
-    let tier2 = preflight(&[
-        "plan",
-        "--tier",
-        "2",
-        "--values",
-        adr,
-        "--contract-rules",
-        "adr-0180",
-        "--max-tier",
-        "2",
-        "--output",
-        "json",
-    ])
-    .await;
-    assert_eq!(tier2.code, 0, "{}", tier2.stderr);
-    let plan = tier2.report();
-    assert_eq!(plan["scope"]["kind"], "gate", "{plan:#}");
-    assert_eq!(plan["tier"], "2", "{plan:#}");
-    assert!(
-        ids(&plan["checks"]).contains(&"rds-instance"),
-        "tier 2's checks are planned: {plan:#}"
-    );
-
-    // A persistent cluster (ceiling 3) that does not declare RDS.
-    let no_rds = dir.path().join("persistent.yaml");
-    std::fs::write(&no_rds, "bootstrap:\n  mode: persistent\n  env: prod\n").unwrap();
-    let no_rds = preflight(&["plan", "--tier", "2", "--values", no_rds.to_str().unwrap()]).await;
-    assert_eq!(no_rds.code, 2, "{}\n{}", no_rds.stdout, no_rds.stderr);
-    assert!(
-        no_rds.stderr.contains("platform.rdsAvailable: is absent"),
-        "{}",
-        no_rds.stderr
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_declaration_found_false_says_it_was_declared() {
-    assert!(
-        EPHEMERAL_VALUES.contains("storageClassReady: true"),
-        "the ephemeral values declare a StorageClass"
-    );
-    let cluster = Cluster::empty().await;
-    cluster
-        .kube
-        .apply(storage_class("gp2", "kubernetes.io/aws-ebs", false))
-        .unwrap();
-    let run = run(cluster.preflight(&[
-        "--tier",
-        "1.5",
-        "--check",
-        "storage-class",
-        "--output",
-        "json",
-    ]))
-    .await;
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let check = run.check("storage-class");
-    assert_eq!(check["status"], "fail", "{check:#}");
-    let text = message(&run, "storage-class");
-    let values = cluster.path("values.yaml");
-    assert!(
-        text.starts_with(&format!(
-            "platform.storageClassReady is declared true in the bootstrap contract ({}",
-            values.display()
-        )),
-        "{text}"
-    );
-    let (_, rest) = text
-        .split_once("), but ")
-        .unwrap_or_else(|| panic!("the failure follows \"but\": {text}"));
-    assert!(rest.contains("default"), "{text}");
 }

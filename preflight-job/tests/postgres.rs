@@ -187,44 +187,6 @@ async fn every_login_failure_is_produced_for_real() {
     }
     drop(silent);
 
-    // Without CREATEDB, a database the app has not created is missing for good.
-    cluster.set_secret_key(
-        "backstage",
-        "backstage-postgres",
-        "POSTGRES_USER",
-        "grafana",
-    );
-    cluster.set_secret_key(
-        "backstage",
-        "backstage-postgres",
-        "POSTGRES_PASSWORD",
-        GRAFANA_PASSWORD,
-    );
-    let cfg = config(&cluster, &pg, "database: backstage_plugin_catalog", false);
-    let uncreatable = tier2(&cluster, &cfg, &[]).await;
-    assert_eq!(uncreatable.code, 1, "{}", uncreatable.stdout);
-    assert_check(&uncreatable, "postgres", "fail", "database-missing");
-    assert!(
-        uncreatable.check("postgres")["message"]
-            .as_str()
-            .unwrap()
-            .contains("role grafana may not create it (no CREATEDB)"),
-        "{}",
-        uncreatable.check("postgres")
-    );
-    cluster.set_secret_key(
-        "backstage",
-        "backstage-postgres",
-        "POSTGRES_USER",
-        "backstage",
-    );
-    cluster.set_secret_key(
-        "backstage",
-        "backstage-postgres",
-        "POSTGRES_PASSWORD",
-        CANARY,
-    );
-
     let cfg = config(&cluster, &pg, "", false);
     assert_eq!(
         pg.psql("ALTER ROLE backstage NOCREATEDB").status.code(),

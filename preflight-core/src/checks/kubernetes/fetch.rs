@@ -319,6 +319,18 @@ pub(crate) async fn list_all<T: DeserializeOwned + Clone>(
     ))
 }
 
+/// Every ArgoCD Application in `namespace` (at the `argoproj.io` versions preflight reads) and
+/// a watch on them; when ArgoCD's CRD is not served, a failure under `missing_code`.
+pub(crate) async fn applications<T: DeserializeOwned + Clone>(
+    ctx: &Context,
+    namespace: &str,
+    missing_code: &str,
+    hint: &str,
+) -> Fetched<(Vec<T>, KubeWatch)> {
+    let resource = served(ctx, &APPLICATIONS, &["v1alpha1"], missing_code, hint).await?;
+    list_all(ctx, &resource, Some(namespace)).await
+}
+
 /// Reads one object by name. Uses a list with a `metadata.name` field selector rather than a
 /// get, so that a missing object still yields a resource version to watch for its creation.
 pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(

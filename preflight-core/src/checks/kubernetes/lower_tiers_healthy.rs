@@ -13,9 +13,6 @@ use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider, Scope};
 use crate::tier::Tier;
 
-/// API versions of `argoproj.io` Applications this check understands.
-const VERSIONS: [&str; 1] = ["v1alpha1"];
-
 /// How many of an Application's failing resources a message names; the rest are counted.
 const MAX_RESOURCES: usize = 3;
 
@@ -385,20 +382,13 @@ impl Check for LowerTiersHealthy {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let resource = match fetch::served(
+        match fetch::applications::<ApplicationDoc>(
             ctx,
-            &APPLICATIONS,
-            &VERSIONS,
+            &self.settings.namespace,
             "lower-tiers-api-missing",
             "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true): the lower tiers are ArgoCD Applications.",
         )
         .await
-        {
-            Ok(r) => r,
-            Err(failed) => return *failed,
-        };
-        match fetch::list_all::<ApplicationDoc>(ctx, &resource, Some(&self.settings.namespace))
-            .await
         {
             Ok((apps, watch)) => {
                 Attempt::until_changed(judge(&apps, self.gate, &self.settings), vec![watch])

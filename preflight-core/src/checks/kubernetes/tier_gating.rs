@@ -36,9 +36,6 @@ impl Default for TierGatingSettings {
     }
 }
 
-/// API versions of `argoproj.io` Applications this check understands.
-const VERSIONS: [&str; 1] = ["v1alpha1"];
-
 /// An Application's name and labels; its spec and status are skipped while parsing.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct ApplicationDoc {
@@ -186,20 +183,13 @@ impl Check for TierGating {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let resource = match fetch::served(
+        match fetch::applications::<ApplicationDoc>(
             ctx,
-            &APPLICATIONS,
-            &VERSIONS,
+            &self.settings.namespace,
             "tier-gating-api-missing",
             "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true).",
         )
         .await
-        {
-            Ok(r) => r,
-            Err(failed) => return *failed,
-        };
-        match fetch::list_all::<ApplicationDoc>(ctx, &resource, Some(&self.settings.namespace))
-            .await
         {
             Ok((apps, watch)) => {
                 Attempt::until_changed(judge(&apps, &self.gate, &self.settings), vec![watch])
