@@ -506,7 +506,7 @@ fn gaps() -> Vec<Gap> {
             "tier-0",
             Stage::Foundation,
             |c| {
-                c.kube.set_version("v1.27.16-eks-2d5f260", "1", "27");
+                c.kube.fake().set_version("v1.27.16-eks-2d5f260", "1", "27");
             },
             "kube-api",
             "version-unsupported",

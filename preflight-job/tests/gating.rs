@@ -99,7 +99,7 @@ async fn lower_tiers_are_watched_until_they_are_synced_and_healthy() {
     assert!(
         cluster.requests_to(APPLICATIONS, true) >= 1,
         "waited with a watch on {APPLICATIONS}: {:#?}",
-        cluster.kube.requests()
+        cluster.kube.fake().requests()
     );
     let lists = cluster.requests_to(APPLICATIONS, false);
     assert!(lists <= 3, "not polled: {lists} lists of Applications");

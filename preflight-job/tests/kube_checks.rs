@@ -6,9 +6,10 @@ mod support;
 use serde_json::json;
 use support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
-    let cluster = Cluster::healthy().await;
+on_both_servers!(a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5);
+
+async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     let run = run(cluster.preflight(&["--tier", "1.5", "--output", "json"])).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.report();
@@ -40,7 +41,10 @@ async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5() {
     }
     assert_eq!(
         run.check("kube-api")["message"],
-        "Kubernetes v1.31.13-eks-ecaa3a6 reachable, authenticated as system:serviceaccount:argocd:preflight"
+        format!(
+            "Kubernetes {} reachable, authenticated as system:serviceaccount:argocd:preflight",
+            cluster.kube.git_version()
+        )
     );
     assert_eq!(
         run.check("nodes-ready")["message"],
@@ -71,7 +75,7 @@ async fn run_tier2_checks(cluster: &Cluster, checks: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.revoke_token();
+    cluster.kube.fake().revoke_token();
     let run = run(cluster.preflight(&tier_2_adr(&[
         "--check",
         "kube-api",
@@ -103,7 +107,7 @@ async fn an_expired_token_fails_the_api_check_and_blocks_the_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_old_kubernetes_version_is_unsupported() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.set_version("v1.27.16-eks-a18cd3a", "1", "27+");
+    cluster.kube.fake().set_version("v1.27.16-eks-a18cd3a", "1", "27+");
     let run = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "kube-api", "fail", "version-unsupported");
@@ -508,8 +512,8 @@ async fn a_403_names_the_missing_permission_and_the_rule_that_grants_it() {
     let cluster = Cluster::healthy().await;
     cluster
         .kube
-        .set_user("arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584");
-    cluster.kube.deny("list", "", "nodes");
+        .fake().set_user("arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584");
+    cluster.kube.fake().deny("list", "", "nodes");
     let run = run(cluster.preflight(&["--tier", "0", "--output", "json"])).await;
     assert_eq!(run.code, 1);
     assert_check(&run, "nodes-ready", "fail", "forbidden");
@@ -539,7 +543,7 @@ async fn a_403_is_not_retried_while_waiting() {
     let cluster = Cluster::healthy().await;
     cluster
         .kube
-        .deny("list", "networking.k8s.io", "ingressclasses");
+        .fake().deny("list", "networking.k8s.io", "ingressclasses");
     let run = run(cluster.preflight(&[
         "--tier",
         "1.5",
@@ -584,7 +588,7 @@ async fn large_clusters_are_listed_in_pages() {
     );
     let lists: Vec<_> = cluster
         .kube
-        .requests()
+        .fake().requests()
         .into_iter()
         .filter(|r| r.path == "/api/v1/nodes")
         .collect();

@@ -167,7 +167,7 @@ async fn the_deadline_ends_the_wait_with_exit_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_server_errors_are_retried_while_waiting_and_fail_without() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.fail_next(2, 503);
+    cluster.kube.fake().fail_next(2, 503);
     let once = run(cluster.preflight(&[
         "--tier",
         "0",
@@ -181,7 +181,7 @@ async fn transient_server_errors_are_retried_while_waiting_and_fail_without() {
     assert_eq!(once.code, 1);
     assert_check(&once, "nodes-ready", "fail", "api-error");
 
-    cluster.kube.fail_next(2, 503);
+    cluster.kube.fake().fail_next(2, 503);
     let waited = run(cluster.preflight(&[
         "--tier",
         "0",
@@ -201,7 +201,7 @@ async fn transient_server_errors_are_retried_while_waiting_and_fail_without() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blackholed_api_server_times_out_within_the_deadline() {
     let cluster = Cluster::healthy().await;
-    cluster.kube.blackhole(true);
+    cluster.kube.fake().blackhole(true);
     let once =
         run(cluster.preflight(&["--tier", "0", "--attempt-timeout", "1s", "--output", "json"]))
             .await;
@@ -347,7 +347,7 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
     }
     let watched: std::collections::BTreeSet<String> = cluster
         .kube
-        .requests()
+        .fake().requests()
         .into_iter()
         .filter(|r| r.query.contains("watch=true") || r.query.contains("watch=1"))
         .map(|r| r.path)

@@ -1,6 +1,7 @@
-//! Shared harness of the end-to-end tests: a fake Kubernetes API server loaded with real
-//! object shapes, a kubeconfig pointing at it, and the real `preflight` binary; and a real
-//! PostgreSQL server (`pg`).
+//! Shared harness of the end-to-end tests: a Kubernetes API server loaded with real object
+//! shapes, either the in-repo fake (fast, and able to inject faults) or a real kube-apiserver
+//! with etcd ([`control_plane`]), behind one interface ([`Kube`]); a kubeconfig pointing at
+//! it; the real `preflight` binary; and a real PostgreSQL server (`pg`).
 
 #![allow(
     dead_code,
@@ -8,6 +9,7 @@
 )]
 #![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
 
+pub(crate) mod control_plane;
 pub(crate) mod moto;
 pub(crate) mod pg;
 pub(crate) mod platform;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use control_plane::ControlPlane;
 use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -25,6 +28,7 @@ impl Cluster {
     /// false) everything else, i.e. lists and gets.
     pub(crate) fn requests_to(&self, path: &str, watch: bool) -> usize {
         self.kube
+            .fake()
             .requests()
             .iter()
             .filter(|r| {
@@ -147,7 +151,8 @@ pub(crate) fn coredns(available: bool) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"eks.amazonaws.com/component": "coredns", "k8s-app": "kube-dns"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}}, "spec": {"containers": [{"name": "coredns", "image": "602401143452.dkr.ecr.eu-west-1.amazonaws.com/eks/coredns:v1.11.4-eksbuild.2"}]}}},
         "status": {
             "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": n, "availableReplicas": n,
             "conditions": [
@@ -166,7 +171,8 @@ pub(crate) fn aws_node(desired: i64, ready: i64) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "aws-node", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "aws-node", "k8s-app": "aws-node"}},
-        "spec": {"selector": {"matchLabels": {"k8s-app": "aws-node"}}},
+        "spec": {"selector": {"matchLabels": {"k8s-app": "aws-node"}},
+            "template": {"metadata": {"labels": {"k8s-app": "aws-node"}}, "spec": {"containers": [{"name": "aws-node", "image": "602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.19.2-eksbuild.1"}]}}},
         "status": {"currentNumberScheduled": desired, "desiredNumberScheduled": desired, "numberAvailable": ready, "numberMisscheduled": 0, "numberReady": ready, "observedGeneration": 1, "updatedNumberScheduled": desired}
     })
 }
@@ -246,17 +252,182 @@ pub(crate) fn tier_2_adr<'a>(args: &[&'a str]) -> Vec<&'a str> {
 /// The checks of tiers 0 to 1.5 that talk to AWS rather than the cluster.
 pub(crate) const AWS_CHECKS: [&str; 2] = ["route53-zone", "dns-scope"];
 
-/// A test cluster: the fake API server, a scratch directory with its kubeconfig and values.
+/// Which API server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// The in-repo fake: a fresh server per test.
+    Fake,
+    /// The real kube-apiserver of this test binary, reset for each test.
+    Real,
+}
+
+/// Runs each named scenario, an `async fn(Backend)`, as two tests, `NAME::fake` and
+/// `NAME::real`: a difference between the servers shows up as one of them failing.
+macro_rules! on_both_servers {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn fake() {
+                super::$scenario($crate::support::Backend::Fake).await;
+            }
+            #[tokio::test]
+            async fn real() {
+                super::$scenario($crate::support::Backend::Real).await;
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_servers;
+
+/// The API server of a test cluster, fake or real, with one interface for what tests do to
+/// it: apply, change, read and delete objects. Fault injection (403s, 429s, stalls, revoked
+/// tokens) is the fake's alone ([`Kube::fake`]).
+pub(crate) enum Kube {
+    Fake(FakeKube),
+    Real(&'static ControlPlane),
+}
+
+impl Kube {
+    /// Creates or replaces an object, status included (on the real server through the
+    /// status subresource, as a controller writes it; namespaces are created as needed).
+    pub(crate) fn apply(&self, obj: Value) -> anyhow::Result<()> {
+        match self {
+            Kube::Fake(k) => k.apply(obj),
+            Kube::Real(k) => k.apply(obj),
+        }
+    }
+
+    /// Applies every object of a YAML stream.
+    pub(crate) fn apply_yaml(&self, yaml: &str) -> anyhow::Result<()> {
+        fake_kube::objects_of_yaml(yaml)?
+            .into_iter()
+            .try_for_each(|obj| self.apply(obj))
+    }
+
+    /// Applies every object of a `.yaml` or `.json` file.
+    pub(crate) fn load_file(&self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Kube::Fake(k) => k.load_file(path),
+            Kube::Real(_) => self.apply_yaml(&std::fs::read_to_string(path)?),
+        }
+    }
+
+    /// The object, if it exists.
+    pub(crate) fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        match self {
+            Kube::Fake(k) => k.get(api_version, kind, namespace, name),
+            Kube::Real(k) => k.get(api_version, kind, namespace, name).unwrap(),
+        }
+    }
+
+    /// Changes an object: read, `f`, written back (status included).
+    pub(crate) fn update(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> anyhow::Result<()> {
+        match self {
+            Kube::Fake(k) => k.update(api_version, kind, namespace, name, f),
+            Kube::Real(_) => {
+                let mut obj = self
+                    .get(api_version, kind, namespace, name)
+                    .ok_or_else(|| anyhow::anyhow!("{kind} {name:?} does not exist"))?;
+                f(&mut obj);
+                self.apply(obj)
+            }
+        }
+    }
+
+    /// Deletes an object.
+    pub(crate) fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        match self {
+            Kube::Fake(k) => k.delete(api_version, kind, namespace, name),
+            Kube::Real(k) => k.delete(api_version, kind, namespace, name),
+        }
+    }
+
+    /// The fake server, for fault injection and its request log.
+    pub(crate) fn fake(&self) -> &FakeKube {
+        match self {
+            Kube::Fake(k) => k,
+            Kube::Real(_) => panic!("this test injects faults: only the fake server can"),
+        }
+    }
+
+    /// The real control plane.
+    pub(crate) fn real(&self) -> &'static ControlPlane {
+        match self {
+            Kube::Real(k) => k,
+            Kube::Fake(_) => panic!("this test needs the real server"),
+        }
+    }
+
+    /// A kubeconfig as `system:serviceaccount:argocd:preflight`, which may read everything.
+    pub(crate) fn kubeconfig_yaml(&self) -> String {
+        match self {
+            Kube::Fake(k) => k.kubeconfig_yaml(),
+            Kube::Real(k) => k.reader_kubeconfig(),
+        }
+    }
+
+    /// What the server's `/version` reports as its `gitVersion`.
+    pub(crate) fn git_version(&self) -> String {
+        match self {
+            Kube::Fake(k) => k.git_version(),
+            Kube::Real(k) => k.git_version.clone(),
+        }
+    }
+
+    /// The server's URL.
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Kube::Fake(k) => k.url(),
+            Kube::Real(k) => k.url.clone(),
+        }
+    }
+}
+
+/// The names of the CRDs of `tests/fixtures/crds/`.
+pub(crate) fn crd_names() -> std::collections::BTreeSet<String> {
+    ControlPlane::crd_manifests()
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A test cluster: an API server, a scratch directory with its kubeconfig and values.
 pub(crate) struct Cluster {
-    pub(crate) kube: FakeKube,
+    pub(crate) kube: Kube,
     pub(crate) dir: TempDir,
+    /// On the real server, this test's exclusive use of it.
+    _exclusive: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl Cluster {
-    /// A cluster on which every check of tiers 0 to 1.5 passes: three real EKS nodes and
-    /// `tests/fixtures/cluster-healthy.yaml`.
+    /// A cluster on which every check of tiers 0 to 1.5 passes: three real EKS nodes, the
+    /// platform's CRDs (`tests/fixtures/crds/`) and `tests/fixtures/cluster-healthy.yaml`.
     pub(crate) async fn healthy() -> Cluster {
-        let cluster = Cluster::empty().await;
+        Cluster::healthy_on(Backend::Fake).await
+    }
+
+    /// [`Cluster::healthy`] on either server.
+    pub(crate) async fn healthy_on(backend: Backend) -> Cluster {
+        let cluster = Cluster::with_crds(backend, &crd_names()).await;
         for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
             cluster.kube.apply(node).unwrap();
         }
@@ -269,12 +440,41 @@ impl Cluster {
 
     /// A cluster with nothing in it.
     pub(crate) async fn empty() -> Cluster {
-        let kube = FakeKube::start().await.unwrap();
+        Cluster::empty_on(Backend::Fake).await
+    }
+
+    /// [`Cluster::empty`] on either server.
+    pub(crate) async fn empty_on(backend: Backend) -> Cluster {
+        Cluster::with_crds(backend, &std::collections::BTreeSet::new()).await
+    }
+
+    /// A cluster with only the named CRDs of `tests/fixtures/crds/`.
+    async fn with_crds(backend: Backend, crds: &std::collections::BTreeSet<String>) -> Cluster {
+        let (kube, exclusive) = match backend {
+            Backend::Fake => {
+                let kube = FakeKube::start().await.unwrap();
+                for crd in ControlPlane::crd_manifests() {
+                    if crds.contains(crd["metadata"]["name"].as_str().unwrap()) {
+                        kube.apply(crd).unwrap();
+                    }
+                }
+                (Kube::Fake(kube), None)
+            }
+            Backend::Real => {
+                let guard = control_plane::exclusive().lock().await;
+                let plane = control_plane::control_plane();
+                plane.reset(crds).unwrap();
+                (Kube::Real(plane), Some(guard))
+            }
+        };
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig"))
-            .unwrap();
+        std::fs::write(dir.path().join("kubeconfig"), kube.kubeconfig_yaml()).unwrap();
         std::fs::write(dir.path().join("values.yaml"), EPHEMERAL_VALUES).unwrap();
-        Cluster { kube, dir }
+        Cluster {
+            kube,
+            dir,
+            _exclusive: exclusive,
+        }
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {

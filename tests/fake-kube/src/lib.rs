@@ -174,6 +174,41 @@ fn random_token() -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The objects of a YAML stream (`---`-separated documents), with the items of each `*List`
+/// document in its place, as `kubectl apply -f` takes them.
+pub fn objects_of_yaml(yaml: &str) -> anyhow::Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).context("invalid YAML")?;
+    let mut objects = Vec::new();
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        objects.extend(list_items(doc)?);
+    }
+    Ok(objects)
+}
+
+/// One document's objects: itself, or a list's items.
+fn list_items(doc: Value) -> anyhow::Result<Vec<Value>> {
+    let Some(list_kind) = doc["kind"].as_str().filter(|k| k.ends_with("List")) else {
+        return Ok(vec![doc]);
+    };
+    // Items of typed lists (NodeList…) carry no type of their own, as real servers send
+    // them; those of a plain `List` do.
+    let kind = list_kind.trim_end_matches("List").to_owned();
+    let api_version = doc["apiVersion"].clone();
+    let Value::Array(items) = doc["items"].clone() else {
+        bail!("{list_kind} has no items");
+    };
+    Ok(items
+        .into_iter()
+        .map(|mut item| {
+            if item.get("kind").is_none() && !kind.is_empty() {
+                item["kind"] = json!(kind);
+                item["apiVersion"] = api_version.clone();
+            }
+            item
+        })
+        .collect())
+}
+
 impl FakeKube {
     /// Starts a server on an ephemeral port of 127.0.0.1, with a fresh CA, server certificate
     /// and token. Call it inside a Tokio runtime; the server runs on that runtime's tasks.
@@ -249,6 +284,15 @@ impl FakeKube {
         std::fs::write(path, self.kubeconfig_yaml())
     }
 
+    /// What `/version` reports as `gitVersion`.
+    #[must_use]
+    pub fn git_version(&self) -> String {
+        self.shared.version()["gitVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The user name that 403 messages and SelfSubjectReviews report.
     pub fn set_user(&self, name: &str) {
         name.clone_into(&mut lock(&self.shared.user));
@@ -273,33 +317,10 @@ impl FakeKube {
         self.shared.state_mut().apply(obj)
     }
 
-    /// Applies every document of a YAML stream (`---`-separated); a `*List` document applies
-    /// each of its items.
+    /// Applies every object of a YAML stream ([`objects_of_yaml`]).
     pub fn apply_yaml(&self, yaml: &str) -> anyhow::Result<()> {
-        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).context("invalid YAML")?;
-        for doc in docs.into_iter().filter(|d| !d.is_null()) {
-            self.apply_document(doc)?;
-        }
-        Ok(())
-    }
-
-    fn apply_document(&self, doc: Value) -> anyhow::Result<()> {
-        let Some(list_kind) = doc["kind"].as_str().filter(|k| k.ends_with("List")) else {
-            return self.apply(doc);
-        };
-        // Items of typed lists (NodeList…) carry no type of their own, as real servers send
-        // them; those of a plain `List` do.
-        let kind = list_kind.trim_end_matches("List").to_owned();
-        let api_version = doc["apiVersion"].clone();
-        let Value::Array(items) = doc["items"].clone() else {
-            bail!("{list_kind} has no items");
-        };
-        for mut item in items {
-            if item.get("kind").is_none() && !kind.is_empty() {
-                item["kind"] = json!(kind);
-                item["apiVersion"] = api_version.clone();
-            }
-            self.apply(item)?;
+        for obj in objects_of_yaml(yaml)? {
+            self.apply(obj)?;
         }
         Ok(())
     }
@@ -312,7 +333,9 @@ impl FakeKube {
         if path.extension().is_some_and(|e| e == "json") {
             let doc = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", path.display()))?;
-            self.apply_document(doc)
+            list_items(doc)?
+                .into_iter()
+                .try_for_each(|obj| self.apply(obj))
         } else {
             self.apply_yaml(&text)
         }

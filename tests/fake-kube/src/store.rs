@@ -265,6 +265,7 @@ impl State {
             if is_builtin(&crd_type(&obj)) {
                 bail!("{name} would replace a built-in resource");
             }
+            establish(&mut obj);
             Some(declared)
         } else {
             None
@@ -492,6 +493,31 @@ fn now_rfc3339() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// What a real API server writes into a CRD's status within milliseconds of its creation:
+/// its names accepted, its storage version, `NamesAccepted` and `Established`. A CRD applied
+/// with a status of its own (a test's CRD that is still installing) keeps it.
+fn establish(crd: &mut Value) {
+    if crd.get("status").is_some_and(|s| !s.is_null()) {
+        return;
+    }
+    let storage: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"] == true)
+        .map(|v| v["name"].clone())
+        .collect();
+    let now = now_rfc3339();
+    crd["status"] = json!({
+        "acceptedNames": crd["spec"]["names"].clone(),
+        "storedVersions": storage,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ],
+    });
 }
 
 #[cfg(test)]
