@@ -266,11 +266,11 @@ pub(crate) enum Backend {
 macro_rules! on_both_servers {
     ($($scenario:ident),+ $(,)?) => {$(
         mod $scenario {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread")]
             async fn fake() {
                 super::$scenario($crate::support::Backend::Fake).await;
             }
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread")]
             async fn real() {
                 super::$scenario($crate::support::Backend::Real).await;
             }
