@@ -57,6 +57,35 @@ impl KubeRead {
     }
 }
 
+/// Whether preflight reads objects of this type by name only, and its RBAC grants them by
+/// name (`resourceNames`): Secrets and ConfigMaps, whose other objects it has no business
+/// seeing.
+#[must_use]
+pub fn read_by_name(group: &str, resource: &str) -> bool {
+    group.is_empty() && matches!(resource, "secrets" | "configmaps")
+}
+
+/// The rule that grants `verbs` of `read`, as preflight's RBAC writes it, with the kind of
+/// role that holds it: the text to paste when that permission is missing.
+#[must_use]
+pub fn grant(read: &KubeRead, verbs: &[&str]) -> String {
+    let mut rules = Rules::new();
+    add(&mut rules, read);
+    let mut rule = rule_values(&rules).remove(0);
+    rule["verbs"] = json!(verbs);
+    let role = match &read.namespace {
+        Some(ns) => format!("a Role in the namespace {ns:?}"),
+        None => "a ClusterRole".to_owned(),
+    };
+    let yaml =
+        serde_saphyr::to_string(&json!([rule])).expect("a JSON value always has a YAML form");
+    let indented: Vec<String> = yaml.lines().map(|l| format!("  {l}")).collect();
+    format!(
+        "grant it to preflight's ServiceAccount in {role}:\n{}",
+        indented.join("\n")
+    )
+}
+
 /// One IAM action on one resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IamGrant {

@@ -217,6 +217,24 @@ async fn cluster_values(
             Ok(None)
         }
         Ok(Err(ConfigMapError::Invalid(e))) => Err(e.into()),
+        // Without its contract a gate would judge the cluster by the wrong rules: a missing
+        // permission stops the run, naming the rule that grants it.
+        Ok(Err(ConfigMapError::Read {
+            source: kube::Error::Api(status),
+            ..
+        })) if status.code == 403 => {
+            let read = KubeRead {
+                group: "",
+                resource: "configmaps",
+                namespace: Some(configmap.namespace.clone()),
+                names: vec![configmap.name.clone()],
+            };
+            anyhow::bail!(
+                "cannot read the bootstrap ConfigMap {object}: {}\n{}\n(or run with --no-cluster-values and --values FILE)",
+                status.message,
+                access::grant(&read, &["get", "list", "watch"])
+            )
+        }
         Ok(Err(e)) => {
             notes.push(format!("bootstrap ConfigMap not used: {}", error_chain(&e)));
             Ok(None)

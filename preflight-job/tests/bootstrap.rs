@@ -10,7 +10,10 @@
 //! Then, for each check, the same replay with its prerequisite removed: the hook that needs it
 //! must fail, with that check's code.
 //!
-//! The fake API server does not enforce RBAC; the real authorizer is issue 10's.
+//! On the real kube-apiserver, each hook runs as its own ServiceAccount, with a token minted
+//! by TokenRequest, after its ServiceAccount and RBAC (as `kubectl kustomize` renders them)
+//! were applied at the hook's moment, into namespaces that exist then: the RBAC is proven
+//! sufficient by the real authorizer, and, rule by rule, necessary.
 
 #![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
 
@@ -217,8 +220,8 @@ impl World {
 }
 
 /// A cluster as it is after `stage`, for the environment and base domain of `values`.
-async fn cluster_at(stage: Stage, values: &str) -> Cluster {
-    let cluster = Cluster::empty().await;
+async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
+    let cluster = Cluster::empty_on(backend).await;
     let kube = &cluster.kube;
     let apply = |obj: Value| kube.apply(obj).unwrap();
     // Foundation.
@@ -255,13 +258,12 @@ async fn cluster_at(stage: Stage, values: &str) -> Cluster {
         Stage::Keycloak => Some(200),
     };
     for (name, tier, wave, ns) in APPLICATIONS {
-        apply(application(
-            name,
-            tier,
-            wave,
-            ns,
-            synced_through.is_some_and(|w| wave <= w),
-        ));
+        let synced = synced_through.is_some_and(|w| wave <= w);
+        apply(application(name, tier, wave, ns, synced));
+        // A synced Application's namespace exists (CreateNamespace=true).
+        if synced {
+            apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
     }
     if stage >= Stage::Tier1 {
         for (name, kind, scope) in ESO_CRDS {
@@ -359,6 +361,26 @@ async fn run_hook(
     config: &PathBuf,
     wait: bool,
 ) -> HookRun {
+    run_hook_as(
+        world,
+        cluster,
+        &cluster.path("kubeconfig"),
+        dir,
+        config,
+        wait,
+    )
+    .await
+}
+
+/// [`run_hook`] with the credentials of `kubeconfig`.
+async fn run_hook_as(
+    world: &World,
+    cluster: &Cluster,
+    kubeconfig: &std::path::Path,
+    dir: &str,
+    config: &PathBuf,
+    wait: bool,
+) -> HookRun {
     let mut args = rendered_args(dir);
     let at = args.iter().position(|a| a == "--wait").expect("--wait");
     if wait {
@@ -370,7 +392,7 @@ async fn run_hook(
     let mut cmd = preflight_cmd();
     cmd.args(&args)
         .arg("--kubeconfig")
-        .arg(cluster.path("kubeconfig"))
+        .arg(kubeconfig)
         .arg("--output")
         .arg(format!("json={}", report_path.display()))
         .env("PREFLIGHT_CONFIG", config)
@@ -403,16 +425,71 @@ fn ids(run: &HookRun) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every hook passes at its moment of a fresh bootstrap, with what it should check.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_hook_passes_at_its_moment_of_a_fresh_bootstrap() {
+/// The ServiceAccount, Roles, ClusterRole and bindings of a hook, as rendered from
+/// `hooks/{dir}/rbac`.
+fn hook_rbac(dir: &str) -> Vec<Value> {
+    render(&format!("hooks/{dir}/rbac"))
+}
+
+/// On the real server: applies the hook's objects (its RBAC and its Job) as ArgoCD would at
+/// this moment, without creating any namespace, and returns a kubeconfig with its
+/// ServiceAccount's own token. On the fake (which does not authorize), the test's kubeconfig.
+fn hook_identity(cluster: &Cluster, dir: &str) -> PathBuf {
+    let Kube::Real(plane) = &cluster.kube else {
+        return cluster.path("kubeconfig");
+    };
+    let job = render(&format!("hooks/{dir}/job"));
+    for doc in &job {
+        plane.apply_strict(doc.clone()).unwrap_or_else(|e| {
+            panic!(
+                "{dir}: ArgoCD cannot create {} {} at this moment: {e:#}",
+                doc["kind"], doc["metadata"]["name"]
+            )
+        });
+    }
+    let account = job
+        .iter()
+        .find(|d| d["kind"] == "ServiceAccount")
+        .expect("a ServiceAccount");
+    let (ns, name) = (
+        account["metadata"]["namespace"].as_str().unwrap(),
+        account["metadata"]["name"].as_str().unwrap(),
+    );
+    cluster.write(
+        &format!("{}.kubeconfig", dir.replace('/', "-")),
+        &plane.kubeconfig_for(ns, name).unwrap(),
+    )
+}
+
+/// The report's checks that ended `forbidden`.
+fn forbidden(run: &HookRun) -> Vec<Value> {
+    run.report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["code"] == "forbidden")
+        .cloned()
+        .collect()
+}
+
+on_both_servers!(every_hook_passes_at_its_moment_of_a_fresh_bootstrap);
+
+/// Every hook passes at its moment of a fresh bootstrap, with what it should check; on the
+/// real server, as its own ServiceAccount with only the RBAC it ships.
+async fn every_hook_passes_at_its_moment_of_a_fresh_bootstrap(backend: Backend) {
     let world = World::start().await;
     let config = world.config("goldenpath");
     let values = values("dev", "goldenpathidp.io");
     let mut checked = Vec::new();
     for (dir, stage) in HOOKS {
-        let cluster = cluster_at(stage, &values).await;
-        let run = run_hook(&world, &cluster, dir, &config, true).await;
+        let cluster = cluster_at(backend, stage, &values).await;
+        let identity = hook_identity(&cluster, dir);
+        let run = run_hook_as(&world, &cluster, &identity, dir, &config, true).await;
+        assert_eq!(
+            forbidden(&run),
+            Vec::<Value>::new(),
+            "{dir}: its RBAC is short"
+        );
         assert_eq!(
             run.code, 0,
             "{dir} after {stage:?} fails on a first sync:\n{}\n{}",
@@ -446,7 +523,7 @@ async fn every_hook_passes_at_its_moment_of_a_fresh_bootstrap() {
         ("tier-2", Stage::Tier1, "lower-tiers-healthy"),
         ("apps/backstage", Stage::Tier15, "external-secrets"),
     ] {
-        let cluster = cluster_at(stage, &values).await;
+        let cluster = cluster_at(backend, stage, &values).await;
         let run = run_hook(&world, &cluster, dir, &config, false).await;
         assert_eq!(run.code, 1, "{dir} before its moment:\n{}", run.stdout);
         assert_eq!(
@@ -456,6 +533,163 @@ async fn every_hook_passes_at_its_moment_of_a_fresh_bootstrap() {
             run.check(id)
         );
     }
+}
+
+/// Waits until the authorizer applies a change of RBAC: `rule` (of a Role in `namespace`, or
+/// of a ClusterRole) granted to `account` or not.
+fn await_rule(
+    plane: &control_plane::ControlPlane,
+    account: (&str, &str),
+    rule: &Value,
+    namespace: Option<&str>,
+    granted: bool,
+) {
+    let resource = (
+        rule["apiGroups"][0].as_str().unwrap(),
+        rule["resources"][0].as_str().unwrap(),
+    );
+    let name = rule["resourceNames"][0].as_str();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while plane
+        .allows(account, "list", resource, namespace, name)
+        .unwrap()
+        != granted
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RBAC change not applied: {rule}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The rule a forbidden failure's hint tells to grant, parsed: (the line naming the kind of
+/// role, the rule under it).
+fn hinted_rule(text: &str) -> (String, Value) {
+    let (head, yaml) = text
+        .split_once(":\n")
+        .unwrap_or_else(|| panic!("no rule in {text:?}"));
+    let rules: Value = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}: {yaml}"));
+    (head.to_owned(), rules[0].clone())
+}
+
+/// Each rule of each hook's RBAC is needed, and its absence is named exactly: at the hook's
+/// moment, on the real server, the hook's Role (or ClusterRole) is applied without one rule;
+/// the hook then fails, and every check that ends `forbidden` names that rule (verb,
+/// resource, API group, namespace, resource name) and hints exactly it, in the right kind of
+/// role. Without the bootstrap ConfigMap's rule, the run stops before any check (exit 2),
+/// naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_rule_of_every_hooks_rbac_is_needed_and_named_when_missing() {
+    let world = World::start().await;
+    let config = world.config("goldenpath");
+    let values = values("dev", "goldenpathidp.io");
+    let mut proven = 0;
+    for (dir, stage) in HOOKS {
+        let cluster = cluster_at(Backend::Real, stage, &values).await;
+        let identity = hook_identity(&cluster, dir);
+        let plane = cluster.kube.real();
+        let rbac = hook_rbac(dir);
+        let account = rbac.iter().find(|d| d["kind"] == "ServiceAccount").unwrap();
+        let account = (
+            account["metadata"]["namespace"].as_str().unwrap(),
+            account["metadata"]["name"].as_str().unwrap(),
+        );
+        for role in rbac
+            .iter()
+            .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+        {
+            let namespace = role["metadata"]["namespace"].as_str();
+            let expected_role = match namespace {
+                Some(ns) => format!(
+                    "grant it to preflight's ServiceAccount in a Role in the namespace {ns:?}"
+                ),
+                None => "grant it to preflight's ServiceAccount in a ClusterRole".to_owned(),
+            };
+            for (i, rule) in role["rules"].as_array().unwrap().iter().enumerate() {
+                let mut without = role.clone();
+                without["rules"].as_array_mut().unwrap().remove(i);
+                plane.apply_strict(without).unwrap();
+                await_rule(plane, account, rule, namespace, false);
+                let run = run_hook_as(&world, &cluster, &identity, dir, &config, false).await;
+                let what = format!("{dir} without {rule} in its {}", role["kind"]);
+                if rule["resources"][0] == "configmaps" {
+                    assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+                    let at = run
+                        .stderr
+                        .find("grant it")
+                        .unwrap_or_else(|| panic!("{what}: {}", run.stderr));
+                    let hint = run.stderr[at..].split("\n(or").next().unwrap();
+                    assert_eq!(
+                        hinted_rule(hint),
+                        (expected_role.clone(), rule.clone()),
+                        "{what}"
+                    );
+                } else {
+                    assert_eq!(
+                        run.code, 1,
+                        "{what} must fail:\n{}\n{}",
+                        run.stdout, run.stderr
+                    );
+                    let denied = forbidden(&run);
+                    assert!(
+                        !denied.is_empty(),
+                        "{what}: no check ended forbidden:\n{}",
+                        run.stdout
+                    );
+                    for c in &denied {
+                        let e = &c["evidence"];
+                        assert!(
+                            rule["verbs"].as_array().unwrap().contains(&e["verb"]),
+                            "{what}: {c:#}"
+                        );
+                        assert_eq!(
+                            (
+                                &e["apiGroup"],
+                                &e["resource"],
+                                e["namespace"].as_str(),
+                                e["resourceName"].as_str()
+                            ),
+                            (
+                                &rule["apiGroups"][0],
+                                &rule["resources"][0],
+                                namespace,
+                                rule["resourceNames"][0].as_str()
+                            ),
+                            "{what}: {c:#}"
+                        );
+                        assert_eq!(
+                            hinted_rule(c["hint"].as_str().unwrap()),
+                            (expected_role.clone(), rule.clone()),
+                            "{what}: {c:#}"
+                        );
+                    }
+                }
+                plane.apply_strict(role.clone()).unwrap();
+                await_rule(plane, account, rule, namespace, true);
+                proven += 1;
+            }
+        }
+    }
+    assert!(proven > 20, "only {proven} rules");
+}
+
+/// A hook's objects cannot be created before their namespace exists: the real server refuses
+/// them, which is why each hook's RBAC may only name namespaces that exist at its moment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_server_refuses_a_hooks_role_before_its_namespace_exists() {
+    let values = values("dev", "goldenpathidp.io");
+    // Backstage's own hook, one stage before its Application creates its namespace.
+    let cluster = cluster_at(Backend::Real, Stage::Tier15, &values).await;
+    let role = hook_rbac("apps/backstage")
+        .into_iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "backstage")
+        .expect("a Role in backstage");
+    let err = cluster.kube.real().apply_strict(role).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("namespaces \"backstage\" not found"),
+        "{err:#}"
+    );
 }
 
 /// One prerequisite removed: the hook that needs it, and the check and code it must fail with.
@@ -787,7 +1021,7 @@ async fn each_hook_fails_on_a_real_gap_below_it() {
     let world = World::start().await;
     let gaps = gaps();
     for g in &gaps {
-        let cluster = cluster_at(g.stage, &values(g.env, g.base_domain)).await;
+        let cluster = cluster_at(Backend::Fake, g.stage, &values(g.env, g.base_domain)).await;
         (g.remove)(&cluster);
         let config = world.config(g.realm);
         let run = run_hook(&world, &cluster, g.hook, &config, false).await;
@@ -838,7 +1072,7 @@ async fn the_dns_scope_guard_fails_the_first_gate_after_external_dns() {
         true,
     );
     world.moto.add_records(&zone, &records).await;
-    let cluster = cluster_at(Stage::Tier1, &values("dev", "scope-case.io")).await;
+    let cluster = cluster_at(Backend::Fake, Stage::Tier1, &values("dev", "scope-case.io")).await;
     let run = run_hook(
         &world,
         &cluster,

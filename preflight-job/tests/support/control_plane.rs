@@ -323,6 +323,37 @@ impl ControlPlane {
         })
     }
 
+    /// Whether the real authorizer lets ServiceAccount `account` (namespace, name) do `verb`
+    /// on `resource` of `group`, in `namespace` or cluster-wide, on the object `name` or all:
+    /// a SubjectAccessReview, which sees RBAC changes as soon as requests do.
+    pub(crate) fn allows(
+        &self,
+        account: (&str, &str),
+        verb: &str,
+        (group, resource): (&str, &str),
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let (sa_ns, sa) = account;
+        let review = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {
+                "user": format!("system:serviceaccount:{sa_ns}:{sa}"),
+                "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{sa_ns}"), "system:authenticated"],
+                "resourceAttributes": {"verb": verb, "group": group, "resource": resource,
+                    "namespace": namespace.unwrap_or_default(), "name": name.unwrap_or_default()},
+            },
+        });
+        let client = self.client.clone();
+        self.block(async move {
+            let request = http::Request::post("/apis/authorization.k8s.io/v1/subjectaccessreviews")
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&review)?)?;
+            let answer: Value = client.request(request).await?;
+            Ok(answer["status"]["allowed"] == true)
+        })
+    }
+
     /// Creates or updates an object by server-side apply, as its owner would, creating its
     /// namespace first when it has none yet. Its status, when the type has a status
     /// subresource, is written through it, as a controller writes it.
@@ -336,6 +367,10 @@ impl ControlPlane {
     }
 
     fn write(&self, obj: Value, make_namespace: bool) -> anyhow::Result<()> {
+        // A CRD's resources can be written once the server has established it.
+        let crd = (obj["kind"] == "CustomResourceDefinition")
+            .then(|| obj["metadata"]["name"].as_str().map(str::to_owned))
+            .flatten();
         let client = self.client.clone();
         let created = self.block(async move { write(client, obj, make_namespace).await })?;
         let mut list = self.created.lock().unwrap();
@@ -344,7 +379,11 @@ impl ControlPlane {
                 list.push(c);
             }
         }
-        Ok(())
+        drop(list);
+        match crd {
+            Some(name) => self.wait_established(&BTreeSet::from([name])),
+            None => Ok(()),
+        }
     }
 
     /// The object, if it exists.
@@ -424,7 +463,12 @@ impl ControlPlane {
             let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
             if names.contains(&name)
                 && self
-                    .get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, &name)?
+                    .get(
+                        "apiextensions.k8s.io/v1",
+                        "CustomResourceDefinition",
+                        None,
+                        &name,
+                    )?
                     .is_none()
             {
                 self.apply(crd)?;
@@ -438,15 +482,19 @@ impl ControlPlane {
         let deadline = Instant::now() + Duration::from_secs(30);
         for name in names {
             loop {
-                let crd =
-                    self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)?;
+                let crd = self.get(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    None,
+                    name,
+                )?;
                 let established = crd.as_ref().is_some_and(|c| {
                     c["status"]["conditions"].as_array().is_some_and(|cs| {
                         cs.iter()
                             .any(|c| c["type"] == "Established" && c["status"] == "True")
                     })
                 });
-                if established {
+                if established && self.cache_ready(crd.as_ref().unwrap())? {
                     break;
                 }
                 if Instant::now() > deadline {
@@ -456,6 +504,37 @@ impl ControlPlane {
             }
         }
         Ok(())
+    }
+
+    /// Whether the server's cache of a CRD's resources is ready: until it is, lists answer
+    /// 429 "storage is (re)initializing", and a CRD deleted then can stay Terminating (its
+    /// finalizer cannot list the instances, and each of its status updates restarts the
+    /// cache), so the harness never deletes one before.
+    fn cache_ready(&self, crd: &Value) -> anyhow::Result<bool> {
+        let spec = &crd["spec"];
+        let version = spec["versions"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["served"] == true))
+            .and_then(|v| v["name"].as_str())
+            .context("the CRD serves no version")?;
+        let path = format!(
+            "/apis/{}/{version}/{}?limit=1&resourceVersion=0",
+            spec["group"].as_str().unwrap_or_default(),
+            spec["names"]["plural"].as_str().unwrap_or_default()
+        );
+        let client = self.client.clone();
+        self.block(async move {
+            match client
+                .request_text(http::Request::get(path).body(Vec::new())?)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(status)) if status.code == 429 || status.code == 404 => {
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
     }
 
     /// etcd's current revision.
@@ -594,11 +673,9 @@ async fn api_for(
         .await
         .with_context(|| format!("the server does not serve {gvk:?}"))?;
     let api = match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(
-            client.clone(),
-            namespace.unwrap_or("default"),
-            &resource,
-        ),
+        Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), namespace.unwrap_or("default"), &resource)
+        }
         Scope::Cluster => Api::all_with(client.clone(), &resource),
     };
     Ok((api, caps, resource))
@@ -620,7 +697,10 @@ async fn write(
     mut obj: Value,
     make_namespace: bool,
 ) -> anyhow::Result<Vec<Created>> {
-    let api_version = obj["apiVersion"].as_str().context("no apiVersion")?.to_owned();
+    let api_version = obj["apiVersion"]
+        .as_str()
+        .context("no apiVersion")?
+        .to_owned();
     let kind = obj["kind"].as_str().context("no kind")?.to_owned();
     let name = obj["metadata"]["name"]
         .as_str()
@@ -643,7 +723,9 @@ async fn write(
                 .patch(
                     ns,
                     &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+                    &Patch::Apply(
+                        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                    ),
                 )
                 .await
                 .with_context(|| format!("cannot create namespace {ns}"))?;
@@ -674,17 +756,25 @@ async fn write(
         None
     };
     let existed = api.get_opt(&name).await?.is_some();
-    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&obj))
-        .await
-        .with_context(|| format!("cannot apply {kind} {name}"))?;
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .with_context(|| format!("cannot apply {kind} {name}"))?;
     if let Some(status) = status {
         let mut patch = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "status": status});
         if let Some(ns) = &namespace {
             patch["metadata"]["namespace"] = json!(ns);
         }
-        api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
-            .await
-            .with_context(|| format!("cannot write the status of {kind} {name}"))?;
+        api.patch_status(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .with_context(|| format!("cannot write the status of {kind} {name}"))?;
     }
     if !existed {
         created.push(Created {
@@ -737,8 +827,13 @@ async fn reset(
     gone.sort_by_key(order);
     for c in &gone {
         // A custom resource whose CRD went earlier in another test's reset is gone too.
-        match delete(&client, &gvk(&c.api_version, &c.kind), c.namespace.as_deref(), &c.name)
-            .await
+        match delete(
+            &client,
+            &gvk(&c.api_version, &c.kind),
+            c.namespace.as_deref(),
+            &c.name,
+        )
+        .await
         {
             Ok(()) => {}
             Err(e) if format!("{e:#}").contains("does not serve") => {}
@@ -755,9 +850,13 @@ async fn reset(
             &ApiResource::erase::<CustomResourceDefinition>(&()),
         );
         let deadline = Instant::now() + Duration::from_secs(30);
-        while crds.get_opt(&c.name).await?.is_some() {
+        while let Some(crd) = crds.get_opt(&c.name).await? {
             if Instant::now() > deadline {
-                bail!("CRD {} is still there 30 s after its deletion", c.name);
+                bail!(
+                    "CRD {} is still there 30 s after its deletion: {:?}",
+                    c.name,
+                    crd.data.get("status")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

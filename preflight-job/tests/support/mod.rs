@@ -263,6 +263,10 @@ pub(crate) enum Backend {
 
 /// Runs each named scenario, an `async fn(Backend)`, as two tests, `NAME::fake` and
 /// `NAME::real`: a difference between the servers shows up as one of them failing.
+#[allow(
+    unused_macros,
+    reason = "each test binary uses a different part of the harness"
+)]
 macro_rules! on_both_servers {
     ($($scenario:ident),+ $(,)?) => {$(
         mod $scenario {
@@ -277,6 +281,10 @@ macro_rules! on_both_servers {
         }
     )+};
 }
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a different part of the harness"
+)]
 pub(crate) use on_both_servers;
 
 /// The API server of a test cluster, fake or real, with one interface for what tests do to

@@ -149,6 +149,8 @@ pub(crate) struct Access<'a> {
     pub verb: &'static str,
     pub resource: &'a ResourceType,
     pub namespace: Option<&'a str>,
+    /// The object's name, for a type read by name only ([`crate::access::read_by_name`]).
+    pub name: Option<&'a str>,
 }
 
 impl Access<'_> {
@@ -159,17 +161,24 @@ impl Access<'_> {
         }
     }
 
-    /// The RBAC rule that grants this access, as YAML to paste into a (Cluster)Role.
+    /// The read as preflight's RBAC declares it.
+    fn read(&self) -> crate::access::KubeRead {
+        crate::access::KubeRead {
+            group: self.resource.group,
+            resource: self.resource.plural,
+            namespace: self.namespace.map(str::to_owned),
+            names: self.name.map(str::to_owned).into_iter().collect(),
+        }
+    }
+
+    /// The RBAC rule that grants this access, exactly as `preflight rbac` writes it: the
+    /// three read verbs preflight asks for together, or the one verb of another request.
     fn rule(&self) -> String {
-        let role = if self.namespace.is_some() {
-            "Role in that namespace"
-        } else {
-            "ClusterRole"
+        let verbs: &[&str] = match self.verb {
+            "get" | "list" | "watch" => &["get", "list", "watch"],
+            other => &[other],
         };
-        format!(
-            "grant it to preflight's ServiceAccount in a {role}:\n  - apiGroups: [\"{}\"]\n    resources: [\"{}\"]\n    verbs: [\"get\", \"list\", \"watch\"]",
-            self.resource.group, self.resource.plural
-        )
+        crate::access::grant(&self.read(), verbs)
     }
 }
 
@@ -192,13 +201,20 @@ pub(crate) fn failure(err: &kube::Error, access: Access<'_>) -> Attempt {
                 )
                 .hint("The token is missing, expired or revoked. Refresh the kubeconfig (aws eks update-kubeconfig --name <cluster>) or, in the cluster, check the ServiceAccount token."),
             ),
-            403 => Attempt::settled(
-                Outcome::fail("forbidden", format!("missing permission: cannot {what}; the server said: {}", status.message))
+            403 => {
+                let mut outcome = Outcome::fail("forbidden", format!("missing permission: cannot {what}; the server said: {}", status.message))
                     .hint(access.rule())
                     .evidence("verb", access.verb)
                     .evidence("resource", access.resource.plural)
-                    .evidence("apiGroup", access.resource.group),
-            ),
+                    .evidence("apiGroup", access.resource.group);
+                if let Some(ns) = access.namespace {
+                    outcome = outcome.evidence("namespace", ns);
+                }
+                if let Some(name) = access.name {
+                    outcome = outcome.evidence("resourceName", name);
+                }
+                Attempt::settled(outcome)
+            }
             // A plain-text 404 is what the server sends for a group/version it does not serve:
             // the CRD is missing, which may still change while waiting for an earlier wave.
             404 if status.reason == "Failed to parse error data" => Attempt::transient(
@@ -273,6 +289,11 @@ where
         verb: "list",
         resource,
         namespace,
+        // A read by name is a list with a name's field selector, which RBAC authorizes
+        // against `resourceNames` as it would a get.
+        name: field_selector
+            .and_then(|fs| fs.strip_prefix("metadata.name="))
+            .filter(|_| crate::access::read_by_name(resource.group, resource.plural)),
     };
     let request = Request::new(resource.collection_path(namespace));
     let mut params = ListParams::default().limit(PAGE);
@@ -423,6 +444,7 @@ pub(crate) async fn served_version(
         verb: "get",
         resource,
         namespace: None,
+        name: None,
     };
     let http = http_get(&format!("/apis/{}", resource.group))?;
     let group: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroup =
@@ -532,6 +554,7 @@ mod tests {
             verb: "list",
             resource: &NODES,
             namespace: None,
+            name: None,
         };
         let err = api_error(
             403,
@@ -544,11 +567,41 @@ mod tests {
         assert!(a.outcome.message.starts_with(
             "missing permission: cannot list nodes (API group \"\") at the cluster scope"
         ));
+        assert_eq!(
+            a.outcome.hint.as_deref(),
+            Some(
+                "grant it to preflight's ServiceAccount in a ClusterRole:\n  - apiGroups:\n    - \"\"\n    resources:\n    - nodes\n    verbs:\n    - get\n    - list\n    - watch"
+            )
+        );
+    }
+
+    #[test]
+    fn a_403_on_a_secret_names_the_rule_by_its_resource_name() {
+        let access = Access {
+            verb: "list",
+            resource: &SECRETS,
+            namespace: Some("backstage"),
+            name: Some("backstage-secrets"),
+        };
+        let err = api_error(
+            403,
+            "Forbidden",
+            "secrets \"backstage-secrets\" is forbidden",
+        );
+        let a = failure(&err, access);
         let hint = a.outcome.hint.expect("hint");
         assert!(
-            hint.contains("ClusterRole") && hint.contains("resources: [\"nodes\"]"),
+            hint.starts_with(
+                "grant it to preflight's ServiceAccount in a Role in the namespace \"backstage\":"
+            ),
             "{hint}"
         );
+        assert!(
+            hint.contains("resourceNames:\n    - backstage-secrets"),
+            "{hint}"
+        );
+        assert_eq!(a.outcome.evidence["namespace"], "backstage");
+        assert_eq!(a.outcome.evidence["resourceName"], "backstage-secrets");
     }
 
     #[test]
@@ -557,6 +610,7 @@ mod tests {
             verb: "get",
             resource: &DEPLOYMENTS,
             namespace: Some("kube-system"),
+            name: None,
         };
         for (code, reason, retry, outcome_code) in [
             (401, "Unauthorized", Retry::Never, "unauthorized"),

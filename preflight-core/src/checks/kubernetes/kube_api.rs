@@ -166,6 +166,7 @@ async fn whoami(client: &kube::Client) -> fetch::Fetched<Option<String>> {
                 verb: "create",
                 resource: &SELF_SUBJECT_REVIEWS,
                 namespace: None,
+                name: None,
             },
         ))),
     }
@@ -209,6 +210,7 @@ impl Check for KubeApi {
                         verb: "get",
                         resource: &VERSION,
                         namespace: None,
+                        name: None,
                     },
                 );
             }
