@@ -324,14 +324,23 @@ async fn first_event(client: &kube::Client, w: &KubeWatch) -> Result<(), kube::E
     let request = Request::new(&w.path)
         .watch(&params, &w.resource_version)
         .map_err(kube::Error::BuildRequest)?;
-    let events = client.request_events::<Anything>(request).await?;
+    // A resource version the server has compacted away expires the watch (410 Gone, as an
+    // answer or as an ERROR event): the facts are then read again, fresh, which is a relist.
+    let expired = |path: &str| {
+        tracing::info!(path, "the watch expired (410 Gone): reading again");
+        Ok(())
+    };
+    let events = match client.request_events::<Anything>(request).await {
+        Ok(events) => events,
+        Err(kube::Error::Api(status)) if status.code == 410 => return expired(&w.path),
+        Err(e) => return Err(e),
+    };
     futures::pin_mut!(events);
     while let Some(event) = events.next().await {
         match event? {
             WatchEvent::Bookmark(_) => {}
-            WatchEvent::Error(status) if status.code != 410 => {
-                return Err(kube::Error::Api(status));
-            }
+            WatchEvent::Error(status) if status.code == 410 => return expired(&w.path),
+            WatchEvent::Error(status) => return Err(kube::Error::Api(status)),
             _ => return Ok(()),
         }
     }

@@ -1,6 +1,11 @@
 //! The real control plane the end-to-end tests use: built from the pinned release, it
 //! reports that release, enforces RBAC and mints ServiceAccount tokens.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "scenarios run on both servers are not #[test] functions"
+)]
+
 mod support;
 
 use serde_json::json;
@@ -22,7 +27,10 @@ async fn the_real_server_reports_its_release_and_enforces_rbac() {
         .kube
         .apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody", "namespace": "argocd"}}))
         .unwrap();
-    let kubeconfig = cluster.write("sa.kubeconfig", &plane.kubeconfig_for("argocd", "nobody").unwrap());
+    let kubeconfig = cluster.write(
+        "sa.kubeconfig",
+        &plane.kubeconfig_for("argocd", "nobody").unwrap(),
+    );
     let mut cmd = support::preflight_cmd();
     cmd.arg("--kubeconfig").arg(&kubeconfig);
     cmd.arg("--values").arg(cluster.path("values.yaml"));
@@ -31,7 +39,10 @@ async fn the_real_server_reports_its_release_and_enforces_rbac() {
     support::assert_check(&out, "nodes-ready", "fail", "forbidden");
     let c = out.check("nodes-ready");
     assert!(
-        c["message"].as_str().unwrap().contains("system:serviceaccount:argocd:nobody"),
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("system:serviceaccount:argocd:nobody"),
         "{c:#}"
     );
 }

@@ -1,10 +1,15 @@
 //! cert-manager's ClusterIssuers and the tier-gating guard on ArgoCD's Applications, against
-//! the fake API server: each failure produced on the objects' real shapes, and an issuer that
-//! turns Ready while preflight waits.
+//! both API servers, the fake and the real one: each failure produced on the objects' real
+//! shapes, and an issuer that turns Ready while preflight waits.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "the scenarios run by on_both_servers! are not #[test] functions, which clippy's allow-unwrap-in-tests covers"
+)]
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
@@ -24,17 +29,24 @@ fn set_ready(cluster: &Cluster, name: &str, status: &str, reason: &str, message:
         .expect("the fixture has the issuer");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_platforms_issuers_are_ready() {
-    let cluster = Cluster::healthy().await;
+on_both_servers!(
+    the_platforms_issuers_are_ready,
+    missing_and_failing_issuers_are_named_with_their_reason,
+    without_cert_manager_the_api_is_missing,
+    an_issuer_registering_while_waiting_is_noticed,
+    the_issuers_tier_is_configurable,
+    applications_above_the_ceiling_or_unlabelled_are_named,
+);
+
+async fn the_platforms_issuers_are_ready(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     let run = issuers(&cluster, &[]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_check(&run, "cluster-issuers", "pass", "cluster-issuers-ready");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn missing_and_failing_issuers_are_named_with_their_reason() {
-    let cluster = Cluster::healthy().await;
+async fn missing_and_failing_issuers_are_named_with_their_reason(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     cluster
         .kube
         .delete(
@@ -129,9 +141,8 @@ async fn missing_and_failing_issuers_are_named_with_their_reason() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_cert_manager_the_api_is_missing() {
-    let cluster = Cluster::healthy().await;
+async fn without_cert_manager_the_api_is_missing(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     cluster
         .kube
         .delete(
@@ -141,6 +152,24 @@ async fn without_cert_manager_the_api_is_missing() {
             "clusterissuers.cert-manager.io",
         )
         .unwrap();
+    // The real server removes a CRD only once it has deleted its custom resources.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster
+        .kube
+        .get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "clusterissuers.cert-manager.io",
+        )
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the CRD is still there after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let run = issuers(&cluster, &[]).await;
     assert_check(
         &run,
@@ -150,9 +179,8 @@ async fn without_cert_manager_the_api_is_missing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_issuer_registering_while_waiting_is_noticed() {
-    let cluster = Cluster::healthy().await;
+async fn an_issuer_registering_while_waiting_is_noticed(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     set_ready(
         &cluster,
         "letsencrypt-prod",
@@ -186,9 +214,8 @@ async fn an_issuer_registering_while_waiting_is_noticed() {
 
 /// The first tier with TLS Ingresses is configurable, above tier 1 (which installs
 /// cert-manager): tier 1 itself is a configuration error naming the rule.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_issuers_tier_is_configurable() {
-    let cluster = Cluster::healthy().await;
+async fn the_issuers_tier_is_configurable(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     let config = cluster.write("c.yaml", "checks:\n  cluster-issuers:\n    tier: \"1.5\"\n");
     let run = run(cluster.preflight(&[
         "--tier",
@@ -236,9 +263,8 @@ async fn gating(cluster: &Cluster, extra: &[&str]) -> Run {
     run(cluster.preflight(&args)).await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn applications_above_the_ceiling_or_unlabelled_are_named() {
-    let cluster = Cluster::healthy().await;
+async fn applications_above_the_ceiling_or_unlabelled_are_named(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     let fine = gating(&cluster, &[]).await;
     assert_eq!(fine.code, 0, "{}\n{}", fine.stdout, fine.stderr);
     assert_check(&fine, "tier-gating", "pass", "tier-gating-enforced");

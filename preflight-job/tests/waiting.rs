@@ -1,6 +1,11 @@
 //! Waiting: conditions watched (not polled) until the deadline, transient failures retried,
 //! the deadline and signals honoured, a blackholed API server never hanging the run.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "scenarios run on both servers are not #[test] functions"
+)]
+
 mod support;
 
 use std::time::Duration;
@@ -29,12 +34,13 @@ fn set_all_nodes(cluster: &Cluster, ready: bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn nodes_that_become_ready_are_noticed_through_a_watch() {
-    let cluster = Cluster::healthy().await;
+on_both_servers!(nodes_that_become_ready_are_noticed_through_a_watch);
+
+async fn nodes_that_become_ready_are_noticed_through_a_watch(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
     set_all_nodes(&cluster, false);
     let child = cluster
-        .preflight(&[
+        .preflight_watching(&[
             "--tier",
             "0",
             "--check",
@@ -48,7 +54,7 @@ async fn nodes_that_become_ready_are_noticed_through_a_watch() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     set_all_nodes(&cluster, true);
-    let run = finish(child, Duration::from_secs(20)).await;
+    let run = noticed_within_a_second(child).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let check = run.check("nodes-ready");
     assert_eq!(check["status"], "pass");
@@ -347,7 +353,8 @@ async fn every_check_that_turns_ready_while_waiting_passes() {
     }
     let watched: std::collections::BTreeSet<String> = cluster
         .kube
-        .fake().requests()
+        .fake()
+        .requests()
         .into_iter()
         .filter(|r| r.query.contains("watch=true") || r.query.contains("watch=1"))
         .map(|r| r.path)

@@ -41,6 +41,20 @@ pub(crate) fn control_plane() -> &'static ControlPlane {
     })
 }
 
+/// Extra arguments of this test binary's kube-apiserver, set before it starts.
+static APISERVER_ARGS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Starts this test binary's kube-apiserver with `args` besides the usual ones. Every test of
+/// the binary must ask for the same (the server is started once).
+pub(crate) fn apiserver_args(args: &[&str]) {
+    let wanted: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let set = APISERVER_ARGS.get_or_init(|| wanted.clone());
+    assert_eq!(
+        *set, wanted,
+        "one test binary, one kube-apiserver configuration"
+    );
+}
+
 /// Serializes the tests of one binary that use the real server: its cluster-scoped objects
 /// (nodes, CRDs, StorageClasses) are shared, so each test gets the server to itself, reset.
 pub(crate) fn exclusive() -> &'static tokio::sync::Mutex<()> {
@@ -151,6 +165,10 @@ rm -rf "$DIR"
 "#;
 
 impl ControlPlane {
+    #[allow(
+        clippy::print_stderr,
+        reason = "the start-up time, for a test run with --nocapture"
+    )]
     fn start() -> anyhow::Result<ControlPlane> {
         let bin = binaries();
         for tool in ["etcd", "kube-apiserver"] {
@@ -187,10 +205,7 @@ impl ControlPlane {
             .env("ETCD_URL", &etcd_url)
             .env("PEER_PORT", free_port().to_string())
             .env("API_PORT", api_port.to_string())
-            .env(
-                "EXTRA_ARGS",
-                std::env::var("PREFLIGHT_KUBE_APISERVER_ARGS").unwrap_or_default(),
-            )
+            .env("EXTRA_ARGS", APISERVER_ARGS.get_or_init(Vec::new).join(" "))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -359,6 +374,26 @@ impl ControlPlane {
     /// subresource, is written through it, as a controller writes it.
     pub(crate) fn apply(&self, obj: Value) -> anyhow::Result<()> {
         self.write(obj, true)
+    }
+
+    /// [`Self::apply`] of many objects at once, a few requests in flight (for clusters of
+    /// hundreds of nodes).
+    pub(crate) fn apply_all(&self, objects: Vec<Value>) -> anyhow::Result<()> {
+        use futures::StreamExt as _;
+        let client = self.client.clone();
+        let created = self.block(async move {
+            let results: Vec<anyhow::Result<Vec<Created>>> = futures::stream::iter(objects)
+                .map(|obj| write(client.clone(), obj, true))
+                .buffer_unordered(8)
+                .collect()
+                .await;
+            results
+                .into_iter()
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+        })?;
+        self.created.lock().unwrap().extend(created);
+        Ok(())
     }
 
     /// [`Self::apply`] without creating the namespace: what a client such as ArgoCD sees.
@@ -546,6 +581,17 @@ impl ControlPlane {
             .context("etcd's answer has no revision")
     }
 
+    /// Writes a key outside the API server's prefix: etcd's revision moves on, and nothing
+    /// the API server serves changes.
+    pub(crate) fn bump_etcd_revision(&self) -> anyhow::Result<()> {
+        // base64 of "preflight-tests/churn" and "x".
+        self.etcd(
+            "/v3/kv/put",
+            &json!({"key": "cHJlZmxpZ2h0LXRlc3RzL2NodXJu", "value": "eA=="}),
+        )
+        .map(drop)
+    }
+
     /// Compacts etcd's history up to its current revision: every older resource version is
     /// gone, as after the API server's periodic compaction on a busy cluster.
     pub(crate) fn compact_etcd(&self) -> anyhow::Result<i64> {
@@ -580,13 +626,31 @@ impl ControlPlane {
         serde_json::from_str(body).with_context(|| format!("etcd's answer: {body}"))
     }
 
-    /// The audit log's events so far for requests by `user` (the servers' own and the
-    /// harness's are not logged): (verb, request URI, response code).
-    pub(crate) fn audit(&self, user: &str) -> Vec<(String, String, i64)> {
+    /// How many events the audit log holds: a mark to read the log from ([`Self::audit`]).
+    pub(crate) fn audit_mark(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// The audit log's events since `mark` for requests by `user` (the servers' own and the
+    /// harness's are not logged), one per request: (verb, request URI, response code). A
+    /// watch is logged when its response starts (it completes only when it ends), anything
+    /// else when it completes.
+    pub(crate) fn audit(&self, mark: usize, user: &str) -> Vec<(String, String, i64)> {
         let text = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
         text.lines()
+            .skip(mark)
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["user"]["username"] == user && e["stage"] == "ResponseComplete")
+            .filter(|e| {
+                let stage = if e["verb"] == "watch" {
+                    "ResponseStarted"
+                } else {
+                    "ResponseComplete"
+                };
+                e["user"]["username"] == user && e["stage"] == stage
+            })
             .map(|e| {
                 (
                     e["verb"].as_str().unwrap_or_default().to_owned(),

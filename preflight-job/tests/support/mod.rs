@@ -23,19 +23,37 @@ use fake_kube::FakeKube;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// The identity of the tests' kubeconfig on both servers.
+pub(crate) const PREFLIGHT_USER: &str = "system:serviceaccount:argocd:preflight";
+
 impl Cluster {
-    /// How many requests the fake server received on `path`: watches, or (with `watch`
-    /// false) everything else, i.e. lists and gets.
+    /// How many requests the server received on `path` since this cluster was made: watches,
+    /// or (with `watch` false) everything else, i.e. lists and gets. On the real server,
+    /// from its audit log (requests as [`PREFLIGHT_USER`]).
     pub(crate) fn requests_to(&self, path: &str, watch: bool) -> usize {
-        self.kube
-            .fake()
-            .requests()
-            .iter()
-            .filter(|r| {
-                r.path == path
-                    && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
-            })
-            .count()
+        match &self.kube {
+            Kube::Fake(k) => k
+                .requests()
+                .iter()
+                .filter(|r| {
+                    r.path == path
+                        && (r.query.contains("watch=true") || r.query.contains("watch=1")) == watch
+                })
+                .count(),
+            Kube::Real(k) => k
+                .audit(self.audit_mark, PREFLIGHT_USER)
+                .iter()
+                .filter(|(verb, uri, _)| {
+                    uri.split('?').next() == Some(path) && (verb == "watch") == watch
+                })
+                .count(),
+        }
+    }
+
+    /// The requests [`PREFLIGHT_USER`] made to the real server since this cluster was made:
+    /// (verb, request URI, response code).
+    pub(crate) fn audit(&self) -> Vec<(String, String, i64)> {
+        self.kube.real().audit(self.audit_mark, PREFLIGHT_USER)
     }
 
     /// Sets one key of a Secret (base64-encoded, as the API holds it).
@@ -365,7 +383,19 @@ impl Kube {
     ) -> anyhow::Result<()> {
         match self {
             Kube::Fake(k) => k.delete(api_version, kind, namespace, name),
-            Kube::Real(k) => k.delete(api_version, kind, namespace, name),
+            Kube::Real(k) => {
+                k.delete(api_version, kind, namespace, name)?;
+                // A deleted CRD lingers (Terminating) until the server has removed its
+                // objects; the fake removes it at once.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while kind == "CustomResourceDefinition"
+                    && k.get(api_version, kind, None, name)?.is_some()
+                {
+                    anyhow::ensure!(Instant::now() < deadline, "CRD {name} is not deleted");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -424,6 +454,8 @@ pub(crate) struct Cluster {
     pub(crate) dir: TempDir,
     /// On the real server, this test's exclusive use of it.
     _exclusive: Option<tokio::sync::MutexGuard<'static, ()>>,
+    /// On the real server, where its audit log stood when this cluster was made.
+    audit_mark: usize,
 }
 
 impl Cluster {
@@ -478,10 +510,15 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kubeconfig"), kube.kubeconfig_yaml()).unwrap();
         std::fs::write(dir.path().join("values.yaml"), EPHEMERAL_VALUES).unwrap();
+        let audit_mark = match &kube {
+            Kube::Real(k) => k.audit_mark(),
+            Kube::Fake(_) => 0,
+        };
         Cluster {
             kube,
             dir,
             _exclusive: exclusive,
+            audit_mark,
         }
     }
 
@@ -511,6 +548,19 @@ impl Cluster {
     ) -> tokio::process::Command {
         let mut cmd = self.command(args);
         moto.env(&mut cmd);
+        cmd
+    }
+
+    /// [`Cluster::preflight`] with the backoff between attempts, and the longest wait for a
+    /// watch event, set to minutes: a run that notices a change within a second of it while
+    /// waiting can only have been told by a watch.
+    pub(crate) fn preflight_watching(&self, args: &[&str]) -> tokio::process::Command {
+        let config = self.write(
+            "long-backoff.yaml",
+            "runner:\n  backoffInitial: 2m\n  backoffMax: 4m\n",
+        );
+        let mut cmd = self.preflight(args);
+        cmd.env("PREFLIGHT_CONFIG", config);
         cmd
     }
 
@@ -592,6 +642,21 @@ pub(crate) async fn finish(child: tokio::process::Child, limit: Duration) -> Run
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         elapsed: start.elapsed(),
     }
+}
+
+/// Waits for a run started before a change the test just made, and asserts that it ended
+/// within a second of it.
+pub(crate) async fn noticed_within_a_second(child: tokio::process::Child) -> Run {
+    let changed = Instant::now();
+    let run = finish(child, Duration::from_secs(60)).await;
+    let after = changed.elapsed();
+    assert!(
+        after < Duration::from_secs(1),
+        "the run ended {after:?} after the change: not noticed through a watch\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
 }
 
 /// Asserts the status and code of a check, showing the whole report when they differ.

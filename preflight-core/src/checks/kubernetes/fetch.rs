@@ -271,18 +271,26 @@ pub(crate) type Fetched<T> = Result<T, Box<Attempt>>;
 /// A page size that keeps memory flat on large clusters, like kubectl's `--chunk-size`.
 const PAGE: u32 = 500;
 
-/// Lists a collection page by page, handing each page to `on_page`, and returns the resource
-/// version of the (consistent) list, from which a watch misses nothing.
-pub(crate) async fn list_pages<T, F>(
+/// Lists a collection page by page, folding each page into a state that starts as `init`,
+/// and returns the state and the resource version of the (consistent) list, from which a
+/// watch misses nothing.
+///
+/// A continue token expires when the server compacts its history past the list's resource
+/// version (`410 Gone`, "the provided continue parameter is too old"), as happens on a
+/// large, busy cluster. The list then starts again from `init`, whole, without a limit, as
+/// client-go's pager does: a fresh list in pages could expire again for the same reason.
+pub(crate) async fn list_fold<T, S, F>(
     ctx: &Context,
     resource: &ResourceType,
     namespace: Option<&str>,
     field_selector: Option<&str>,
-    mut on_page: F,
-) -> Fetched<String>
+    init: S,
+    mut fold: F,
+) -> Fetched<(S, String)>
 where
     T: DeserializeOwned + Clone,
-    F: FnMut(Vec<T>),
+    S: Clone,
+    F: FnMut(&mut S, Vec<T>),
 {
     let client = client(ctx)?;
     let access = Access {
@@ -300,6 +308,7 @@ where
     if let Some(fs) = field_selector {
         params = params.fields(fs);
     }
+    let mut state = init.clone();
     let mut version = None;
     loop {
         let http = request.list(&params).map_err(|e| {
@@ -308,18 +317,31 @@ where
                 format!("cannot build the list request: {e}"),
             ))
         })?;
-        let page: ObjectList<T> = client
-            .request(http)
-            .await
-            .map_err(|e| failure(&e, access))?;
+        let page: ObjectList<T> = match client.request(http).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(status))
+                if status.code == 410 && params.continue_token.is_some() =>
+            {
+                tracing::info!(
+                    resource = resource.plural,
+                    "the list's continue token expired (410 Gone): listing it again, whole"
+                );
+                params.continue_token = None;
+                params.limit = None;
+                state = init.clone();
+                version = None;
+                continue;
+            }
+            Err(e) => return Err(Box::new(failure(&e, access))),
+        };
         version.get_or_insert(page.metadata.resource_version.clone().unwrap_or_default());
-        on_page(page.items);
+        fold(&mut state, page.items);
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => break,
         }
     }
-    Ok(version.unwrap_or_default())
+    Ok((state, version.unwrap_or_default()))
 }
 
 /// Lists a whole collection into memory; for small collections.
@@ -328,8 +350,10 @@ pub(crate) async fn list_all<T: DeserializeOwned + Clone>(
     resource: &ResourceType,
     namespace: Option<&str>,
 ) -> Fetched<(Vec<T>, KubeWatch)> {
-    let mut all = Vec::new();
-    let version = list_pages(ctx, resource, namespace, None, |page| all.extend(page)).await?;
+    let (all, version) = list_fold(ctx, resource, namespace, None, Vec::new(), |all, page| {
+        all.extend(page);
+    })
+    .await?;
     Ok((
         all,
         KubeWatch {
@@ -361,12 +385,18 @@ pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(
     name: &str,
 ) -> Fetched<(Option<T>, KubeWatch)> {
     let selector = format!("metadata.name={name}");
-    let mut found = None;
-    let version = list_pages(ctx, resource, namespace, Some(&selector), |page: Vec<T>| {
-        if found.is_none() {
-            found = page.into_iter().next();
-        }
-    })
+    let (found, version) = list_fold(
+        ctx,
+        resource,
+        namespace,
+        Some(&selector),
+        None,
+        |found, page: Vec<T>| {
+            if found.is_none() {
+                *found = page.into_iter().next();
+            }
+        },
+    )
     .await?;
     Ok((
         found,

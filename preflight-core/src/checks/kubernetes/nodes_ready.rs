@@ -277,14 +277,20 @@ impl Check for NodesReady {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let mut facts: Vec<NodeFact> = Vec::new();
         // Pages are reduced to facts as they arrive, so a page's documents are dropped early.
-        let listed = fetch::list_pages(ctx, &NODES, None, None, |page: Vec<NodeDoc>| {
-            facts.extend(page.into_iter().map(NodeFact::from));
-        })
+        let listed = fetch::list_fold(
+            ctx,
+            &NODES,
+            None,
+            None,
+            Vec::new(),
+            |facts: &mut Vec<NodeFact>, page: Vec<NodeDoc>| {
+                facts.extend(page.into_iter().map(NodeFact::from));
+            },
+        )
         .await;
         match listed {
-            Ok(version) => Attempt::until_changed(
+            Ok((facts, version)) => Attempt::until_changed(
                 judge(&facts, &self.settings),
                 vec![KubeWatch {
                     path: NODES.collection_path(None),
