@@ -27,6 +27,12 @@ need setpriv || apt_install util-linux
 need python3 || apt_install python3 python3-venv
 ./scripts/test-venv.sh >/dev/null
 
+# The Kubernetes end-to-end tests run against a real kube-apiserver and etcd too, built from the
+# Go modules pinned in tests/kube-control-plane/go.mod into target/ (once per machine: about
+# 4 minutes cold; nothing is built when they are there).
+command -v go >/dev/null || { echo "Go 1.24+ is needed to build kube-apiserver and etcd" >&2; exit 1; }
+./scripts/kube-control-plane.sh >/dev/null
+
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 cargo fmt --all --check

@@ -674,6 +674,62 @@ async fn every_rule_of_every_hooks_rbac_is_needed_and_named_when_missing() {
     assert!(proven > 20, "only {proven} rules");
 }
 
+/// An app's hook waiting for its synced Secret watches it by name, with only its own RBAC
+/// (`resourceNames`), on the real server: the Secret appearing is noticed within a second,
+/// with the backoff at minutes, which only a permitted watch explains.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_hook_watches_its_secret_by_name_with_its_own_rbac() {
+    let world = World::start().await;
+    let values = values("dev", "goldenpathidp.io");
+    let cluster = cluster_at(Backend::Real, Stage::BackstageSecret, &values).await;
+    let identity = hook_identity(&cluster, "apps/backstage");
+    let secret = cluster
+        .kube
+        .get("v1", "Secret", Some("backstage"), "backstage-secrets")
+        .unwrap();
+    cluster
+        .kube
+        .delete("v1", "Secret", Some("backstage"), "backstage-secrets")
+        .unwrap();
+    let config = format!(
+        "{}runner:\n  backoffInitial: 2m\n  backoffMax: 4m\n",
+        std::fs::read_to_string(world.config("goldenpath")).unwrap()
+    );
+    let config = cluster.write("long-backoff.yaml", &config);
+    let plane = cluster.kube.real();
+    let mark = plane.audit_mark();
+    let (run, changed) = tokio::join!(
+        run_hook_as(&world, &cluster, &identity, "apps/backstage", &config, true),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+            let changed = std::time::Instant::now();
+            cluster.kube.apply(secret).unwrap();
+            changed
+        }
+    );
+    assert!(
+        changed.elapsed() < std::time::Duration::from_secs(1),
+        "the Secret was not noticed through a watch: {:?}\n{}",
+        changed.elapsed(),
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(forbidden(&run), Vec::<Value>::new());
+    let watched = plane
+        .audit(mark, "system:serviceaccount:backstage:preflight-backstage")
+        .into_iter()
+        .any(|(verb, uri, code)| {
+            verb == "watch"
+                && uri.starts_with("/api/v1/namespaces/backstage/secrets?")
+                && uri.contains("metadata.name%3Dbackstage-secrets")
+                && code == 200
+        });
+    assert!(
+        watched,
+        "the hook's ServiceAccount watched the Secret by name"
+    );
+}
+
 /// A hook's objects cannot be created before their namespace exists: the real server refuses
 /// them, which is why each hook's RBAC may only name namespaces that exist at its moment.
 #[tokio::test(flavor = "multi_thread")]
