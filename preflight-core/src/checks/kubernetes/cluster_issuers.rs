@@ -42,9 +42,9 @@ const VERSIONS: [&str; 1] = ["v1"];
 pub(crate) struct IssuerDoc {
     #[serde(default)]
     metadata: Metadata,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     spec: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     status: IssuerStatus,
 }
 
@@ -56,7 +56,7 @@ struct Metadata {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct IssuerStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
 }
 

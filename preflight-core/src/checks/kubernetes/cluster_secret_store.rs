@@ -34,13 +34,13 @@ const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
 /// The status of a ClusterSecretStore.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct StoreDoc {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     status: StoreStatus,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct StoreStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
 }
 

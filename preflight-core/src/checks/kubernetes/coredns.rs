@@ -46,7 +46,7 @@ struct DeploymentSpec {
 struct DeploymentStatus {
     #[serde(default)]
     available_replicas: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
 }
 

@@ -40,13 +40,13 @@ impl Default for CrdSettings {
 /// The status of a CRD; its schema, often hundreds of kilobytes, is skipped while parsing.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct CrdDoc {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     status: CrdStatus,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct CrdStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
 }
 

@@ -75,9 +75,9 @@ const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct ExternalSecretDoc {
     metadata: Metadata,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     spec: Spec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     status: Status,
 }
 
@@ -88,7 +88,7 @@ struct Metadata {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct Spec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     target: Target,
 }
 
@@ -99,7 +99,7 @@ struct Target {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct Status {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
 }
 
@@ -146,7 +146,7 @@ impl<'de> Deserialize<'de> for KeyNames {
 /// A Secret, reduced to the names of its keys.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct SecretKeysDoc {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     data: KeyNames,
 }
 

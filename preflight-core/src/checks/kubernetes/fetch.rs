@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use futures::future::join_all;
 use kube::api::ListParams;
 use kube::core::{ObjectList, Request};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use crate::check::{Attempt, Context, KubeWatch};
@@ -109,11 +110,22 @@ pub(crate) static CLUSTER_ISSUERS: ResourceType =
 pub(crate) static APPLICATIONS: ResourceType =
     ResourceType::new("argoproj.io", "v1alpha1", "applications", "Application");
 
+/// Deserializes a JSON `null` as the type's default. The API server writes Go's nil slices and
+/// maps as `null` where a field has no `omitempty` (a CRD's `status.conditions` right after its
+/// creation), and `#[serde(default)]` alone covers only an absent field.
+pub(crate) fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 /// A Secret's data, base64 as the API sends it. Values are decoded only when asked for, key
 /// by key, so a Secret's other keys never reach memory as text.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 pub(crate) struct SecretDoc {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_default")]
     pub data: std::collections::BTreeMap<String, String>,
 }
 
@@ -554,6 +566,19 @@ pub(crate) fn http_get(path: &str) -> Fetched<http::Request<Vec<u8>>> {
 mod tests {
     use super::*;
     use crate::check::Retry;
+
+    #[test]
+    fn null_collections_read_as_empty() {
+        #[derive(serde::Deserialize)]
+        struct Status {
+            #[serde(default, deserialize_with = "or_default")]
+            conditions: Vec<String>,
+        }
+        for text in [r#"{"conditions": null}"#, "{}"] {
+            let s: Status = serde_json::from_str(text).expect("reads");
+            assert!(s.conditions.is_empty(), "{text}");
+        }
+    }
 
     #[test]
     fn builds_collection_paths() {

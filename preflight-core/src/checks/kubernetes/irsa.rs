@@ -42,7 +42,7 @@ pub(crate) struct ServiceAccountDoc {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct Metadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     annotations: std::collections::BTreeMap<String, String>,
 }
 

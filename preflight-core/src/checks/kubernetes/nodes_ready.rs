@@ -58,7 +58,7 @@ struct NodeSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NodeStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     conditions: Vec<Condition>,
     #[serde(default)]
     node_info: NodeInfo,

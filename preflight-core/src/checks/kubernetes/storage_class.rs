@@ -42,7 +42,7 @@ pub(crate) struct StorageClassDoc {
 #[derive(Clone, Debug, Default, Deserialize)]
 struct Metadata {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     annotations: BTreeMap<String, String>,
 }
 

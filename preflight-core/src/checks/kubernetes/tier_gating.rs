@@ -47,7 +47,7 @@ pub(crate) struct ApplicationDoc {
 struct Metadata {
     #[serde(default)]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
     labels: BTreeMap<String, String>,
 }
 
