@@ -31,11 +31,27 @@ async fn the_real_server_reports_its_release_and_enforces_rbac() {
         "sa.kubeconfig",
         &plane.kubeconfig_for("argocd", "nobody").unwrap(),
     );
-    let mut cmd = support::preflight_cmd();
-    cmd.arg("--kubeconfig").arg(&kubeconfig);
-    cmd.arg("--values").arg(cluster.path("values.yaml"));
-    cmd.args(["--tier", "0", "--output", "json"]);
-    let out = run(cmd).await;
+    let preflight = |extra: &[&str]| {
+        let mut cmd = support::preflight_cmd();
+        cmd.arg("--kubeconfig").arg(&kubeconfig);
+        cmd.arg("--values").arg(cluster.path("values.yaml"));
+        cmd.args(["--tier", "0", "--output", "json"]).args(extra);
+        cmd
+    };
+    // Its first read, the bootstrap ConfigMap, is refused: the run stops, naming the rule.
+    let out = run(preflight(&[])).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot read the bootstrap ConfigMap kube-system/goldenpath-bootstrap")
+            && out
+                .stderr
+                .contains("resourceNames:\n    - goldenpath-bootstrap"),
+        "{}",
+        out.stderr
+    );
+    // Without it, the nodes are refused, with the account named as the server names it.
+    let out = run(preflight(&["--no-cluster-values"])).await;
     support::assert_check(&out, "nodes-ready", "fail", "forbidden");
     let c = out.check("nodes-ready");
     assert!(

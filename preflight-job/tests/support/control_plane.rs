@@ -91,6 +91,9 @@ pub(crate) struct ControlPlane {
     runtime: tokio::runtime::Runtime,
     client: kube::Client,
     created: Mutex<Vec<Created>>,
+    /// Platform CRDs a test replaced with another shape (an older release's versions): the
+    /// next reset deletes them, so that they are installed again as the manifests say.
+    reshaped_crds: Mutex<BTreeSet<String>>,
     /// Held, never written: closing it (at exit) stops the supervisor.
     _supervisor: Mutex<(Child, ChildStdin)>,
 }
@@ -230,6 +233,7 @@ impl ControlPlane {
             runtime,
             client,
             created: Mutex::new(Vec::new()),
+            reshaped_crds: Mutex::new(BTreeSet::new()),
             _supervisor: Mutex::new((child, stdin)),
         };
         let started = Instant::now();
@@ -406,6 +410,14 @@ impl ControlPlane {
         let crd = (obj["kind"] == "CustomResourceDefinition")
             .then(|| obj["metadata"]["name"].as_str().map(str::to_owned))
             .flatten();
+        if let Some(name) = &crd {
+            let manifest = Self::crd_manifests()
+                .into_iter()
+                .find(|m| m["metadata"]["name"] == name.as_str());
+            if manifest.is_some_and(|m| m["spec"] != obj["spec"]) {
+                self.reshaped_crds.lock().unwrap().insert(name.clone());
+            }
+        }
         let client = self.client.clone();
         let created = self.block(async move { write(client, obj, make_namespace).await })?;
         let mut list = self.created.lock().unwrap();
@@ -459,7 +471,8 @@ impl ControlPlane {
     pub(crate) fn reset(&self, keep_crds: &BTreeSet<String>) -> anyhow::Result<()> {
         let created = std::mem::take(&mut *self.created.lock().unwrap());
         let client = self.client.clone();
-        let keep = keep_crds.clone();
+        let reshaped = std::mem::take(&mut *self.reshaped_crds.lock().unwrap());
+        let keep: BTreeSet<String> = keep_crds.difference(&reshaped).cloned().collect();
         let kept = self.block(async move { reset(client, created, keep).await })?;
         self.created.lock().unwrap().extend(kept);
         self.install_crds_named(keep_crds)

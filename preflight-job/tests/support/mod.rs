@@ -554,10 +554,14 @@ impl Cluster {
     /// [`Cluster::preflight`] with the backoff between attempts, and the longest wait for a
     /// watch event, set to minutes: a run that notices a change within a second of it while
     /// waiting can only have been told by a watch.
+    ///
+    /// nodes-ready then needs all three of the test cluster's nodes: on the real server, the
+    /// harness changes them one request each, and a check reading between two of them must
+    /// keep waiting rather than settle on a warning.
     pub(crate) fn preflight_watching(&self, args: &[&str]) -> tokio::process::Command {
         let config = self.write(
             "long-backoff.yaml",
-            "runner:\n  backoffInitial: 2m\n  backoffMax: 4m\n",
+            "runner:\n  backoffInitial: 2m\n  backoffMax: 4m\nchecks:\n  nodes-ready:\n    minReady: 3\n",
         );
         let mut cmd = self.preflight(args);
         cmd.env("PREFLIGHT_CONFIG", config);

@@ -22,6 +22,7 @@
 
 mod api;
 mod discovery;
+mod immutable;
 pub mod keycloak;
 mod nodes;
 mod registry;
@@ -312,7 +313,9 @@ impl FakeKube {
     /// its `resourceVersion` (and, when new, its `uid` and `creationTimestamp` unless given);
     /// watches see ADDED or MODIFIED. A namespaced object without a namespace goes to
     /// `default`, as with `kubectl apply`. Applying a CustomResourceDefinition serves the
-    /// resources it declares; an object of a type nobody serves is an error.
+    /// resources it declares; an object of a type nobody serves is an error, and so is an
+    /// update that changes a field the real server holds immutable (a StorageClass's
+    /// parameters, a Deployment's selector, a CRD's stored versions…), with its message.
     pub fn apply(&self, obj: Value) -> anyhow::Result<()> {
         self.shared.state_mut().apply(obj)
     }

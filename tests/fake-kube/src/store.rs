@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::immutable;
 use crate::registry::{ResourceDef, builtins, crd_def, is_builtin};
 
 /// An object and its JSON, serialised once at write time so that large lists are assembled by
@@ -259,19 +260,22 @@ impl State {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let key = Self::key(&def, namespace.as_deref(), &name)?;
-        // Validate a CRD before anything changes.
+        let previous = self.object(&key);
+        // Validate before anything changes.
+        if let Some(p) = &previous {
+            immutable::check_update(&def, &p.value, &obj)?;
+        }
         let declared = if def.is_crd() {
             let declared = crd_def(&obj)?;
             if is_builtin(&crd_type(&obj)) {
                 bail!("{name} would replace a built-in resource");
             }
-            establish(&mut obj);
+            establish(&mut obj, previous.as_deref().map(|p| &p.value));
             Some(declared)
         } else {
             None
         };
 
-        let previous = self.object(&key);
         self.rv += 1;
         let meta = obj["metadata"]
             .as_object_mut()
@@ -497,18 +501,20 @@ fn now_rfc3339() -> String {
 
 /// What a real API server writes into a CRD's status within milliseconds of its creation:
 /// its names accepted, its storage version, `NamesAccepted` and `Established`. A CRD applied
-/// with a status of its own (a test's CRD that is still installing) keeps it.
-fn establish(crd: &mut Value) {
+/// with a status of its own (a test's CRD that is still installing) keeps it. The versions
+/// stored are the server's record: an update adds its storage version to those of `previous`.
+fn establish(crd: &mut Value, previous: Option<&Value>) {
     if crd.get("status").is_some_and(|s| !s.is_null()) {
         return;
     }
-    let storage: Vec<Value> = crd["spec"]["versions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| v["storage"] == true)
-        .map(|v| v["name"].clone())
-        .collect();
+    let mut storage = previous.map(immutable::stored_versions).unwrap_or_default();
+    for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
+        if let Some(name) = v["name"].as_str().filter(|_| v["storage"] == true)
+            && !storage.iter().any(|s| s == name)
+        {
+            storage.push(name.to_owned());
+        }
+    }
     let now = now_rfc3339();
     crd["status"] = json!({
         "acceptedNames": crd["spec"]["names"].clone(),

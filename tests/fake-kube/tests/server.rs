@@ -729,6 +729,56 @@ async fn serves_custom_resources_only_while_their_crd_exists() {
 }
 
 #[tokio::test]
+async fn refuses_the_updates_a_real_server_refuses() {
+    let kube = FakeKube::start().await.expect("starts");
+    kube.apply(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "gp2"},
+        "provisioner": "kubernetes.io/aws-ebs", "parameters": {"type": "gp2"}}))
+    .expect("applies");
+    let sc = ("storage.k8s.io/v1", "StorageClass", None, "gp2");
+    kube.update(sc.0, sc.1, sc.2, sc.3, |s| {
+        s["metadata"]["annotations"] =
+            json!({"storageclass.kubernetes.io/is-default-class": "true"});
+    })
+    .expect("an annotation may change");
+    let err = kube
+        .update(sc.0, sc.1, sc.2, sc.3, |s| s["parameters"] = json!({}))
+        .expect_err("parameters may not");
+    assert_eq!(
+        err.to_string(),
+        "StorageClass.storage.k8s.io \"gp2\" is invalid: parameters: Forbidden: updates to parameters are forbidden."
+    );
+
+    // A CRD may serve more versions, never drop one it stored objects at.
+    kube.apply_yaml(WIDGET_CRD).expect("applies");
+    let crd = (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "widgets.example.io",
+    );
+    kube.update(crd.0, crd.1, crd.2, crd.3, |c| {
+        c.as_object_mut().expect("an object").remove("status");
+        c["spec"]["versions"][0]["storage"] = json!(true);
+        c["spec"]["versions"][1]["storage"] = json!(false);
+    })
+    .expect("the storage version may change");
+    let stored = kube.get(crd.0, crd.1, crd.2, crd.3).expect("the CRD");
+    assert_eq!(stored["status"]["storedVersions"], json!(["v1", "v1beta1"]));
+    let err = kube
+        .update(crd.0, crd.1, crd.2, crd.3, |c| {
+            c["spec"]["versions"]
+                .as_array_mut()
+                .expect("versions")
+                .remove(1);
+        })
+        .expect_err("v1 was stored");
+    assert!(
+        err.to_string().ends_with("is invalid: status.storedVersions[0]: Invalid value: \"v1\": missing from spec.versions; v1 was previously a storage version, and must remain in spec.versions until a storage migration ensures no data remains persisted in v1 and removes v1 from status.storedVersions"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn denies_with_the_real_forbidden_message() {
     let kube = FakeKube::start().await.expect("starts");
     kube.set_user("arn:aws:sts::123456789012:assumed-role/prowler/i-0b4asdfasdfasdfc584");
@@ -897,14 +947,24 @@ async fn loads_fixtures_from_files() {
         node["metadata"]["resourceVersion"], "2161",
         "the server sets resource versions"
     );
+    // The platform's CRDs, then the objects that need them.
+    for crds in [
+        "argocd",
+        "cert-manager",
+        "external-secrets",
+        "prometheus-operator",
+    ] {
+        kube.load_file(&fixture(&format!("crds/{crds}.yaml")))
+            .expect("loads a YAML stream of CRDs");
+    }
     kube.load_file(&fixture("cluster-healthy.yaml"))
         .expect("loads a YAML stream");
     assert!(
         kube.get(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            None,
-            "externalsecrets.external-secrets.io"
+            "external-secrets.io/v1",
+            "ExternalSecret",
+            Some("backstage"),
+            "backstage-postgres"
         )
         .is_some()
     );
