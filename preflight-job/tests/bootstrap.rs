@@ -1091,7 +1091,10 @@ on_both_servers!(each_hook_fails_on_a_real_gap_below_it);
 async fn each_hook_fails_on_a_real_gap_below_it(backend: Backend) {
     let world = World::start().await;
     let gaps = gaps();
-    for g in gaps.iter().filter(|g| backend == Backend::Fake || !g.fake_only) {
+    for g in gaps
+        .iter()
+        .filter(|g| backend == Backend::Fake || !g.fake_only)
+    {
         let cluster = cluster_at(backend, g.stage, &values(g.env, g.base_domain)).await;
         (g.remove)(&cluster);
         let identity = hook_identity(&cluster, g.hook);

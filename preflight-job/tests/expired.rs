@@ -136,20 +136,8 @@ async fn an_expired_list_is_read_again_whole_and_every_node_is_judged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_watch_is_followed_by_a_fresh_read_and_the_change_is_noticed() {
     let cluster = Cluster::healthy_on(real()).await;
-    let names: Vec<String> = fake_kube::nodes_from_template(&eks_node(), 3, true)
-        .iter()
-        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect();
-    let set_all = |ready: bool| {
-        for name in &names {
-            cluster
-                .kube
-                .update("v1", "Node", None, name, |n| set_node_ready(n, ready))
-                .unwrap();
-        }
-    };
     for round in 1..=10 {
-        set_all(false);
+        set_all_nodes(&cluster, false);
         let compactions = Compactions::start(&cluster);
         let child = cluster
             .preflight_watching(&[
@@ -166,7 +154,7 @@ async fn an_expired_watch_is_followed_by_a_fresh_read_and_the_change_is_noticed(
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         drop(compactions);
-        set_all(true);
+        set_all_nodes(&cluster, true);
         let run = noticed_within_a_second(child).await;
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         let c = run.check("nodes-ready");

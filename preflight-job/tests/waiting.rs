@@ -13,27 +13,6 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-fn node_names() -> Vec<String> {
-    fake_kube::nodes_from_template(&eks_node(), 3, true)
-        .iter()
-        .map(|n| {
-            n["metadata"]["name"]
-                .as_str()
-                .expect("nodes have names")
-                .to_owned()
-        })
-        .collect()
-}
-
-fn set_all_nodes(cluster: &Cluster, ready: bool) {
-    for name in node_names() {
-        let updated = cluster.kube.update("v1", "Node", None, &name, |node| {
-            set_node_ready(node, ready)
-        });
-        updated.expect("the node exists");
-    }
-}
-
 on_both_servers!(nodes_that_become_ready_are_noticed_through_a_watch);
 
 async fn nodes_that_become_ready_are_noticed_through_a_watch(backend: Backend) {

@@ -231,6 +231,17 @@ pub(crate) fn storage_class(name: &str, provisioner: &str, default: bool) -> Val
     sc
 }
 
+/// Sets the Ready condition of the three nodes of [`Cluster::healthy`], one update each.
+pub(crate) fn set_all_nodes(cluster: &Cluster, ready: bool) {
+    for node in fake_kube::nodes_from_template(&eks_node(), 3, true) {
+        let name = node["metadata"]["name"].as_str().unwrap();
+        cluster
+            .kube
+            .update("v1", "Node", None, name, |node| set_node_ready(node, ready))
+            .unwrap_or_else(|e| panic!("node {name}: {e}"));
+    }
+}
+
 /// Sets the Ready condition of a node.
 pub(crate) fn set_node_ready(node: &mut Value, ready: bool) {
     for c in node["status"]["conditions"].as_array_mut().unwrap() {
