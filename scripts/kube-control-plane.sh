@@ -19,7 +19,7 @@ major=${release#v}; major=${major%%.*}
 minor=${release#v*.}; minor=${minor%%.*}
 # The same variables Kubernetes' own build (hack/lib/version.sh) sets, so that /version
 # reports the release it is.
-commit=$(go mod download -json "k8s.io/kubernetes@$release" 2>/dev/null \
+commit=$( (go mod download -json "k8s.io/kubernetes@$release" 2>/dev/null || true) \
   | sed -n 's/.*"Hash": "\([0-9a-f]*\)".*/\1/p' | head -1)
 vars=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do

@@ -389,6 +389,8 @@ async fn run_hook_as(
         args.drain(at..at + 2);
     }
     let report_path = cluster.path(&format!("{}.json", dir.replace('/', "-")));
+    // A run that writes no report must not be judged on the previous run's.
+    let _ = std::fs::remove_file(&report_path);
     let mut cmd = preflight_cmd();
     cmd.args(&args)
         .arg("--kubeconfig")

@@ -154,6 +154,7 @@ async fn an_expired_watch_is_followed_by_a_fresh_read_and_the_change_is_noticed(
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         drop(compactions);
+        cluster.watching("/api/v1/nodes").await;
         set_all_nodes(&cluster, true);
         let run = noticed_within_a_second(child).await;
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

@@ -11,7 +11,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::control_plane::ControlPlane;
@@ -101,7 +100,7 @@ async fn lower_tiers_are_watched_until_they_are_synced_and_healthy(backend: Back
         ])
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    cluster.watching(APPLICATIONS).await;
     set_status(&cluster, "kong", "Synced", "Healthy");
     let run = noticed_within_a_second(child).await;
 

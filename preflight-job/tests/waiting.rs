@@ -31,7 +31,7 @@ async fn nodes_that_become_ready_are_noticed_through_a_watch(backend: Backend) {
         ])
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.watching("/api/v1/nodes").await;
     set_all_nodes(&cluster, true);
     let run = noticed_within_a_second(child).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

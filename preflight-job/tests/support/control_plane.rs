@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -34,11 +34,21 @@ use super::repo;
 const MANAGER: &str = "preflight-tests";
 
 /// The control plane of this test binary, started on first use.
+///
+/// It starts on a thread of its own, off the calling test's runtime (a failed start drops the
+/// harness's runtime, which must not happen inside another), and a failure is kept: every
+/// later test of the binary reports it at once rather than trying again.
 pub(crate) fn control_plane() -> &'static ControlPlane {
-    static PLANE: OnceLock<ControlPlane> = OnceLock::new();
-    PLANE.get_or_init(|| {
-        ControlPlane::start().unwrap_or_else(|e| panic!("the real control plane: {e:#}"))
-    })
+    static PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+    let plane = PLANE.get_or_init(|| {
+        std::thread::spawn(|| ControlPlane::start().map_err(|e| format!("{e:#}")))
+            .join()
+            .unwrap_or_else(|_| Err("the start-up panicked".to_owned()))
+    });
+    match plane {
+        Ok(plane) => plane,
+        Err(e) => panic!("the real control plane did not start: {e}"),
+    }
 }
 
 /// Extra arguments of this test binary's kube-apiserver, set before it starts.
@@ -90,7 +100,7 @@ pub(crate) struct ControlPlane {
     /// runtime) can use it and the harness can stay synchronous, as the fake's is.
     runtime: tokio::runtime::Runtime,
     client: kube::Client,
-    created: Mutex<Vec<Created>>,
+    created: Arc<Mutex<Vec<Created>>>,
     /// Platform CRDs a test replaced with another shape (an older release's versions): the
     /// next reset deletes them, so that they are installed again as the manifests say.
     reshaped_crds: Mutex<BTreeSet<String>>,
@@ -143,6 +153,9 @@ const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStage
 const SUPERVISOR: &str = r#"
 set -u
 trap '' INT
+# Cancelled (SIGTERM, SIGHUP): stop the servers and remove the directory, which holds the
+# admin token and the keys.
+trap 'kill -KILL "${apiserver:-}" "${etcd:-}" 2>/dev/null; rm -rf "$DIR"; exit 143' TERM HUP
 setpriv --pdeathsig KILL "$BIN/etcd" --name preflight --data-dir "$DIR/etcd" \
   --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
   --listen-peer-urls "http://127.0.0.1:$PEER_PORT" \
@@ -232,7 +245,7 @@ impl ControlPlane {
             reader_token: String::new(),
             runtime,
             client,
-            created: Mutex::new(Vec::new()),
+            created: Arc::new(Mutex::new(Vec::new())),
             reshaped_crds: Mutex::new(BTreeSet::new()),
             _supervisor: Mutex::new((child, stdin)),
         };
@@ -385,19 +398,15 @@ impl ControlPlane {
     pub(crate) fn apply_all(&self, objects: Vec<Value>) -> anyhow::Result<()> {
         use futures::StreamExt as _;
         let client = self.client.clone();
-        let created = self.block(async move {
-            let results: Vec<anyhow::Result<Vec<Created>>> = futures::stream::iter(objects)
-                .map(|obj| write(client.clone(), obj, true))
+        let log = self.created.clone();
+        self.block(async move {
+            let results: Vec<anyhow::Result<()>> = futures::stream::iter(objects)
+                .map(|obj| write(client.clone(), log.clone(), obj, true))
                 .buffer_unordered(8)
                 .collect()
                 .await;
-            results
-                .into_iter()
-                .collect::<anyhow::Result<Vec<_>>>()
-                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
-        })?;
-        self.created.lock().unwrap().extend(created);
-        Ok(())
+            results.into_iter().collect::<anyhow::Result<()>>()
+        })
     }
 
     /// [`Self::apply`] without creating the namespace: what a client such as ArgoCD sees.
@@ -419,14 +428,8 @@ impl ControlPlane {
             }
         }
         let client = self.client.clone();
-        let created = self.block(async move { write(client, obj, make_namespace).await })?;
-        let mut list = self.created.lock().unwrap();
-        for c in created {
-            if !list.contains(&c) {
-                list.push(c);
-            }
-        }
-        drop(list);
+        let log = self.created.clone();
+        self.block(async move { write(client, log, obj, make_namespace).await })?;
         match crd {
             Some(name) => self.wait_established(&BTreeSet::from([name])),
             None => Ok(()),
@@ -768,12 +771,20 @@ const SERVER_FIELDS: [&str; 6] = [
     "selfLink",
 ];
 
-/// Applies one object (see [`ControlPlane::apply`]); returns what it created.
+/// Applies one object (see [`ControlPlane::apply`]), recording in `log` what it creates as
+/// soon as it exists, so that a write failing halfway leaks nothing into the next test.
 async fn write(
     client: kube::Client,
+    log: Arc<Mutex<Vec<Created>>>,
     mut obj: Value,
     make_namespace: bool,
-) -> anyhow::Result<Vec<Created>> {
+) -> anyhow::Result<()> {
+    let record = |c: Created| {
+        let mut list = log.lock().unwrap();
+        if !list.contains(&c) {
+            list.push(c);
+        }
+    };
     let api_version = obj["apiVersion"]
         .as_str()
         .context("no apiVersion")?
@@ -790,7 +801,6 @@ async fn write(
         Scope::Namespaced => Some(namespace.unwrap_or_else(|| "default".to_owned())),
         Scope::Cluster => None,
     };
-    let mut created = Vec::new();
     if let Some(ns) = &namespace {
         obj["metadata"]["namespace"] = json!(ns);
         if make_namespace && !namespace_exists(&client, ns).await? {
@@ -806,7 +816,7 @@ async fn write(
                 )
                 .await
                 .with_context(|| format!("cannot create namespace {ns}"))?;
-            created.push(Created {
+            record(Created {
                 api_version: "v1".into(),
                 kind: "Namespace".into(),
                 namespace: None,
@@ -840,6 +850,14 @@ async fn write(
     )
     .await
     .with_context(|| format!("cannot apply {kind} {name}"))?;
+    if !existed {
+        record(Created {
+            api_version: api_version.clone(),
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        });
+    }
     if let Some(status) = status {
         let mut patch = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "status": status});
         if let Some(ns) = &namespace {
@@ -853,15 +871,7 @@ async fn write(
         .await
         .with_context(|| format!("cannot write the status of {kind} {name}"))?;
     }
-    if !existed {
-        created.push(Created {
-            api_version,
-            kind,
-            namespace,
-            name,
-        });
-    }
-    Ok(created)
+    Ok(())
 }
 
 async fn namespace_exists(client: &kube::Client, ns: &str) -> anyhow::Result<bool> {

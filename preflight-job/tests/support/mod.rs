@@ -50,6 +50,19 @@ impl Cluster {
         }
     }
 
+    /// Waits (at most 20 s) until preflight has opened a watch on `path`: a change made after
+    /// this can be noticed at once only through that watch, however loaded the machine.
+    pub(crate) async fn watching(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.requests_to(path, true) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "preflight opened no watch on {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The requests [`PREFLIGHT_USER`] made to the real server since this cluster was made:
     /// (verb, request URI, response code).
     pub(crate) fn audit(&self) -> Vec<(String, String, i64)> {
