@@ -139,19 +139,7 @@ async fn an_expired_watch_is_followed_by_a_fresh_read_and_the_change_is_noticed(
     for round in 1..=10 {
         set_all_nodes(&cluster, false);
         let compactions = Compactions::start(&cluster);
-        let child = cluster
-            .preflight_watching(&[
-                "--tier",
-                "0",
-                "--check",
-                "nodes-ready",
-                "--wait",
-                "30s",
-                "--output",
-                "json",
-            ])
-            .spawn()
-            .unwrap();
+        let child = cluster.preflight_watching(&WAIT_FOR_NODES).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         drop(compactions);
         cluster.watching("/api/v1/nodes").await;

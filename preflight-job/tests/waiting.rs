@@ -18,19 +18,7 @@ on_both_servers!(nodes_that_become_ready_are_noticed_through_a_watch);
 async fn nodes_that_become_ready_are_noticed_through_a_watch(backend: Backend) {
     let cluster = Cluster::healthy_on(backend).await;
     set_all_nodes(&cluster, false);
-    let child = cluster
-        .preflight_watching(&[
-            "--tier",
-            "0",
-            "--check",
-            "nodes-ready",
-            "--wait",
-            "30s",
-            "--output",
-            "json",
-        ])
-        .spawn()
-        .unwrap();
+    let child = cluster.preflight_watching(&WAIT_FOR_NODES).spawn().unwrap();
     cluster.watching("/api/v1/nodes").await;
     set_all_nodes(&cluster, true);
     let run = noticed_within_a_second(child).await;

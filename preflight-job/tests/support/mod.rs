@@ -291,6 +291,18 @@ pub(crate) fn tier_2_adr<'a>(args: &[&'a str]) -> Vec<&'a str> {
     .collect()
 }
 
+/// Tier 0's nodes-ready alone, waiting up to 30 s, with a JSON report.
+pub(crate) const WAIT_FOR_NODES: [&str; 8] = [
+    "--tier",
+    "0",
+    "--check",
+    "nodes-ready",
+    "--wait",
+    "30s",
+    "--output",
+    "json",
+];
+
 /// The checks of tiers 0 to 1.5 that talk to AWS rather than the cluster.
 pub(crate) const AWS_CHECKS: [&str; 2] = ["route53-zone", "dns-scope"];
 
