@@ -10,8 +10,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use serde_json::{Value, json};
 use support::control_plane::ControlPlane;
 use support::*;
@@ -40,14 +38,6 @@ async fn argocd_cluster(backend: Backend, apps: Vec<Value>) -> Cluster {
         .kube
         .apply(crd)
         .expect("the Application CRD applies");
-    if backend == Backend::Real {
-        // The real server establishes a CRD on its own time, the fake at once.
-        cluster
-            .kube
-            .real()
-            .wait_established(&BTreeSet::from([APPLICATION_CRD.to_owned()]))
-            .expect("the Application CRD is established");
-    }
     for app in apps {
         cluster.kube.apply(app).expect("the Application applies");
     }

@@ -483,6 +483,11 @@ impl ControlPlane {
 
     /// The CRD manifests of `tests/fixtures/crds/`, by name.
     pub(crate) fn crd_manifests() -> Vec<Value> {
+        static MANIFESTS: OnceLock<Vec<Value>> = OnceLock::new();
+        MANIFESTS.get_or_init(Self::read_crd_manifests).clone()
+    }
+
+    fn read_crd_manifests() -> Vec<Value> {
         let dir = repo("tests/fixtures/crds");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
