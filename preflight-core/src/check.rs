@@ -188,6 +188,10 @@ pub struct Context {
     rds: Option<aws_sdk_rds::Client>,
     route53: Option<aws_sdk_route53::Client>,
     secrets_manager: Option<aws_sdk_secretsmanager::Client>,
+    ecr: Option<aws_sdk_ecr::Client>,
+    eks: Option<aws_sdk_eks::Client>,
+    iam: Option<aws_sdk_iam::Client>,
+    s3: Option<aws_sdk_s3::Client>,
     http: Option<crate::connect::HttpClient>,
 }
 
@@ -215,6 +219,10 @@ impl Context {
         self.rds = Some(aws_sdk_rds::Client::new(config));
         self.route53 = Some(aws_sdk_route53::Client::new(config));
         self.secrets_manager = Some(aws_sdk_secretsmanager::Client::new(config));
+        self.ecr = Some(aws_sdk_ecr::Client::new(config));
+        self.eks = Some(aws_sdk_eks::Client::new(config));
+        self.iam = Some(aws_sdk_iam::Client::new(config));
+        self.s3 = Some(aws_sdk_s3::Client::new(config));
         self
     }
 
@@ -235,6 +243,30 @@ impl Context {
     #[must_use]
     pub fn secrets_manager(&self) -> Option<&aws_sdk_secretsmanager::Client> {
         self.secrets_manager.as_ref()
+    }
+
+    /// The ECR client, if AWS was configured.
+    #[must_use]
+    pub fn ecr(&self) -> Option<&aws_sdk_ecr::Client> {
+        self.ecr.as_ref()
+    }
+
+    /// The EKS client, if AWS was configured.
+    #[must_use]
+    pub fn eks(&self) -> Option<&aws_sdk_eks::Client> {
+        self.eks.as_ref()
+    }
+
+    /// The IAM client, if AWS was configured.
+    #[must_use]
+    pub fn iam(&self) -> Option<&aws_sdk_iam::Client> {
+        self.iam.as_ref()
+    }
+
+    /// The S3 client, if AWS was configured.
+    #[must_use]
+    pub fn s3(&self) -> Option<&aws_sdk_s3::Client> {
+        self.s3.as_ref()
     }
 
     /// The HTTP client, if one was configured.
