@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs preflight against the in-repo fake Kubernetes API server loaded with a healthy cluster
-# (3 real EKS nodes and tests/fixtures/cluster-healthy.yaml) and moto's server standing in for
+# (3 real EKS nodes, the platform's CRDs from tests/fixtures/crds/ and
+# tests/fixtures/cluster-healthy.yaml) and moto's server standing in for
 # Route53 (the zone seeded by scripts/seed-route53.py): a real run with no cluster at hand.
 # Extra arguments go to preflight, e.g. ./scripts/demo.sh --tier 1 --output json
 set -euo pipefail
@@ -10,8 +11,10 @@ cargo build -q -p fake-kube -p preflight-job
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+loads=()
+for crd in tests/fixtures/crds/*.yaml; do loads+=(--load "$crd"); done
 ./target/debug/fake-kube --nodes 3 --template tests/fixtures/k8s-nodelist-eks-real.json \
-  --load tests/fixtures/cluster-healthy.yaml --kubeconfig "$work/kubeconfig" >"$work/server.out" &
+  "${loads[@]}" --load tests/fixtures/cluster-healthy.yaml --kubeconfig "$work/kubeconfig" >"$work/server.out" &
 pids+=($!)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.out" 2>&1 &

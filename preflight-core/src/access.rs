@@ -364,7 +364,12 @@ mod tests {
         };
         assert_eq!(
             role("external-dns")["rules"],
-            json!([{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "list", "watch"]}])
+            json!([
+                {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]}
+            ])
         );
         assert_eq!(
             role("argocd")["rules"][0]["resources"],
@@ -405,36 +410,72 @@ mod tests {
     #[test]
     fn the_iam_policy_has_exactly_the_aws_calls_of_the_plan() {
         assert_eq!(iam_policy(&plan_for(Tier::Zero)), None);
+        let get_role = |name: &str| {
+            (
+                format!("arn:aws:iam::*:role/goldenpath-dev-{name}"),
+                vec!["iam:GetRole".to_owned()],
+            )
+        };
+        // Tier 1's: the zone, the images in ECR, the IRSA roles with the cluster's issuer.
+        let tier1 = vec![
+            (
+                "*".to_owned(),
+                vec!["route53:ListHostedZonesByName".to_owned()],
+            ),
+            (
+                "arn:aws:ecr:*:*:repository/*".to_owned(),
+                vec![
+                    "ecr:BatchGetImage".to_owned(),
+                    "ecr:GetDownloadUrlForLayer".to_owned(),
+                ],
+            ),
+            (
+                "arn:aws:eks:*:*:cluster/goldenpath-dev".to_owned(),
+                vec!["eks:DescribeCluster".to_owned()],
+            ),
+            (
+                "arn:aws:iam::*:oidc-provider/oidc.eks.*.amazonaws.com/id/*".to_owned(),
+                vec!["iam:GetOpenIDConnectProvider".to_owned()],
+            ),
+            get_role("aws-load-balancer-controller"),
+            get_role("cluster-autoscaler"),
+            get_role("ebs-csi-controller-sa"),
+            get_role("external-dns"),
+            get_role("external-secrets"),
+        ];
         assert_eq!(
             statements(&iam_policy(&plan_for(Tier::One)).expect("route53")),
-            [(
-                "*".to_owned(),
-                vec!["route53:ListHostedZonesByName".to_owned()]
-            )]
+            tier1
         );
+        // Tier 3's gate also reads Keycloak's remote secret.
+        let tier3 = statements(&iam_policy(&plan_for(Tier::Three)).expect("rds"));
+        assert!(tier3.contains(&(
+            "arn:aws:secretsmanager:*:*:secret:goldenpath/dev/keycloak/postgres-??????".to_owned(),
+            vec!["secretsmanager:GetSecretValue".to_owned()],
+        )));
+        // Tier 2 adds RDS, the zone's records, Loki's bucket and Backstage's remote secret.
         let tier2 = statements(&iam_policy(&plan_for(Tier::Two)).expect("rds"));
-        assert_eq!(
-            tier2,
-            [
-                (
-                    "*".to_owned(),
-                    vec!["route53:ListHostedZonesByName".to_owned()]
-                ),
-                (
-                    "arn:aws:rds:*:*:db:goldenpath-dev".to_owned(),
-                    vec!["rds:DescribeDBInstances".to_owned()]
-                ),
-                (
-                    "arn:aws:route53:::hostedzone/*".to_owned(),
-                    vec!["route53:ListResourceRecordSets".to_owned()]
-                ),
-                (
-                    "arn:aws:secretsmanager:*:*:secret:goldenpath/dev/backstage/postgres-??????"
-                        .to_owned(),
-                    vec!["secretsmanager:GetSecretValue".to_owned()]
-                ),
-            ]
-        );
+        let mut expected = tier1;
+        expected.extend([
+            (
+                "arn:aws:rds:*:*:db:goldenpath-dev".to_owned(),
+                vec!["rds:DescribeDBInstances".to_owned()],
+            ),
+            (
+                "arn:aws:route53:::hostedzone/*".to_owned(),
+                vec!["route53:ListResourceRecordSets".to_owned()],
+            ),
+            (
+                "arn:aws:s3:::goldenpath-dev-loki".to_owned(),
+                vec!["s3:ListBucket".to_owned()],
+            ),
+            (
+                "arn:aws:secretsmanager:*:*:secret:goldenpath/dev/backstage/postgres-??????"
+                    .to_owned(),
+                vec!["secretsmanager:GetSecretValue".to_owned()],
+            ),
+        ]);
+        assert_eq!(tier2, expected);
         // The app's hook reads its synced Secret, and the RDS endpoint for the host the
         // Secret does not name: no Secrets Manager.
         let backstage = statements(&iam_policy(&app_plan("backstage")).expect("rds"));

@@ -298,4 +298,10 @@ pub trait Check: Send + Sync + fmt::Debug {
     /// What it reads, from the Kubernetes API and from AWS: the least privilege it needs
     /// (`preflight rbac`, `preflight iam-policy`).
     fn reads(&self) -> crate::access::Reads;
+
+    /// Whether it makes HTTP requests through [`Context::http`] although its family is not
+    /// [`Family::Http`] (a registry's API), so the binary builds that client for it.
+    fn uses_http(&self) -> bool {
+        false
+    }
 }

@@ -450,28 +450,38 @@ mod tests {
         let tier1 = gate(&v, Tier::One);
         assert_eq!(
             ids(&tier1)[4..],
-            ["route53-zone", "tier-gating"],
+            [
+                "route53-zone",
+                "image-architecture",
+                "irsa-roles",
+                "tier-gating",
+                "sync-waves",
+                "admission-webhooks"
+            ],
             "tier 1 installs External Secrets, cert-manager, Kong and ExternalDNS: its gate checks none of them"
         );
         assert_eq!(reason(&tier1, "crds"), Some("above the requested tier 1"));
         assert_eq!(
-            ids(&gate(&v, Tier::OneAndHalf))[6..],
+            ids(&gate(&v, Tier::OneAndHalf))[10..],
             [
                 "lower-tiers-healthy",
                 "crds",
                 "ingress-class",
+                "ingress-hosts",
                 "irsa",
+                "external-dns-confined",
                 "dns-scope",
                 "storage-class"
             ]
         );
         let tier2 = gate(&v, Tier::Two);
         assert_eq!(
-            ids(&tier2)[12..],
+            ids(&tier2)[18..],
             [
                 "cluster-secret-store",
                 "observability-crds",
                 "rds-instance",
+                "s3-bucket",
                 "secrets-manager",
                 "cluster-issuers",
                 "postgres"
@@ -495,11 +505,31 @@ mod tests {
                 .title
                 .contains("remote secret goldenpath/prod/backstage/postgres")
         );
+        assert!(
+            !postgres.meta.title.contains("keycloak"),
+            "Keycloak's database waits for tier 3: {}",
+            postgres.meta.title
+        );
         let tier3 = gate(&v, Tier::Three);
         assert_eq!(
             ids(&tier3),
             ids(&tier2),
-            "tier 3's Keycloak is checked by oidc-config's hook"
+            "tier 3's realm is checked by oidc-config's hook"
+        );
+        // Keycloak's own database login is checked before Keycloak syncs, with its remote
+        // secret.
+        let postgres = tier3
+            .checks
+            .iter()
+            .find(|e| e.meta.id == "postgres")
+            .expect("planned");
+        assert!(
+            postgres
+                .meta
+                .title
+                .contains("keycloak from remote secret goldenpath/prod/keycloak/postgres"),
+            "{}",
+            postgres.meta.title
         );
     }
 

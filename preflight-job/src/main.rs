@@ -298,7 +298,11 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         .into_iter()
         .fold(Context::default(), Context::with_kube);
     // The HTTP client is set up in the background while the rest starts.
-    if plan.checks.iter().any(|e| e.meta.family == Family::Http) {
+    if plan
+        .checks
+        .iter()
+        .any(|e| e.meta.family == Family::Http || e.check.uses_http())
+    {
         ctx = ctx.with_http(preflight_core::connect::http_client(
             config.checks.keycloak_realm.ca_bundle.as_deref(),
             config.runner.attempt_timeout,

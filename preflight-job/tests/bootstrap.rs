@@ -23,8 +23,9 @@ use std::path::PathBuf;
 
 use fake_kube::FakeKeycloak;
 use serde_json::{Value, json};
-use support::moto::{Moto, external_dns_records};
-use support::pg::{CANARY, TestPostgres};
+use support::moto::{Moto, REGION, external_dns_records, irsa_subject};
+use support::pg::{CANARY, KEYCLOAK_PASSWORD, TestPostgres};
+use support::registry::{ImageDocs, create_repository, put_image};
 use support::*;
 
 /// The stages of a bootstrap, in sync-wave order: what exists before each hook runs.
@@ -168,6 +169,23 @@ impl World {
             true,
         );
         world.moto.add_records(&zone, &records).await;
+        // What CI pushes: kong's image for both architectures, and a tag built for arm64 only.
+        let registry = create_repository(&world.moto, KONG_REPOSITORY).await;
+        assert_eq!(registry, ECR_REGISTRY);
+        put_image(
+            &world.moto,
+            KONG_REPOSITORY,
+            KONG_TAG,
+            &ImageDocs::multi(&["amd64", "arm64"], true),
+        )
+        .await;
+        put_image(
+            &world.moto,
+            KONG_REPOSITORY,
+            KONG_ARM64_TAG,
+            &ImageDocs::multi(&["arm64"], true),
+        )
+        .await;
         // What Terraform creates per environment; each other environment lacks one thing:
         // test has no RDS instance, staging's remote secret lacks the password, prod's holds a
         // wrong one.
@@ -187,11 +205,40 @@ impl World {
                     .create_instance(&format!("goldenpath-{env}"), "postgres")
                     .await;
             }
+            // IRSA: test's ExternalDNS role trusts another ServiceAccount.
+            world
+                .moto
+                .create_irsa(env, |ns, name| match (env, name) {
+                    ("test", "external-dns") => irsa_subject(ns, "default"),
+                    _ => irsa_subject(ns, name),
+                })
+                .await;
+            // Loki's bucket; staging has none.
+            if env != "staging" {
+                world
+                    .moto
+                    .create_bucket(&format!("goldenpath-{env}-loki"), REGION)
+                    .await;
+            }
             world
                 .moto
                 .create_secret(
                     &format!("goldenpath/{env}/backstage/postgres"),
                     &secret(password).to_string(),
+                )
+                .await;
+            // Keycloak's own login; prod's holds a wrong password too.
+            let keycloak = if env == "prod" {
+                "not-the-password"
+            } else {
+                KEYCLOAK_PASSWORD
+            };
+            world
+                .moto
+                .create_secret(
+                    &format!("goldenpath/{env}/keycloak/postgres"),
+                    &json!({"username": "keycloak_app", "password": keycloak, "engine": "postgres"})
+                        .to_string(),
                 )
                 .await;
         }
@@ -207,16 +254,66 @@ impl World {
         std::fs::write(
             &path,
             format!(
-                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {}\n      caBundle: {}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n",
-                self.pg.port,
-                self.pg.ca().display(),
+                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n    - app: keycloak\n      database: keycloak\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n",
                 self.keycloak.url(),
-                kc_ca.display()
+                kc_ca.display(),
+                port = self.pg.port,
+                ca = self.pg.ca().display(),
             ),
         )
         .unwrap();
         path
     }
+}
+
+/// The ECR registry of the platform's images in moto (its default account), and kong's image
+/// there: a multi-arch index, and a tag pushed for arm64 only.
+const ECR_REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+const KONG_REPOSITORY: &str = "goldenpath/kong";
+const KONG_TAG: &str = "3.9.1";
+const KONG_ARM64_TAG: &str = "3.9.1-arm64";
+
+/// The environment and base domain of bootstrap values.
+fn env_and_base_domain(values: &str) -> (String, String) {
+    let doc: Value = serde_saphyr::from_str(values).unwrap();
+    let env = doc["bootstrap"]["env"].as_str().unwrap().to_owned();
+    let base = doc["dns"]["baseDomain"]
+        .as_str()
+        .unwrap_or("goldenpathidp.io")
+        .to_owned();
+    (env, base)
+}
+
+/// ExternalDNS's Deployment with these arguments.
+fn external_dns(args: &[String]) -> Value {
+    let mut all: Vec<String> = [
+        "--source=service",
+        "--source=ingress",
+        "--provider=aws",
+        "--aws-zone-type=public",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    all.extend_from_slice(args);
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "external-dns", "namespace": "external-dns"},
+        "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "external-dns"}},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/name": "external-dns"}},
+                "spec": {"serviceAccountName": "external-dns", "containers": [{"name": "external-dns", "image": "registry.k8s.io/external-dns/external-dns:v0.15.1",
+                    "args": all}]}}},
+    })
+}
+
+/// Grafana's Ingress at `host`, through Kong, with a certificate from `letsencrypt-prod`.
+fn grafana_ingress(host: &str) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "grafana", "namespace": "monitoring", "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}},
+        "spec": {"ingressClassName": "kong",
+            "rules": [{"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "grafana", "port": {"number": 80}}}}]}}],
+            "tls": [{"hosts": [host], "secretName": "grafana-tls"}]},
+    })
 }
 
 /// A cluster as it is after `stage`, for the environment and base domain of `values`.
@@ -236,6 +333,10 @@ async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
     apply(coredns(true));
     apply(aws_node(3, 3));
     apply(storage_class("gp3", "ebs.csi.aws.com", true));
+    // The AWS load balancer controller (an EKS add-on here) and its fail-closed pod webhook,
+    // served.
+    apply(lb_controller_webhook());
+    apply(endpoint_slice("aws-load-balancer-webhook-service", true));
     apply(crd(
         "applications.argoproj.io",
         "Application",
@@ -259,7 +360,15 @@ async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
     };
     for (name, tier, wave, ns) in APPLICATIONS {
         let synced = synced_through.is_some_and(|w| wave <= w);
-        apply(application(name, tier, wave, ns, synced));
+        let mut app = application(name, tier, wave, ns, synced);
+        if name == "kong" {
+            // Where ArgoCD records an app's image: its Helm parameters.
+            app["spec"]["source"]["helm"] = json!({"parameters": [
+                {"name": "image.repository", "value": format!("{ECR_REGISTRY}/{KONG_REPOSITORY}")},
+                {"name": "image.tag", "value": KONG_TAG},
+            ]});
+        }
+        apply(app);
         // A synced Application's namespace exists (CreateNamespace=true).
         if synced {
             apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
@@ -290,10 +399,30 @@ async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
             apply(issuer(name, true));
         }
     }
+    if stage >= Stage::Tier1 {
+        // ExternalDNS as its chart runs it on a persistent cluster: confined to the
+        // environment's zone, owning its records under the contract's owner id.
+        let (env, base_domain) = env_and_base_domain(values);
+        apply(external_dns(&[
+            format!("--domain-filter={env}.{base_domain}"),
+            format!("--txt-owner-id=goldenpath-{env}"),
+            "--policy=upsert-only".to_owned(),
+            "--registry=txt".to_owned(),
+        ]));
+    }
     if stage >= Stage::Tier15 {
         for (name, kind) in PROMETHEUS_CRDS {
             apply(crd(name, kind, "Namespaced", &["v1"], true));
         }
+        // Grafana's Ingress, with the Certificate cert-manager issued for it.
+        let (env, base_domain) = env_and_base_domain(values);
+        apply(grafana_ingress(&format!("grafana.{env}.{base_domain}")));
+        apply(json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": "grafana-tls", "namespace": "monitoring", "generation": 1},
+            "spec": {"secretName": "grafana-tls", "dnsNames": [format!("grafana.{env}.{base_domain}")], "issuerRef": {"name": "letsencrypt-prod", "kind": "ClusterIssuer"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired", "observedGeneration": 1, "lastTransitionTime": "2026-01-23T10:00:00Z"}]},
+        }));
     }
     if stage >= Stage::BackstageSecret {
         apply(json!({
@@ -856,6 +985,125 @@ fn gaps() -> Vec<Gap> {
             "cni-missing",
             "kube-system/aws-node",
         ),
+        gap(
+            "the load balancer controller's fail-closed webhook without a ready endpoint",
+            "tier-1",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .apply(endpoint_slice("aws-load-balancer-webhook-service", false))
+                    .unwrap();
+            },
+            "admission-webhooks",
+            "admission-webhook-unavailable",
+            "kube-system/aws-load-balancer-webhook-service",
+        ),
+        Gap {
+            env: "prod",
+            ..gap(
+                "Keycloak's remote secret's password wrong",
+                "tier-3",
+                Stage::Tier2,
+                keep,
+                "postgres",
+                "wrong-password",
+                "as keycloak_app to database keycloak",
+            )
+        },
+        gap(
+            "an app's image pushed for arm64 only, on amd64 nodes",
+            "tier-1",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .update(
+                        "argoproj.io/v1alpha1",
+                        "Application",
+                        Some("argocd"),
+                        "kong",
+                        |a| {
+                            a["spec"]["source"]["helm"]["parameters"][1]["value"] =
+                                json!(KONG_ARM64_TAG)
+                        },
+                    )
+                    .unwrap();
+            },
+            "image-architecture",
+            "image-architecture-mismatch",
+            "goldenpath/kong:3.9.1-arm64",
+        ),
+        gap(
+            "an Application of tier 2 in tier 1's waves",
+            "tier-1",
+            Stage::Foundation,
+            |c| {
+                c.kube
+                    .update(
+                        "argoproj.io/v1alpha1",
+                        "Application",
+                        Some("argocd"),
+                        "loki",
+                        |a| {
+                            a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] =
+                                json!("45")
+                        },
+                    )
+                    .unwrap();
+            },
+            "sync-waves",
+            "sync-waves-violated",
+            "loki",
+        ),
+        gap(
+            "ExternalDNS started without --domain-filter",
+            "tier-1-5",
+            Stage::Tier1,
+            |c| {
+                c.kube
+                    .apply(external_dns(&["--txt-owner-id=goldenpath-dev".to_owned()]))
+                    .unwrap();
+            },
+            "external-dns-confined",
+            "external-dns-unconfined",
+            "no --domain-filter",
+        ),
+        gap(
+            "Grafana's Ingress with a host outside the cluster's suffix",
+            "tier-2",
+            Stage::Tier15,
+            |c| {
+                c.kube
+                    .apply(grafana_ingress("grafana.example.com"))
+                    .unwrap();
+            },
+            "ingress-hosts",
+            "ingress-host-outside-suffix",
+            "grafana.example.com",
+        ),
+        Gap {
+            env: "test",
+            ..gap(
+                "ExternalDNS's IAM role trusting another ServiceAccount",
+                "tier-1",
+                Stage::Foundation,
+                keep,
+                "irsa-roles",
+                "irsa-trust-mismatch",
+                "system:serviceaccount:external-dns:default",
+            )
+        },
+        Gap {
+            env: "staging",
+            ..gap(
+                "Loki's bucket missing",
+                "tier-2",
+                Stage::Tier15,
+                keep,
+                "s3-bucket",
+                "s3-bucket-not-found",
+                "platform.s3Available is declared true",
+            )
+        },
         Gap {
             base_domain: "nozone.io",
             ..gap(

@@ -113,6 +113,14 @@ async fn every_gate_and_app_hook_of_a_persistent_cluster_passes() {
             .contains("backstage: logged in to backstage on 127.0.0.1"),
         "{postgres:#}"
     );
+    // Keycloak's own login, checked at tier 3's gate before Keycloak syncs.
+    assert!(
+        postgres["message"].as_str().unwrap().contains(&format!(
+            "keycloak: logged in to keycloak on 127.0.0.1:{} as keycloak_app over TLS",
+            platform.pg.port
+        )),
+        "{postgres:#}"
+    );
     // In the apps' own hooks, from what their ExternalSecrets synced.
     let backstage = passes(
         &platform,

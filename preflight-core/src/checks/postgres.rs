@@ -191,15 +191,24 @@ pub struct PostgresSettings {
 
 impl Default for PostgresSettings {
     /// Backstage's login: `backstage_app` (from the secret) on `backstage_plugin_catalog`, with
-    /// `CREATEDB`, as its chart reads it from `backstage/backstage-secrets`.
+    /// `CREATEDB`, as its chart reads it from `backstage/backstage-secrets`. Keycloak's:
+    /// `keycloak_app` on `keycloak` (no `CREATEDB`: its schema lives in that one database),
+    /// checked at tier 3's gate with the credentials in `goldenpath/{env}/keycloak/postgres`,
+    /// before Keycloak syncs; Keycloak has no hook of its own for it.
     fn default() -> Self {
         PostgresSettings {
-            databases: vec![PostgresTarget {
-                secret: Some(ObjectRef::new("backstage", "backstage-secrets")),
-                database: Some("backstage_plugin_catalog".into()),
-                require_createdb: true,
-                ..PostgresTarget::for_app("backstage")
-            }],
+            databases: vec![
+                PostgresTarget {
+                    secret: Some(ObjectRef::new("backstage", "backstage-secrets")),
+                    database: Some("backstage_plugin_catalog".into()),
+                    require_createdb: true,
+                    ..PostgresTarget::for_app("backstage")
+                },
+                PostgresTarget {
+                    database: Some("keycloak".into()),
+                    ..PostgresTarget::for_app("keycloak")
+                },
+            ],
         }
     }
 }

@@ -147,7 +147,7 @@ mod tests {
             doc["cluster"]["hostSuffix"],
             "b-26-01-23-01.dev.goldenpathidp.io"
         );
-        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(6));
+        assert_eq!(doc["checks"].as_array().map(Vec::len), Some(10));
         assert_eq!(doc["checks"][1]["needs"][0], "kube-api");
         assert_eq!(doc["checks"][1]["required"], true);
         assert_eq!(doc["checks"][4]["providedBy"]["kind"], "foundation");

@@ -13,6 +13,7 @@ pub(crate) mod control_plane;
 pub(crate) mod moto;
 pub(crate) mod pg;
 pub(crate) mod platform;
+pub(crate) mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -303,8 +304,44 @@ pub(crate) const WAIT_FOR_NODES: [&str; 8] = [
     "json",
 ];
 
+/// The AWS load balancer controller's pod webhook, as its chart installs it: fail-closed,
+/// served by a Service in kube-system.
+pub(crate) fn lb_controller_webhook() -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "aws-load-balancer-webhook"},
+        "webhooks": [{
+            "name": "mpod.elbv2.k8s.aws",
+            "admissionReviewVersions": ["v1beta1"],
+            "clientConfig": {"service": {"namespace": "kube-system", "name": "aws-load-balancer-webhook-service", "path": "/mutate-v1-pod"}},
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
+            "sideEffects": "None",
+        }],
+    })
+}
+
+/// An EndpointSlice of a Service in kube-system with one endpoint, ready or not, as the
+/// EndpointSlice controller writes it.
+pub(crate) fn endpoint_slice(service: &str, ready: bool) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{service}-x7k2p"), "namespace": "kube-system",
+            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.12.34"], "conditions": {"ready": ready}}],
+        "ports": [{"name": "webhook-server", "port": 9443, "protocol": "TCP"}],
+    })
+}
+
 /// The checks of tiers 0 to 1.5 that talk to AWS rather than the cluster.
-pub(crate) const AWS_CHECKS: [&str; 2] = ["route53-zone", "dns-scope"];
+pub(crate) const AWS_CHECKS: [&str; 4] = [
+    "route53-zone",
+    "image-architecture",
+    "irsa-roles",
+    "dns-scope",
+];
 
 /// Which API server a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -224,3 +224,253 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The account moto's resources live in.
+pub(crate) const ACCOUNT: &str = "123456789012";
+
+/// IAM, EKS and S3: the IRSA roles, the cluster's OIDC issuer and Loki's bucket.
+impl Moto {
+    /// An IAM client (IAM is global; moto serves it on the same endpoint).
+    pub(crate) async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config().await)
+    }
+
+    /// An EKS client for setting up clusters.
+    pub(crate) async fn eks(&self) -> aws_sdk_eks::Client {
+        aws_sdk_eks::Client::new(&self.sdk_config().await)
+    }
+
+    /// An S3 client in `region` (addressed by path: the endpoint is an IP address).
+    pub(crate) async fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates a role trusting `trust_json` and returns its ARN.
+    pub(crate) async fn create_role(&self, name: &str, trust_json: &str) -> String {
+        let created = self
+            .iam()
+            .await
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust_json)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates role {name}: {e:?}"));
+        created.role().map(|r| r.arn().to_owned()).expect("a role")
+    }
+
+    /// Replaces a role's trust policy.
+    pub(crate) async fn set_trust(&self, name: &str, trust_json: &str) {
+        self.iam()
+            .await
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust_json)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto updates role {name}'s trust: {e:?}"));
+    }
+
+    /// Deletes a role.
+    pub(crate) async fn delete_role(&self, name: &str) {
+        self.iam()
+            .await
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto deletes role {name}: {e:?}"));
+    }
+
+    /// Creates an EKS cluster in the tests' region and returns its OIDC issuer URL, which moto
+    /// makes up (`https://oidc.eks.{region}.amazonaws.com/id/…`), as EKS does.
+    pub(crate) async fn create_cluster(&self, name: &str) -> String {
+        self.create_cluster_in(name, REGION).await
+    }
+
+    /// [`Moto::create_cluster`] in `region`. moto draws one issuer id per process, so only
+    /// clusters of different regions have different issuers.
+    pub(crate) async fn create_cluster_in(&self, name: &str, region: &str) -> String {
+        use aws_sdk_eks::types::VpcConfigRequest;
+        let config = aws_sdk_eks::config::Builder::from(&self.sdk_config().await)
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+        let created = aws_sdk_eks::Client::from_conf(config)
+            .create_cluster()
+            .name(name)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}-cluster"))
+            .resources_vpc_config(
+                VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0a1b2c3d")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates cluster {name}: {e:?}"));
+        created
+            .cluster()
+            .and_then(|c| c.identity())
+            .and_then(|i| i.oidc())
+            .and_then(|o| o.issuer())
+            .map(str::to_owned)
+            .expect("an issuer")
+    }
+
+    /// Registers `issuer` as an IAM OIDC provider for IRSA (audience `sts.amazonaws.com`)
+    /// and returns its ARN.
+    pub(crate) async fn create_oidc_provider(&self, issuer: &str) -> String {
+        let created = self
+            .iam()
+            .await
+            .create_open_id_connect_provider()
+            .url(issuer)
+            .client_id_list("sts.amazonaws.com")
+            .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto registers {issuer}: {e:?}"));
+        created
+            .open_id_connect_provider_arn()
+            .map(str::to_owned)
+            .expect("a provider ARN")
+    }
+
+    /// Deletes an OIDC provider.
+    pub(crate) async fn delete_oidc_provider(&self, arn: &str) {
+        self.iam()
+            .await
+            .delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto deletes {arn}: {e:?}"));
+    }
+
+    /// Creates a bucket in `region`.
+    pub(crate) async fn create_bucket(&self, name: &str, region: &str) {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        let mut request = self.s3(region).await.create_bucket().bucket(name);
+        // us-east-1 is the one region that takes no location constraint.
+        if region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto creates bucket {name}: {e:?}"));
+    }
+
+    /// Creates an IAM user with no permissions and returns its access key id and secret.
+    pub(crate) async fn user_without_permissions(&self, name: &str) -> (String, String) {
+        let iam = self.iam().await;
+        iam.create_user()
+            .user_name(name)
+            .send()
+            .await
+            .expect("moto creates the user");
+        let key = iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .expect("moto creates an access key");
+        let key = key.access_key().expect("a key");
+        (
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        )
+    }
+
+    /// From now on, moto authenticates every request and authorizes it against the caller's
+    /// IAM policies (moto's `INITIAL_NO_AUTH_ACTION_COUNT`, set to 0 through its reset-auth
+    /// API). Set up the AWS state first: the test's own clients have no IAM identity.
+    pub(crate) fn enforce_iam(&self) {
+        use std::io::{Read, Write};
+        let authority = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(authority).expect("moto answers");
+        write!(
+            stream,
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
+        )
+        .expect("writes");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("reads");
+        assert!(answer.starts_with("HTTP/1.1 200"), "reset-auth: {answer}");
+    }
+}
+
+/// The ServiceAccounts `irsa-roles` checks by default (namespace, name); each one's role is
+/// `goldenpath-{env}-{name}`.
+pub(crate) const IRSA_ACCOUNTS: [(&str, &str); 5] = [
+    ("external-secrets", "external-secrets"),
+    ("external-dns", "external-dns"),
+    ("kube-system", "cluster-autoscaler"),
+    ("kube-system", "aws-load-balancer-controller"),
+    ("kube-system", "ebs-csi-controller-sa"),
+];
+
+impl Moto {
+    /// What Terraform creates for IRSA in `env`: the EKS cluster `goldenpath-{env}`, its
+    /// issuer registered as an OIDC provider (once: moto gives every cluster of a region the
+    /// same issuer), and each controller's role trusting exactly its ServiceAccount, except
+    /// where `subject` says otherwise for a ServiceAccount name.
+    pub(crate) async fn create_irsa(
+        &self,
+        env: &str,
+        subject: impl Fn(&str, &str) -> String,
+    ) -> String {
+        let issuer = self.create_cluster(&format!("goldenpath-{env}")).await;
+        let host = issuer.trim_start_matches("https://");
+        let provider = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}");
+        let registered = self
+            .iam()
+            .await
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&provider)
+            .send()
+            .await
+            .is_ok();
+        if !registered {
+            assert_eq!(self.create_oidc_provider(&issuer).await, provider);
+        }
+        for (namespace, name) in IRSA_ACCOUNTS {
+            self.create_role(
+                &format!("goldenpath-{env}-{name}"),
+                &irsa_trust(&provider, &issuer, &subject(namespace, name)),
+            )
+            .await;
+        }
+        issuer
+    }
+}
+
+/// A ServiceAccount's IRSA subject, `system:serviceaccount:{ns}:{name}`.
+pub(crate) fn irsa_subject(namespace: &str, name: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{name}")
+}
+
+/// The trust policy an IRSA role needs: `provider` may assume it with web identity for
+/// exactly `subject`, with EKS's audience, as the platform's Terraform writes it.
+pub(crate) fn irsa_trust(provider: &str, issuer: &str, subject: &str) -> String {
+    let host = issuer.trim_start_matches("https://");
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{host}:sub"): subject,
+                format!("{host}:aud"): "sts.amazonaws.com",
+            }},
+        }],
+    })
+    .to_string()
+}

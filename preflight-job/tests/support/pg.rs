@@ -16,6 +16,8 @@ use super::{Cluster, b64};
 pub(crate) const CANARY: &str = "canary-Pa55-do-not-print-7f3e";
 /// The password of the `grafana` role.
 pub(crate) const GRAFANA_PASSWORD: &str = "grafana-Pa55-2b1c";
+/// The password of Keycloak's `keycloak_app` role: also never printed.
+pub(crate) const KEYCLOAK_PASSWORD: &str = "keycloak-Pa55-do-not-print-91ad";
 
 fn bin(name: &str) -> PathBuf {
     let versioned = Path::new("/usr/lib/postgresql/15/bin").join(name);
@@ -152,6 +154,9 @@ impl TestPostgres {
             "CREATE DATABASE backstage OWNER backstage".to_owned(),
             format!("CREATE ROLE grafana LOGIN PASSWORD '{GRAFANA_PASSWORD}'"),
             "CREATE DATABASE grafana OWNER grafana".to_owned(),
+            // Keycloak's login: its own database, no CREATEDB.
+            format!("CREATE ROLE keycloak_app LOGIN PASSWORD '{KEYCLOAK_PASSWORD}'"),
+            "CREATE DATABASE keycloak OWNER keycloak_app".to_owned(),
             // A role pg_hba.conf rejects, and a database it may not connect to.
             "CREATE ROLE blocked LOGIN PASSWORD 'blocked'".to_owned(),
             "CREATE DATABASE locked".to_owned(),
@@ -236,7 +241,7 @@ pub(crate) async fn cluster_for(pg: &TestPostgres) -> Cluster {
 }
 
 /// A config with the backstage database (`extra` settings replace its defaults), and
-/// optionally grafana's.
+/// optionally grafana's and keycloak's.
 pub(crate) fn config(
     cluster: &Cluster,
     pg: &TestPostgres,
@@ -264,6 +269,12 @@ pub(crate) fn config(
     if with_grafana {
         yaml.push_str(&format!(
             "    - app: grafana-postgresql\n      secret: monitoring/grafana-db\n      keys: {{host: host, port: port, user: username, password: password, database: dbname}}\n      caBundle: {}\n",
+            ca.display()
+        ));
+        // Keycloak's, as the defaults have it (tier 3's gate, its remote secret), trusting
+        // the test server's CA.
+        yaml.push_str(&format!(
+            "    - app: keycloak\n      database: keycloak\n      caBundle: {}\n",
             ca.display()
         ));
     }

@@ -6,7 +6,7 @@ use fake_kube::FakeKeycloak;
 
 use super::Cluster;
 use super::moto::{Moto, external_dns_records};
-use super::pg::{CANARY, GRAFANA_PASSWORD, TestPostgres, cluster_for, config};
+use super::pg::{CANARY, GRAFANA_PASSWORD, KEYCLOAK_PASSWORD, TestPostgres, cluster_for, config};
 
 /// Values of a persistent cluster: ceiling 3, hostnames under `dev.goldenpathidp.io`.
 pub(crate) const PERSISTENT_VALUES: &str =
@@ -74,6 +74,7 @@ impl Platform {
         for (app, user, password, db) in [
             ("backstage", "backstage", CANARY, "backstage"),
             ("grafana-postgresql", "grafana", GRAFANA_PASSWORD, "grafana"),
+            ("keycloak", "keycloak_app", KEYCLOAK_PASSWORD, "keycloak"),
         ] {
             let login = serde_json::json!({"username": user, "password": password, "host": "127.0.0.1", "port": pg.port, "dbname": db, "engine": "postgres"});
             moto.create_secret(
@@ -83,6 +84,10 @@ impl Platform {
             .await;
         }
         let zone = seed_zone(&moto).await;
+        // IRSA's roles and Loki's bucket.
+        moto.create_irsa("dev", super::moto::irsa_subject).await;
+        moto.create_bucket("goldenpath-dev-loki", super::moto::REGION)
+            .await;
         let cluster = cluster_for(&pg).await;
         cluster.write("values.yaml", values);
         // Every tier below the ones checked has synced: a whole platform.

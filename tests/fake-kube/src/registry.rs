@@ -92,7 +92,7 @@ type Builtin = (
     bool,
 );
 
-const BUILTINS: [Builtin; 11] = [
+const BUILTINS: [Builtin; 16] = [
     ("", "v1", "nodes", "Node", false, &["no"], true),
     ("", "v1", "namespaces", "Namespace", false, &["ns"], true),
     ("", "v1", "configmaps", "ConfigMap", true, &["cm"], false),
@@ -116,6 +116,43 @@ const BUILTINS: [Builtin; 11] = [
         true,
     ),
     ("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], true),
+    ("", "v1", "services", "Service", true, &["svc"], true),
+    (
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+    ),
     (
         "storage.k8s.io",
         "v1",

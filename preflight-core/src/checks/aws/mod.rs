@@ -4,14 +4,20 @@
 
 mod dns_names;
 mod dns_scope;
+mod image_architecture;
+mod irsa_roles;
 mod rds_instance;
 mod route53_zone;
+mod s3_bucket;
 mod secrets_manager;
 
 pub use dns_scope::{DnsScope, DnsScopeSettings, Scope};
+pub use image_architecture::{ConfiguredImage, ImageArchitecture, ImageArchitectureSettings};
+pub use irsa_roles::{IrsaRoleSettings, IrsaRoles, IrsaRolesSettings};
 pub(crate) use rds_instance::describe as describe_instance;
 pub use rds_instance::{HostInSecret, RdsInstance, RdsSettings, instance_identifier};
 pub use route53_zone::{Route53Zone, Route53ZoneSettings};
+pub use s3_bucket::{S3Bucket, S3BucketSettings};
 #[cfg(test)]
 pub(crate) use secrets_manager::parse_properties;
 pub(crate) use secrets_manager::{RemoteSecret, fetch_remote, remote_secret_grant};

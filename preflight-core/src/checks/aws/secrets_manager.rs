@@ -44,7 +44,7 @@ impl Default for SecretsManagerSettings {
             properties: default_properties(),
         };
         SecretsManagerSettings {
-            secrets: vec![app("backstage")],
+            secrets: vec![app("backstage"), app("keycloak")],
         }
     }
 }

@@ -35,7 +35,7 @@ impl Default for ClusterIssuerSettings {
 }
 
 /// API versions of `cert-manager.io` this check understands: `v1` since cert-manager 1.0.
-const VERSIONS: [&str; 1] = ["v1"];
+pub(crate) const VERSIONS: [&str; 1] = ["v1"];
 
 /// What a ClusterIssuer says of itself.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -51,6 +51,8 @@ pub(crate) struct IssuerDoc {
 #[derive(Clone, Debug, Default, Deserialize)]
 struct Metadata {
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     generation: Option<i64>,
 }
 
@@ -64,6 +66,87 @@ impl IssuerDoc {
     /// `acme`, `ca`, `selfSigned`, `vault`…: the spec's one issuer type.
     fn issuer_type(&self) -> &str {
         self.spec.keys().next().map_or("unknown", String::as_str)
+    }
+
+    /// Its name, as a list returns it.
+    pub(crate) fn name(&self) -> &str {
+        &self.metadata.name
+    }
+}
+
+/// An object's `Ready` condition judged against its current generation, as cert-manager
+/// reports on its ClusterIssuers and Certificates: `Ready=True` counts only once the
+/// controller has observed the latest change to the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Readiness<'a> {
+    /// `Ready=True` for the current generation.
+    Ready,
+    /// No `Ready` condition yet: never reconciled.
+    Unreported,
+    /// The `Ready` condition predates the latest change to the spec.
+    Stale,
+    /// `Ready` is not `True`; the condition says why.
+    NotReady(&'a Condition),
+}
+
+/// Judges the `Ready` condition among `conditions` of an object at `generation`.
+pub(crate) fn readiness(conditions: &[Condition], generation: Option<i64>) -> Readiness<'_> {
+    let Some(condition) = conditions::find(conditions, "Ready") else {
+        return Readiness::Unreported;
+    };
+    if condition
+        .observed_generation
+        .zip(generation)
+        .is_some_and(|(observed, current)| observed < current)
+    {
+        return Readiness::Stale;
+    }
+    if condition.status == "True" {
+        Readiness::Ready
+    } else {
+        Readiness::NotReady(condition)
+    }
+}
+
+/// One ClusterIssuer, judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IssuerState {
+    /// Ready for its current generation: its name and type, for messages.
+    Ready(String),
+    /// Not found.
+    Missing,
+    /// Not Ready (yet): what is wrong, and what to do about it when its reason says.
+    Problem {
+        text: String,
+        hint: Option<&'static str>,
+    },
+}
+
+/// Judges the ClusterIssuer `name` (`None` when absent).
+pub(crate) fn issuer_state(name: &str, doc: Option<&IssuerDoc>) -> IssuerState {
+    let Some(doc) = doc else {
+        return IssuerState::Missing;
+    };
+    match readiness(&doc.status.conditions, doc.metadata.generation) {
+        Readiness::Ready => IssuerState::Ready(format!("{name} ({})", doc.issuer_type())),
+        Readiness::Stale => IssuerState::Problem {
+            text: format!(
+                "{name}: its Ready condition predates the latest change to its spec (not reconciled yet)"
+            ),
+            hint: None,
+        },
+        Readiness::Unreported => IssuerState::Problem {
+            text: format!("{name}: no Ready condition yet (not reconciled yet)"),
+            hint: None,
+        },
+        Readiness::NotReady(c) => IssuerState::Problem {
+            text: format!(
+                "{name} ({}) is not Ready{}",
+                doc.issuer_type(),
+                conditions::explain(Some(c))
+            ),
+            hint: Some(not_ready_hint(doc.issuer_type(), &c.reason)),
+        },
     }
 }
 
@@ -97,33 +180,14 @@ pub(crate) fn judge(found: &[(&str, Option<&IssuerDoc>)]) -> Outcome {
     let mut problems = Vec::new();
     let mut hint = None;
     for (name, doc) in found {
-        let Some(doc) = doc else {
-            missing.push(*name);
-            continue;
-        };
-        let condition = conditions::find(&doc.status.conditions, "Ready");
-        let stale = match (
-            condition.and_then(|c| c.observed_generation),
-            doc.metadata.generation,
-        ) {
-            (Some(observed), Some(current)) => observed < current,
-            _ => false,
-        };
-        match condition {
-            Some(c) if c.status == "True" && !stale => {
-                ready.push(format!("{name} ({})", doc.issuer_type()));
-            }
-            Some(_) if stale => problems.push(format!(
-                "{name}: its Ready condition predates the latest change to its spec (not reconciled yet)"
-            )),
-            None => problems.push(format!("{name}: no Ready condition yet (not reconciled yet)")),
-            Some(c) => {
-                problems.push(format!(
-                    "{name} ({}) is not Ready{}",
-                    doc.issuer_type(),
-                    conditions::explain(Some(c))
-                ));
-                hint.get_or_insert(not_ready_hint(doc.issuer_type(), &c.reason));
+        match issuer_state(name, *doc) {
+            IssuerState::Ready(described) => ready.push(described),
+            IssuerState::Missing => missing.push(*name),
+            IssuerState::Problem { text, hint: h } => {
+                problems.push(text);
+                if let Some(h) = h {
+                    hint.get_or_insert(h);
+                }
             }
         }
     }

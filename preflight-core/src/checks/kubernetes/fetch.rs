@@ -107,8 +107,26 @@ pub(crate) static CLUSTER_SECRET_STORES: ResourceType = ResourceType::new(
 
 pub(crate) static CLUSTER_ISSUERS: ResourceType =
     ResourceType::new("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer");
+pub(crate) static VALIDATING_WEBHOOKS: ResourceType = ResourceType::new(
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration",
+);
+pub(crate) static MUTATING_WEBHOOKS: ResourceType = ResourceType::new(
+    "admissionregistration.k8s.io",
+    "v1",
+    "mutatingwebhookconfigurations",
+    "MutatingWebhookConfiguration",
+);
+pub(crate) static ENDPOINT_SLICES: ResourceType =
+    ResourceType::new("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice");
 pub(crate) static APPLICATIONS: ResourceType =
     ResourceType::new("argoproj.io", "v1alpha1", "applications", "Application");
+pub(crate) static INGRESSES: ResourceType =
+    ResourceType::new("networking.k8s.io", "v1", "ingresses", "Ingress");
+pub(crate) static CERTIFICATES: ResourceType =
+    ResourceType::new("cert-manager.io", "v1", "certificates", "Certificate");
 
 /// Deserializes a JSON `null` as the type's default. The API server writes Go's nil slices and
 /// maps as `null` where a field has no `omitempty` (a CRD's `status.conditions` right after its

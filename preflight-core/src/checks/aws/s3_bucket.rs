@@ -1,0 +1,322 @@
+//! `s3-bucket`: Loki's S3 bucket exists, in the region Loki's client uses, and the role
+//! preflight runs as may reach it (`HeadBucket`, whose IAM action is `s3:ListBucket`).
+//!
+//! The bucket is named `goldenpath-{env}-loki` by default: a naming convention of this
+//! platform's Terraform, not an AWS one; set `bucket` where Terraform names it otherwise.
+
+use std::borrow::Cow;
+
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+use serde::{Deserialize, Serialize};
+
+use crate::access::{IamGrant, Reads};
+use crate::check::{Attempt, Check, Context};
+use crate::check::{Built, Definition, Family, Site};
+use crate::contract::PlatformFlag;
+use crate::outcome::Outcome;
+use crate::platform::{NeededBy, Provider};
+use crate::tier::Tier;
+
+/// `HeadBucket`'s IAM action.
+const ACTION: &str = "s3:ListBucket";
+
+/// The header S3 names a bucket's region in, on success and on a redirect alike.
+const REGION_HEADER: &str = "x-amz-bucket-region";
+
+/// `checks.s3-bucket`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3BucketSettings {
+    /// The bucket's name, `{env}` substituted; default: the platform's `goldenpath-{env}-loki`.
+    pub bucket: Option<String>,
+    /// The region the bucket must be in (Loki's `storage.s3.region`); default: the region
+    /// preflight's AWS configuration uses (`AWS_REGION`, the profile, the pod's IRSA setup).
+    pub region: Option<String>,
+    /// Address the bucket in the URL's path rather than its host name. AWS needs none; an
+    /// S3-compatible endpoint named by a host name (`AWS_ENDPOINT_URL=http://localhost:…`
+    /// for moto, LocalStack or MinIO) does, since `{bucket}.localhost` does not resolve. An
+    /// endpoint given as an IP address is addressed by path anyway.
+    pub force_path_style: bool,
+}
+
+/// What `HeadBucket` said of the bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Head {
+    /// 200: it exists and may be read; its region, when reported.
+    Found { region: Option<String> },
+    /// 301 (or 400) with the bucket's region: it lives in another region than the request's.
+    Moved { region: Option<String> },
+    /// 404.
+    Missing,
+    /// 403: not allowed, or the name belongs to another account's bucket.
+    Forbidden,
+}
+
+/// Judges what `HeadBucket` said of `bucket`, which must be in `expected` when known.
+pub(crate) fn judge(bucket: &str, expected: Option<&str>, head: &Head) -> Attempt {
+    let wrong_region = |actual: &str, expected: &str| {
+        Attempt::settled(
+            Outcome::fail(
+                "s3-bucket-wrong-region",
+                format!("S3 bucket {bucket} is in {actual}, not {expected}: Loki's S3 client in {expected} would be redirected"),
+            )
+            .hint(format!("Set checks.s3-bucket.region and Loki's storage region (loki.storage.s3.region) to {actual}, or recreate the bucket in {expected} (the platform's Terraform)."))
+            .evidence("region", actual),
+        )
+    };
+    match head {
+        Head::Found { region } => match (region.as_deref(), expected) {
+            (Some(actual), Some(expected)) if actual != expected => wrong_region(actual, expected),
+            (Some(actual), _) => Attempt::settled(
+                Outcome::pass(
+                    "s3-bucket-found",
+                    format!("S3 bucket {bucket} exists in {actual}"),
+                )
+                .evidence("region", actual),
+            ),
+            (None, _) => Attempt::settled(Outcome::pass(
+                "s3-bucket-found",
+                format!("S3 bucket {bucket} exists (its region was not reported)"),
+            )),
+        },
+        Head::Moved { region } => wrong_region(
+            region.as_deref().unwrap_or("another region"),
+            expected.unwrap_or("the configured region"),
+        ),
+        Head::Missing => Attempt::settled(
+            Outcome::fail(
+                "s3-bucket-not-found",
+                format!("S3 bucket {bucket} does not exist"),
+            )
+            .hint(format!("Create it (the platform's Terraform creates goldenpath-{{env}}-loki for Loki, tier 2, wave 101), or set checks.s3-bucket.bucket to the bucket Loki's values name. {bucket} is free: no account owns it.")),
+        ),
+        Head::Forbidden => Attempt::settled(
+            Outcome::fail(
+                "aws-forbidden",
+                format!("not allowed to {ACTION} for S3 bucket {bucket} (HeadBucket answered 403 Forbidden)"),
+            )
+            .hint(format!("Allow {ACTION} on arn:aws:s3:::{bucket} to the role preflight runs as (its IRSA role in the cluster). If it is allowed, the name belongs to a bucket of another account: S3 bucket names are global.")),
+        ),
+    }
+}
+
+/// What a failed `HeadBucket` says of the bucket, from its status and headers: HEAD answers
+/// carry no body, so the SDK has no error code but "NotFound" to go by.
+fn classify(err: &SdkError<HeadBucketError>) -> Option<Head> {
+    let raw = err.raw_response()?;
+    let region = raw.headers().get(REGION_HEADER).map(str::to_owned);
+    match raw.status().as_u16() {
+        404 => Some(Head::Missing),
+        403 => Some(Head::Forbidden),
+        301 | 307 => Some(Head::Moved { region }),
+        // S3 answers 400 to a request signed for the wrong region, naming the right one.
+        400 if region.is_some() => Some(Head::Moved { region }),
+        _ => None,
+    }
+}
+
+/// The `s3-bucket` check.
+#[derive(Debug)]
+pub struct S3Bucket {
+    bucket: String,
+    region: Option<String>,
+    force_path_style: bool,
+}
+
+impl S3Bucket {
+    /// A check of the bucket `settings` names, in environment `env`.
+    #[must_use]
+    pub fn new(settings: &S3BucketSettings, env: &str) -> Self {
+        S3Bucket {
+            bucket: settings.bucket.as_ref().map_or_else(
+                || format!("goldenpath-{env}-loki"),
+                |b| b.replace("{env}", env),
+            ),
+            region: settings.region.clone(),
+            force_path_style: settings.force_path_style,
+        }
+    }
+}
+
+impl Definition for S3Bucket {
+    const ID: &'static str = "s3-bucket";
+    const FAMILY: Family = Family::Aws;
+    const DECLARED_BY: Option<PlatformFlag> = Some(PlatformFlag::S3Available);
+    type Settings = S3BucketSettings;
+
+    /// Loki (tier 2, wave 101) stores its chunks and index there.
+    fn needed_by(_: &S3BucketSettings) -> NeededBy {
+        NeededBy::tier(Tier::Two)
+    }
+
+    fn provided_by(_: &S3BucketSettings, _: &Site<'_>) -> Provider {
+        Provider::Foundation("Terraform (S3)")
+    }
+
+    fn build(settings: &S3BucketSettings, site: &Site<'_>) -> Result<Built, String> {
+        let check = S3Bucket::new(settings, &site.values.env.value);
+        let title = match &check.region {
+            Some(region) => format!("Loki's S3 bucket {} exists in {region}", check.bucket),
+            None => format!("Loki's S3 bucket {} exists in this region", check.bucket),
+        };
+        Ok(Built::new(
+            check,
+            title,
+            Self::provided_by(settings, site),
+            &[],
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Check for S3Bucket {
+    fn reads(&self) -> Reads {
+        Reads {
+            kube: Vec::new(),
+            iam: vec![IamGrant {
+                action: ACTION,
+                resource: format!("arn:aws:s3:::{}", self.bucket),
+            }],
+        }
+    }
+
+    async fn attempt(&self, ctx: &Context) -> Attempt {
+        let Some(s3) = ctx.s3() else {
+            return super::no_client();
+        };
+        // The same client, re-addressed: its credentials, endpoint and HTTP client are shared.
+        let s3 = if self.force_path_style {
+            Cow::Owned(aws_sdk_s3::Client::from_conf(
+                s3.config().to_builder().force_path_style(true).build(),
+            ))
+        } else {
+            Cow::Borrowed(s3)
+        };
+        let expected = self
+            .region
+            .clone()
+            .or_else(|| s3.config().region().map(ToString::to_string));
+        let bucket = &self.bucket;
+        let head = match s3.head_bucket().bucket(bucket).send().await {
+            Ok(output) => Head::Found {
+                region: output.bucket_region().map(str::to_owned),
+            },
+            Err(e) => match classify(&e) {
+                Some(head) => head,
+                None => return super::failure(ACTION, &format!("S3 bucket {bucket}"), &e),
+            },
+        };
+        judge(bucket, expected.as_deref(), &head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Retry;
+    use crate::outcome::Status;
+
+    #[test]
+    fn judges_what_head_bucket_said() {
+        let b = "goldenpath-dev-loki";
+        let found = |r: Option<&str>| Head::Found {
+            region: r.map(str::to_owned),
+        };
+        for (head, expected, status, code) in [
+            (
+                found(Some("eu-west-1")),
+                Some("eu-west-1"),
+                Status::Pass,
+                "s3-bucket-found",
+            ),
+            (
+                found(Some("eu-west-1")),
+                None,
+                Status::Pass,
+                "s3-bucket-found",
+            ),
+            (
+                found(None),
+                Some("eu-west-1"),
+                Status::Pass,
+                "s3-bucket-found",
+            ),
+            (
+                found(Some("us-east-2")),
+                Some("eu-west-1"),
+                Status::Fail,
+                "s3-bucket-wrong-region",
+            ),
+            (
+                Head::Moved {
+                    region: Some("us-east-2".into()),
+                },
+                Some("eu-west-1"),
+                Status::Fail,
+                "s3-bucket-wrong-region",
+            ),
+            (
+                Head::Moved { region: None },
+                None,
+                Status::Fail,
+                "s3-bucket-wrong-region",
+            ),
+            (
+                Head::Missing,
+                Some("eu-west-1"),
+                Status::Fail,
+                "s3-bucket-not-found",
+            ),
+            (
+                Head::Forbidden,
+                Some("eu-west-1"),
+                Status::Fail,
+                "aws-forbidden",
+            ),
+        ] {
+            let a = judge(b, expected, &head);
+            assert_eq!(
+                (a.outcome.status, a.outcome.code.as_str(), a.retry),
+                (status, code, Retry::Never),
+                "{head:?}"
+            );
+            if status == Status::Fail {
+                assert!(a.outcome.hint.is_some(), "{head:?}");
+            }
+        }
+        let moved = judge(b, Some("eu-west-1"), &found(Some("us-east-2"))).outcome;
+        assert_eq!(
+            moved.message,
+            "S3 bucket goldenpath-dev-loki is in us-east-2, not eu-west-1: Loki's S3 client in eu-west-1 would be redirected"
+        );
+        let forbidden = judge(b, None, &Head::Forbidden).outcome;
+        assert!(
+            forbidden
+                .hint
+                .expect("hint")
+                .contains("s3:ListBucket on arn:aws:s3:::goldenpath-dev-loki")
+        );
+    }
+
+    #[test]
+    fn names_the_bucket_by_convention() {
+        let check = S3Bucket::new(&S3BucketSettings::default(), "dev");
+        assert_eq!(check.bucket, "goldenpath-dev-loki");
+        assert_eq!(
+            check.reads().iam,
+            vec![IamGrant {
+                action: "s3:ListBucket",
+                resource: "arn:aws:s3:::goldenpath-dev-loki".into()
+            }]
+        );
+        let named = S3Bucket::new(
+            &S3BucketSettings {
+                bucket: Some("logs-{env}".into()),
+                ..S3BucketSettings::default()
+            },
+            "prod",
+        );
+        assert_eq!(named.bucket, "logs-prod");
+    }
+}
