@@ -129,7 +129,7 @@ async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_rea
     waiting.extend(["--wait", "30s"]);
     let child = cluster.preflight_watching(&waiting).spawn().unwrap();
     cluster
-        .watching("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices")
+        .watching("/apis/discovery.k8s.io/v1/endpointslices")
         .await;
     cluster
         .kube

@@ -24,25 +24,32 @@ async fn passes(platform: &Platform, args: &[&str], expected: &[&str]) -> Run {
     run
 }
 
-const TIER_1_5: [&str; 12] = [
+const TIER_1_5: [&str; 18] = [
     "kube-api",
     "nodes-ready",
     "coredns",
     "cni",
     "route53-zone",
+    "image-architecture",
+    "irsa-roles",
     "tier-gating",
+    "sync-waves",
+    "admission-webhooks",
     "lower-tiers-healthy",
     "crds",
     "ingress-class",
+    "ingress-hosts",
     "irsa",
+    "external-dns-confined",
     "dns-scope",
     "storage-class",
 ];
 
-const TIER_2: [&str; 6] = [
+const TIER_2: [&str; 7] = [
     "cluster-secret-store",
     "observability-crds",
     "rds-instance",
+    "s3-bucket",
     "secrets-manager",
     "cluster-issuers",
     "postgres",

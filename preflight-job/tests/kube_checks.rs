@@ -35,10 +35,14 @@ async fn a_healthy_cluster_passes_the_kubernetes_checks_of_tier_1_5(backend: Bac
             "coredns",
             "cni",
             "tier-gating",
+            "sync-waves",
+            "admission-webhooks",
             "lower-tiers-healthy",
             "crds",
             "ingress-class",
+            "ingress-hosts",
             "irsa",
+            "external-dns-confined",
             "storage-class"
         ]
     );

@@ -113,6 +113,35 @@ impl Platform {
         );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
+        if values.contains("persistent") {
+            // The persistent cluster's ExternalDNS: its environment's zone, its owner id.
+            cluster
+                .kube
+                .update(
+                    "apps/v1",
+                    "Deployment",
+                    Some("external-dns"),
+                    "external-dns",
+                    |d| {
+                        for arg in d["spec"]["template"]["spec"]["containers"][0]["args"]
+                            .as_array_mut()
+                            .unwrap()
+                        {
+                            let new = match arg.as_str().unwrap() {
+                                a if a.starts_with("--txt-owner-id=") => {
+                                    format!("--txt-owner-id={PERSISTENT_OWNER}")
+                                }
+                                a if a.starts_with("--domain-filter=") => {
+                                    "--domain-filter=dev.goldenpathidp.io".to_owned()
+                                }
+                                a => a.to_owned(),
+                            };
+                            *arg = serde_json::Value::String(new);
+                        }
+                    },
+                )
+                .unwrap();
+        }
         let keycloak = if values.contains("persistent") {
             let keycloak = FakeKeycloak::start().await.unwrap();
             let ca = cluster.write("keycloak-ca.pem", keycloak.ca_pem());

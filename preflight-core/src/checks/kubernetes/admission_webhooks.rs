@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, ENDPOINT_SLICES, MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS};
 use crate::access::Reads;
-use crate::check::{Attempt, Check, Context};
+use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, error_chain};
 use crate::platform::{NeededBy, Provider};
@@ -445,6 +445,32 @@ async fn probe_url(url: &str, ca_bundle: Option<&str>) -> Reached {
     }
 }
 
+/// The EndpointSlices of one namespace, read as RBAC grants them: cluster-wide, narrowed by a
+/// field selector, so that a missing permission names the ClusterRole rule preflight ships.
+async fn endpoint_slices(
+    ctx: &Context,
+    namespace: &str,
+) -> fetch::Fetched<(Vec<EndpointSliceDoc>, KubeWatch)> {
+    let selector = format!("metadata.namespace={namespace}");
+    let (slices, version) = fetch::list_fold(
+        ctx,
+        &ENDPOINT_SLICES,
+        None,
+        Some(&selector),
+        Vec::new(),
+        |all, page| all.extend(page),
+    )
+    .await?;
+    Ok((
+        slices,
+        KubeWatch {
+            path: ENDPOINT_SLICES.collection_path(None),
+            field_selector: Some(selector),
+            resource_version: version,
+        },
+    ))
+}
+
 #[async_trait::async_trait]
 impl Check for AdmissionWebhooks {
     fn reads(&self) -> Reads {
@@ -482,12 +508,11 @@ impl Check for AdmissionWebhooks {
             })
             .collect();
         let mut slices: BTreeMap<&str, Vec<EndpointSliceDoc>> = BTreeMap::new();
-        for (ns, read) in join_all(namespaces.iter().map(|ns| async move {
-            (
-                *ns,
-                fetch::list_all::<EndpointSliceDoc>(ctx, &ENDPOINT_SLICES, Some(ns)).await,
-            )
-        }))
+        for (ns, read) in join_all(
+            namespaces
+                .iter()
+                .map(|ns| async move { (*ns, endpoint_slices(ctx, ns).await) }),
+        )
         .await
         {
             match read {

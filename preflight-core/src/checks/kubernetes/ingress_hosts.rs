@@ -497,11 +497,13 @@ impl IngressHosts {
             ingresses,
             ..Found::default()
         };
+        // The issuers and Certificates are read whether or not an Ingress asks for one yet:
+        // every read the hook's RBAC grants is then exercised on every run, and a missing
+        // permission shows on the first gate rather than when the first TLS Ingress appears.
         // Without cert-manager's ClusterIssuer API the issuers stay unknown (`None`): the
         // judge says so of each Ingress that names one.
-        if found.ingresses.iter().any(IngressDoc::asks_cert_manager)
-            && let Some(version) =
-                fetch::served_version(ctx, &CLUSTER_ISSUERS, &cluster_issuers::VERSIONS).await?
+        if let Some(version) =
+            fetch::served_version(ctx, &CLUSTER_ISSUERS, &cluster_issuers::VERSIONS).await?
         {
             let (issuers, watch) =
                 fetch::list_all::<IssuerDoc>(ctx, &CLUSTER_ISSUERS.at_version(version), None)
@@ -514,23 +516,17 @@ impl IngressHosts {
             );
             watches.push(watch);
         }
-        let mut asking: Vec<&str> = found
-            .ingresses
-            .iter()
-            .filter(|i| i.asks_cert_manager())
-            .map(|i| i.metadata.namespace.as_str())
-            .collect();
-        asking.sort_unstable();
-        asking.dedup();
         // Without cert-manager's Certificate API no Certificate exists: the judge says so of
         // each, and the issuers' absence says why.
-        if !asking.is_empty()
-            && let Some(version) =
-                fetch::served_version(ctx, &CERTIFICATES, &cluster_issuers::VERSIONS).await?
+        if let Some(version) =
+            fetch::served_version(ctx, &CERTIFICATES, &cluster_issuers::VERSIONS).await?
         {
-            let (certificates, cert_watches) =
-                Self::list_in::<CertificateDoc>(ctx, &CERTIFICATES.at_version(version), &asking)
-                    .await?;
+            let (certificates, cert_watches) = Self::list_in::<CertificateDoc>(
+                ctx,
+                &CERTIFICATES.at_version(version),
+                &namespaces,
+            )
+            .await?;
             found.certificates = certificates
                 .into_iter()
                 .map(|c| ((c.metadata.namespace.clone(), c.metadata.name.clone()), c))
