@@ -297,7 +297,11 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     let mut ctx = client
         .into_iter()
         .fold(Context::default(), Context::with_kube);
-    // The HTTP client is set up in the background while the rest starts.
+    // The HTTP client is set up in the background while the rest starts. One client serves the
+    // HTTPS checks and the checks that speak HTTP to a registry (`uses_http`): it carries no
+    // default header, cookie or credential (each request sets its own), so sharing it shares
+    // only the trust store (with checks.keycloak-realm.caBundle, a CA the platform may also use
+    // for its own registry) and one parse of the system's CA bundle.
     if plan
         .checks
         .iter()

@@ -2,6 +2,8 @@
 //! every sync that creates what it intercepts. On the real kube-apiserver the incident itself
 //! is reproduced first (the server refuses the create), then preflight names the webhook, its
 //! Service and what it intercepts, and notices through a watch when an endpoint turns ready.
+//! A webhook whose namespace selector selects none of the platform's namespaces is left alone,
+//! as the real server leaves the platform's objects alone.
 
 #![allow(
     clippy::unwrap_used,
@@ -46,17 +48,27 @@ fn harmless_webhooks() -> Vec<Value> {
     ]
 }
 
+/// Tier 1.5's namespace, labelled for the load balancer controller's readiness gates, as the
+/// platform labels the namespaces whose pods sit behind an ALB.
+fn monitoring_for_readiness_gates() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "monitoring", "labels": {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}},
+    })
+}
+
 fn pod() -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "grafana-0", "namespace": "default"},
+        "metadata": {"name": "grafana-0", "namespace": "monitoring"},
         "spec": {"containers": [{"name": "grafana", "image": "grafana/grafana:11.4.0"}]},
     })
 }
 
 on_both_servers!(
     a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_ready,
-    a_webhook_served_at_a_url_must_answer_over_tls
+    a_webhook_served_at_a_url_must_answer_over_tls,
+    a_webhook_that_selects_no_platform_namespace_is_left_alone,
 );
 
 async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_ready(
@@ -89,13 +101,26 @@ async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_rea
         .kube
         .apply(endpoint_slice("aws-load-balancer-webhook-service", false))
         .unwrap();
+    // No platform namespace is labelled for its readiness gates yet: it touches no app.
+    let ran = run(cluster.preflight(&args)).await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_check(
+        &ran,
+        "admission-webhooks",
+        "pass",
+        "admission-webhooks-served",
+    );
+    cluster
+        .kube
+        .apply(monitoring_for_readiness_gates())
+        .unwrap();
     if backend == Backend::Real {
         // The incident itself: the real server refuses what the webhook intercepts. (No
         // controller-manager creates the namespace's default ServiceAccount, which the
         // server's own admission wants before the webhook is called.)
         cluster
             .kube
-            .apply(service_account("default", "default", None))
+            .apply(service_account("monitoring", "default", None))
             .unwrap();
         let refused = format!("{:#}", cluster.kube.apply(pod()).unwrap_err());
         assert!(
@@ -114,7 +139,7 @@ async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_rea
     let check = ran.check("admission-webhooks");
     assert_eq!(
         check["message"],
-        "webhook mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (failurePolicy Fail) is served by Service kube-system/aws-load-balancer-webhook-service, which has no ready endpoint: every create or update of pods is refused"
+        "webhook mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (failurePolicy Fail) is served by Service kube-system/aws-load-balancer-webhook-service, which has no ready endpoint: every create or update of pods in namespace monitoring is refused (its objectSelector is not evaluated: the objects it would select do not exist yet, so it may intercept fewer)"
     );
     assert!(
         check["hint"]
@@ -215,5 +240,99 @@ async fn a_webhook_served_at_a_url_must_answer_over_tls(backend: Backend) {
     assert!(
         message.ends_with("every create or update of ingresses.networking.k8s.io is refused"),
         "{message}"
+    );
+}
+
+/// A fail-closed webhook on ConfigMaps, without endpoints, for the namespaces `names`.
+fn configmap_webhook(names: &[&str]) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "team-policy"},
+        "webhooks": [{
+            "name": "validate.team-policy.example.com",
+            "admissionReviewVersions": ["v1"],
+            "clientConfig": {"service": {"namespace": "kube-system", "name": "team-policy-webhook"}},
+            "failurePolicy": "Fail",
+            "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": names}]},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["configmaps"], "scope": "Namespaced"}],
+            "sideEffects": "None",
+        }],
+    })
+}
+
+fn configmap(namespace: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "grafana-dashboards", "namespace": namespace},
+        "data": {"k": "v"},
+    })
+}
+
+async fn a_webhook_that_selects_no_platform_namespace_is_left_alone(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    // A team's fail-closed webhook, broken, for its own namespaces only: every namespace
+    // carries its name as the label kubernetes.io/metadata.name, so the selector's reach is
+    // known before the platform's namespaces exist.
+    cluster
+        .kube
+        .apply(configmap_webhook(&["team-a", "team-b"]))
+        .unwrap();
+    cluster
+        .kube
+        .apply(endpoint_slice("team-policy-webhook", false))
+        .unwrap();
+    if backend == Backend::Real {
+        // The real server agrees: the platform's objects pass, the team's are refused.
+        cluster.kube.apply(configmap("monitoring")).unwrap();
+        let refused = format!("{:#}", cluster.kube.apply(configmap("team-a")).unwrap_err());
+        assert!(
+            refused.contains("failed calling webhook \"validate.team-policy.example.com\""),
+            "{refused}"
+        );
+    }
+    let args = CHECK.to_vec();
+    let ran = run(cluster.preflight(&args)).await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_check(
+        &ran,
+        "admission-webhooks",
+        "pass",
+        "admission-webhooks-served",
+    );
+    assert!(
+        ran.check("admission-webhooks")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no fail-closed admission webhook intercepts what the apps create"),
+        "{}",
+        ran.stdout
+    );
+
+    // The same webhook reaching tier 1.5's namespace blocks its sync: the gate fails.
+    cluster
+        .kube
+        .apply(configmap_webhook(&["team-a", "monitoring"]))
+        .unwrap();
+    if backend == Backend::Real {
+        let refused = format!(
+            "{:#}",
+            cluster.kube.apply(configmap("monitoring")).unwrap_err()
+        );
+        assert!(
+            refused.contains("failed calling webhook \"validate.team-policy.example.com\""),
+            "{refused}"
+        );
+    }
+    let ran = run(cluster.preflight(&args)).await;
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert_check(
+        &ran,
+        "admission-webhooks",
+        "fail",
+        "admission-webhook-unavailable",
+    );
+    assert_eq!(
+        ran.check("admission-webhooks")["message"],
+        "webhook validate.team-policy.example.com of ValidatingWebhookConfiguration/team-policy (failurePolicy Fail) is served by Service kube-system/team-policy-webhook, which has no ready endpoint: every create or update of configmaps in namespace monitoring is refused"
     );
 }

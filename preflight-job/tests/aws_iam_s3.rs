@@ -1,12 +1,13 @@
 //! The IRSA roles and Loki's S3 bucket against moto's IAM, EKS and S3, through the real binary
 //! pointed at moto the way a user points it at any AWS-compatible endpoint
 //! (`AWS_ENDPOINT_URL`, or one variable per service). Each incident is reproduced: a role
-//! missing, trusting another ServiceAccount, another cluster's provider, a wildcard; the OIDC
-//! provider never registered; the bucket missing, in another region, or denied.
+//! missing, trusting another ServiceAccount, another cluster's provider, a wildcard, denying it;
+//! the OIDC provider never registered; the bucket missing, in another region, redirected, new,
+//! or denied. S3's redirects, which moto never sends, come from a stub ([`S3Stub`]).
 
 mod support;
 
-use support::moto::{ACCOUNT, Moto, REGION, irsa_trust};
+use support::moto::{ACCOUNT, Moto, REGION, S3Answer, S3Stub, irsa_trust};
 use support::*;
 
 /// The ServiceAccounts `irsa-roles` checks by default, `(namespace, name)`.
@@ -304,6 +305,50 @@ async fn a_wildcard_or_missing_subject_fails_as_too_broad() {
     );
 }
 
+/// IAM's explicit Deny wins over the Allow beside it: a Deny meant for other ServiceAccounts
+/// whose pattern also matches this one locks it out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deny_statement_next_to_a_correct_allow_fails_naming_the_deny() {
+    let moto = Moto::start();
+    let irsa = irsa_foundation(&moto).await;
+    let host = irsa.host().to_owned();
+    let mut trust: serde_json::Value =
+        serde_json::from_str(&irsa_trust(&irsa.provider, &irsa.issuer, ESO_SUBJECT)).unwrap();
+    let pattern = "system:serviceaccount:external-secrets:*";
+    trust["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "Sid": "DenyExternalSecretsNamespace",
+            "Effect": "Deny",
+            "Principal": {"Federated": irsa.provider.as_str()},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringLike": {format!("{host}:sub"): pattern}},
+        }));
+    moto.set_trust(ESO_ROLE, &trust.to_string()).await;
+    let run = irsa_run(&moto, None).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "irsa-roles", "fail", "irsa-trust-mismatch");
+    assert_declared(
+        &run,
+        "irsa-roles",
+        "platform.irsaConfigured",
+        &format!(
+            "IAM role {ESO_ROLE} (for external-secrets/external-secrets) has a Deny trust statement \"DenyExternalSecretsNamespace\" (StringLike \"{pattern}\" on {host}:sub) that matches {ESO_SUBJECT}: an explicit Deny overrides any Allow"
+        ),
+    );
+    let hint = text(&run, "irsa-roles", "hint");
+    assert!(hint.contains("Remove that Deny statement"), "{hint}");
+
+    // The same Deny, confined to another namespace, leaves the role trusted.
+    trust["Statement"][1]["Condition"]["StringLike"][format!("{host}:sub")] =
+        "system:serviceaccount:kube-system:*".into();
+    moto.set_trust(ESO_ROLE, &trust.to_string()).await;
+    let confined = irsa_run(&moto, None).await;
+    assert_eq!(confined.code, 0, "{}\n{}", confined.stdout, confined.stderr);
+    assert_check(&confined, "irsa-roles", "pass", "irsa-roles-trusted");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_issuer_is_read_from_eks_unless_configured() {
     let moto = Moto::start();
@@ -498,6 +543,132 @@ async fn a_bucket_in_another_region_fails_until_that_region_is_configured() {
         configured.stdout, configured.stderr
     );
     assert_check(&configured, "s3-bucket", "pass", "s3-bucket-found");
+}
+
+/// Runs s3-bucket with S3 (only) pointed at `stub`, the client's region `client_region`.
+async fn stubbed_s3_run(
+    moto: &Moto,
+    stub: &S3Stub,
+    client_region: &str,
+    config: Option<&str>,
+) -> Run {
+    s3_run(
+        moto,
+        config,
+        &[
+            ("AWS_ENDPOINT_URL_S3", Some(&stub.url)),
+            ("AWS_REGION", Some(client_region)),
+        ],
+    )
+    .await
+}
+
+/// The bucket is asked for in the region it must be in, not the client's: a regional S3
+/// endpoint (the stub) answers 200 only to a request signed for the bucket's region, 301
+/// naming that region to any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bucket_is_asked_for_in_the_configured_region_not_the_clients() {
+    let moto = Moto::start();
+    let stub = S3Stub::start(S3Answer::Regional("eu-west-1"));
+    let configured = stubbed_s3_run(
+        &moto,
+        &stub,
+        "us-east-1",
+        Some("checks:\n  s3-bucket:\n    region: eu-west-1\n"),
+    )
+    .await;
+    assert_eq!(stub.signed_regions(), ["eu-west-1"]);
+    assert_eq!(
+        configured.code, 0,
+        "{}\n{}",
+        configured.stdout, configured.stderr
+    );
+    assert_check(&configured, "s3-bucket", "pass", "s3-bucket-found");
+    assert_eq!(
+        text(&configured, "s3-bucket", "message"),
+        "S3 bucket goldenpath-dev-loki exists in eu-west-1"
+    );
+
+    // With no region configured, the client's is expected, and S3 redirects to the bucket's.
+    let client_region = stubbed_s3_run(&moto, &stub, "us-east-1", None).await;
+    assert_eq!(stub.signed_regions(), ["eu-west-1", "us-east-1"]);
+    assert_eq!(client_region.code, 1, "{}", client_region.stdout);
+    assert_check(
+        &client_region,
+        "s3-bucket",
+        "fail",
+        "s3-bucket-wrong-region",
+    );
+    assert_declared(
+        &client_region,
+        "s3-bucket",
+        "platform.s3Available",
+        "S3 bucket goldenpath-dev-loki is in eu-west-1, not us-east-1",
+    );
+    assert!(text(&client_region, "s3-bucket", "hint").contains("to eu-west-1"));
+    assert_eq!(client_region.check("s3-bucket")["settled"], true);
+}
+
+/// A 301 is judged by the region it names: the expected one is no wrong region (the endpoint
+/// preflight was given serves another), another one is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_is_judged_by_the_region_it_names() {
+    let moto = Moto::start();
+    let expected = S3Stub::start(S3Answer::Moved(REGION));
+    let run = stubbed_s3_run(&moto, &expected, REGION, None).await;
+    assert_eq!(expected.signed_regions(), [REGION]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "s3-bucket", "warn", "s3-bucket-redirected");
+    let message = text(&run, "s3-bucket", "message");
+    assert!(
+        message.contains(
+            "S3 bucket goldenpath-dev-loki is in eu-west-1 as expected, but the S3 endpoint preflight used redirected the request there (301)"
+        ),
+        "{message}"
+    );
+    assert!(text(&run, "s3-bucket", "hint").contains("AWS_ENDPOINT_URL_S3"));
+
+    let elsewhere = S3Stub::start(S3Answer::Moved("us-east-2"));
+    let run = stubbed_s3_run(&moto, &elsewhere, REGION, None).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "s3-bucket", "fail", "s3-bucket-wrong-region");
+    assert_declared(
+        &run,
+        "s3-bucket",
+        "platform.s3Available",
+        "S3 bucket goldenpath-dev-loki is in us-east-2, not eu-west-1",
+    );
+}
+
+/// A 307 is S3 propagating a new bucket's name: transient, retried until `--wait` runs out,
+/// not a wrong region.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temporary_redirect_is_a_new_bucket_still_propagating() {
+    let moto = Moto::start();
+    let stub = S3Stub::start(S3Answer::Temporary(REGION));
+    let run = aws_run(
+        &moto,
+        &tier_2_adr(&["--check", "s3-bucket", "--wait", "3s"]),
+        None,
+        &[("AWS_ENDPOINT_URL_S3", Some(&stub.url))],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "s3-bucket", "fail", "s3-bucket-propagating");
+    let message = text(&run, "s3-bucket", "message");
+    assert!(
+        message.contains(
+            "S3 bucket goldenpath-dev-loki (in eu-west-1) answered 307 Temporary Redirect: S3 is still propagating the new bucket's name"
+        ),
+        "{message}"
+    );
+    assert!(text(&run, "s3-bucket", "hint").contains("--wait"));
+    assert_eq!(run.check("s3-bucket")["settled"], false);
+    assert!(
+        stub.signed_regions().len() > 1,
+        "retried: {:?}",
+        stub.signed_regions()
+    );
 }
 
 /// moto authorizes S3 requests against the caller's IAM policies once told to: a role with no

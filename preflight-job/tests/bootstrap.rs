@@ -1,5 +1,5 @@
 //! A fresh bootstrap, replayed. The cluster starts with what Terraform and EKS leave (nodes,
-//! CoreDNS, the CNI, a StorageClass, ArgoCD with the app-of-apps' Applications not yet synced,
+//! CoreDNS, the CNI, a StorageClass, ArgoCD with the app-of-apps listing its children, none created,
 //! the bootstrap ConfigMap), AWS with what Terraform creates (the hosted zone, the RDS
 //! instance, the apps' remote secrets), and a real PostgreSQL with TLS standing in for RDS.
 //! Then each hook runs exactly as `kubectl kustomize hooks/...` renders it (its arguments, the
@@ -31,7 +31,8 @@ use support::*;
 /// The stages of a bootstrap, in sync-wave order: what exists before each hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
-    /// Terraform, EKS and ArgoCD: the app-of-apps has created its Applications, none synced.
+    /// Terraform, EKS and ArgoCD: the app-of-apps lists its child Applications, each with its
+    /// wave, and has created none yet (it creates each at its wave).
     Foundation,
     /// Tier 1 synced (waves 10–40): External Secrets, cert-manager, ExternalDNS, Kong.
     Tier1,
@@ -248,13 +249,23 @@ impl World {
     /// The settings a hook's ConfigMap-less config would carry here: the database is the test
     /// server (RDS's stand-in, its host a Helm value), Keycloak the fake one.
     fn config(&self, realm: &str) -> PathBuf {
+        self.config_with(realm, KONG_TAG)
+    }
+
+    /// [`World::config`] with kong's image at `kong_tag`: on a first sync a gate cannot read
+    /// its own tier's images from Applications the root has not created yet, so the platform
+    /// lists them (as CI would, from the platform repository).
+    fn config_with(&self, realm: &str, kong_tag: &str) -> PathBuf {
         let kc_ca = self.dir.path().join("keycloak-ca.pem");
         std::fs::write(&kc_ca, self.keycloak.ca_pem()).unwrap();
-        let path = self.dir.path().join(format!("preflight-{realm}.yaml"));
+        let path = self
+            .dir
+            .path()
+            .join(format!("preflight-{realm}-{kong_tag}.yaml"));
         std::fs::write(
             &path,
             format!(
-                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n    - app: keycloak\n      database: keycloak\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n",
+                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n    - app: keycloak\n      database: keycloak\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n  tier-gating:\n    exempt: [platform-root]\n  image-architecture:\n    images:\n    - {{app: kong, image: \"{ECR_REGISTRY}/{KONG_REPOSITORY}:{kong_tag}\"}}\n",
                 self.keycloak.url(),
                 kc_ca.display(),
                 port = self.pg.port,
@@ -334,7 +345,11 @@ async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
     apply(aws_node(3, 3));
     apply(storage_class("gp3", "ebs.csi.aws.com", true));
     // The AWS load balancer controller (an EKS add-on here) and its fail-closed pod webhook,
-    // served.
+    // served; ArgoCD's server sits behind an ALB with pod readiness gates, so the webhook
+    // intercepts the pods of ArgoCD's namespace, where the app-of-apps creates Applications.
+    apply(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd", "labels": {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}}}),
+    );
     apply(lb_controller_webhook());
     apply(endpoint_slice("aws-load-balancer-webhook-service", true));
     apply(crd(
@@ -358,8 +373,29 @@ async fn cluster_at(backend: Backend, stage: Stage, values: &str) -> Cluster {
         Stage::Tier2 => Some(102),
         Stage::Keycloak => Some(200),
     };
+    // The app-of-apps: it creates its children wave by wave, so a child exists only once its
+    // wave was reached; its status lists every child with its wave, created or not.
+    let resources: Vec<Value> = APPLICATIONS
+        .iter()
+        .map(|(name, _, wave, _)| {
+            let created = synced_through.is_some_and(|w| *wave <= w);
+            json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": name,
+                "status": if created { "Synced" } else { "OutOfSync" },
+                "health": {"status": if created { "Healthy" } else { "Missing" }},
+                "syncWave": wave})
+        })
+        .collect();
+    apply(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "platform-root", "namespace": "argocd"},
+        "spec": {"project": "default", "source": {"repoURL": "https://github.com/goldenpath/platform.git", "path": "apps", "targetRevision": "main"}, "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"}},
+        "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Progressing"}, "resources": resources},
+    }));
     for (name, tier, wave, ns) in APPLICATIONS {
         let synced = synced_through.is_some_and(|w| wave <= w);
+        if !synced {
+            continue;
+        }
         let mut app = application(name, tier, wave, ns, synced);
         if name == "kong" {
             // Where ArgoCD records an app's image: its Helm parameters.
@@ -535,7 +571,9 @@ async fn run_hook_as(
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
     for text in [&out.stdout, &out.stderr, &report.to_string()] {
-        assert!(!text.contains(CANARY), "{dir} printed the password");
+        for password in [CANARY, KEYCLOAK_PASSWORD, "not-the-password"] {
+            assert!(!text.contains(password), "{dir} printed a password");
+        }
     }
     HookRun {
         code: out.code,
@@ -888,6 +926,8 @@ struct Gap {
     env: &'static str,
     base_domain: &'static str,
     realm: &'static str,
+    /// The tag of kong's image the platform's config lists.
+    kong_tag: &'static str,
     remove: fn(&Cluster),
     check: &'static str,
     code: &'static str,
@@ -924,6 +964,7 @@ const fn gap(
         env: "dev",
         base_domain: "goldenpathidp.io",
         realm: "goldenpath",
+        kong_tag: KONG_TAG,
         remove,
         check,
         code,
@@ -1010,8 +1051,20 @@ fn gaps() -> Vec<Gap> {
                 "as keycloak_app to database keycloak",
             )
         },
+        Gap {
+            kong_tag: KONG_ARM64_TAG,
+            ..gap(
+                "an app's image pushed for arm64 only, on amd64 nodes",
+                "tier-1",
+                Stage::Foundation,
+                keep,
+                "image-architecture",
+                "image-architecture-mismatch",
+                "goldenpath/kong:3.9.1-arm64",
+            )
+        },
         gap(
-            "an app's image pushed for arm64 only, on amd64 nodes",
+            "the app-of-apps placing a tier-2 app in tier 1's waves",
             "tier-1",
             Stage::Foundation,
             |c| {
@@ -1020,32 +1073,13 @@ fn gaps() -> Vec<Gap> {
                         "argoproj.io/v1alpha1",
                         "Application",
                         Some("argocd"),
-                        "kong",
-                        |a| {
-                            a["spec"]["source"]["helm"]["parameters"][1]["value"] =
-                                json!(KONG_ARM64_TAG)
-                        },
-                    )
-                    .unwrap();
-            },
-            "image-architecture",
-            "image-architecture-mismatch",
-            "goldenpath/kong:3.9.1-arm64",
-        ),
-        gap(
-            "an Application of tier 2 in tier 1's waves",
-            "tier-1",
-            Stage::Foundation,
-            |c| {
-                c.kube
-                    .update(
-                        "argoproj.io/v1alpha1",
-                        "Application",
-                        Some("argocd"),
-                        "loki",
-                        |a| {
-                            a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] =
-                                json!("45")
+                        "platform-root",
+                        |root| {
+                            for child in root["status"]["resources"].as_array_mut().unwrap() {
+                                if child["name"] == "loki" {
+                                    child["syncWave"] = json!(45);
+                                }
+                            }
                         },
                     )
                     .unwrap();
@@ -1118,15 +1152,15 @@ fn gaps() -> Vec<Gap> {
         },
         gap(
             "an Application without its tier",
-            "tier-1",
-            Stage::Foundation,
+            "tier-1-5",
+            Stage::Tier1,
             |c| {
                 c.kube
                     .update(
                         "argoproj.io/v1alpha1",
                         "Application",
                         Some("argocd"),
-                        "loki",
+                        "kong",
                         |a| {
                             a["metadata"]["labels"] = json!({});
                         },
@@ -1135,7 +1169,7 @@ fn gaps() -> Vec<Gap> {
             },
             "tier-gating",
             "tier-gating-violated",
-            "loki",
+            "kong",
         ),
         gap(
             "a tier-1 app Degraded",
@@ -1348,7 +1382,7 @@ async fn each_hook_fails_on_a_real_gap_below_it(backend: Backend) {
         let cluster = cluster_at(backend, g.stage, &values(g.env, g.base_domain)).await;
         (g.remove)(&cluster);
         let identity = hook_identity(&cluster, g.hook);
-        let config = world.config(g.realm);
+        let config = world.config_with(g.realm, g.kong_tag);
         let run = run_hook_as(&world, &cluster, &identity, g.hook, &config, false).await;
         assert_eq!(
             run.code, 1,

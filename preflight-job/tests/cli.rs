@@ -48,7 +48,11 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
             "coredns",
             "cni",
             "route53-zone",
-            "tier-gating"
+            "image-architecture",
+            "irsa-roles",
+            "tier-gating",
+            "sync-waves",
+            "admission-webhooks"
         ],
         "{plan:#}"
     );
@@ -76,11 +80,19 @@ async fn the_plan_lists_every_check_by_tier_and_what_is_left_out() {
     for needle in [
         "storage-class",
         "provided by kong (tier 1, wave 30); needed by tier 1.5",
-        "observability-crds    needed by tier 2: above the requested tier 1.5",
         "ceiling",
     ] {
         assert!(human.stdout.contains(needle), "{needle}:\n{}", human.stdout);
     }
+    assert!(
+        human
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("observability-crds ")
+                && l.ends_with("needed by tier 2: above the requested tier 1.5")),
+        "{}",
+        human.stdout
+    );
 }
 
 #[tokio::test]

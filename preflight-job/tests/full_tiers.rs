@@ -60,6 +60,15 @@ async fn tier_1_5_on_an_ephemeral_cluster_runs_every_check_of_its_tiers() {
     let platform = Platform::start(EPHEMERAL_VALUES).await;
     let run = passes(&platform, &["--tier", "1.5"], &TIER_1_5).await;
     let report = run.report();
+    // The listed image was read from ECR (moto) and fits the nodes.
+    let image = run.check("image-architecture");
+    assert!(
+        image["message"]
+            .as_str()
+            .unwrap()
+            .contains("goldenpath/kong:3.9.1 (linux/amd64, linux/arm64)"),
+        "{image:#}"
+    );
     let scope = run.check("dns-scope");
     assert!(
         scope["message"]

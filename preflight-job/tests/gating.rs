@@ -249,11 +249,11 @@ async fn the_plan_says_what_provides_and_needs_each_check() {
         .lines()
         .filter(|l| l.trim_start().starts_with("provided by ") && l.contains("; needed by "))
         .count();
-    assert_eq!(titles, 18, "{}", tier2.stdout);
+    assert_eq!(titles, 25, "{}", tier2.stdout);
     assert_eq!(provenance, titles, "{}", tier2.stdout);
     assert!(
         not_run.contains(
-            "external-secrets      needed by app backstage: what an app creates for itself is checked in its own hook (preflight --app backstage)"
+            "external-secrets       needed by app backstage: what an app creates for itself is checked in its own hook (preflight --app backstage)"
         ),
         "{not_run}"
     );

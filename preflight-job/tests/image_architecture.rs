@@ -12,6 +12,10 @@
 //! (`downloadUrl`, `layerDigest`) pointing at the local registry's storage, and forwards
 //! every other request to moto unchanged. No test reaches Docker Hub: its warnings are
 //! covered by the judge's table tests.
+//!
+//! Discovery sees only the Applications that exist when a gate runs: on a first sync a tier's
+//! own Applications are created after its gate, so the scenarios that name a tier's images
+//! configure them (`images`), as CI would from the platform repository.
 
 #![allow(
     clippy::unwrap_used,
@@ -68,15 +72,29 @@ async fn run_aws(
     tier: &str,
     config: &str,
 ) -> Run {
+    run(aws_cmd(cluster, moto, front, tier, config)).await
+}
+
+fn aws_cmd(
+    cluster: &Cluster,
+    moto: &Moto,
+    front: &EcrFront,
+    tier: &str,
+    config: &str,
+) -> tokio::process::Command {
     let mut cmd = cluster.preflight_aws(moto, &args(tier, config));
     front.env(&mut cmd);
-    run(cmd).await
+    cmd
 }
 
 /// A run that reaches no AWS API: the region is set and instance metadata off, so the SDK's
 /// setup looks nowhere but the environment (`Cluster::preflight` would skip the check: it is
 /// among the AWS checks, as its IAM reads make the binary set up AWS's SDK).
 async fn run_local(cluster: &Cluster, tier: &str, config: &str) -> Run {
+    run(local_cmd(cluster, tier, config)).await
+}
+
+fn local_cmd(cluster: &Cluster, tier: &str, config: &str) -> tokio::process::Command {
     let mut cmd = preflight_cmd();
     cmd.arg("--kubeconfig")
         .arg(cluster.path("kubeconfig"))
@@ -87,7 +105,7 @@ async fn run_local(cluster: &Cluster, tier: &str, config: &str) -> Run {
     cmd.env("AWS_REGION", support::moto::REGION)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", format!("http://{}", closed_addr()));
-    run(cmd).await
+    cmd
 }
 
 fn message(run: &Run) -> String {
@@ -211,9 +229,103 @@ async fn an_arm64_only_ecr_image_fails_on_amd64_nodes() {
         message(&rebuilt)
     );
 
-    // backstage is a tier-2 app: the gate of tier 1 does not check it.
+    // backstage is a tier-2 app: the gate of tier 1 does not check it, and with nothing
+    // else to check it claims no pass.
     let tier1 = run_aws(&cluster, &moto, &front, "1", &cfg).await;
-    assert_check(&tier1, ID, "pass", "no-images");
+    assert_eq!(tier1.code, 0, "{}\n{}", tier1.stdout, tier1.stderr);
+    assert_check(&tier1, ID, "skip", "no-images");
+    assert!(
+        hint(&tier1).contains("checks.image-architecture.images"),
+        "{}",
+        hint(&tier1)
+    );
+}
+
+/// A failed download of a presigned URL (ECR's `GetDownloadUrlForLayer`, a registry's
+/// redirect to its storage) names the host only: the query (`X-Amz-Signature`,
+/// `X-Amz-Security-Token`) is a bearer credential, and reaches no report or log, not even at
+/// debug level.
+#[tokio::test(flavor = "multi_thread")]
+async fn presigned_storage_urls_reach_no_report_or_log() {
+    const CANARY: &str = "canary7f3a9c";
+    let closed = closed_addr();
+    let presigned = |path: &str| {
+        format!(
+            "http://{closed}/{path}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIA{CANARY}%2F20261203%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Date=20261203T100000Z&X-Amz-Expires=3600&X-Amz-Security-Token={CANARY}-token&X-Amz-SignedHeaders=host&X-Amz-Signature={CANARY}-signature"
+        )
+    };
+    let moto = Moto::start();
+    let local = Registry::start(Auth::AnonymousToken).await;
+    let front = EcrFront::start(&moto.url, &local).await;
+    let host = registry::create_repository(&moto, "backstage").await;
+    let image = ImageDocs::single("amd64", false);
+    local.add_blob(&image.blobs[0]);
+    registry::put_image(&moto, "backstage", "1.4.2", &image).await;
+    front.hand_out(&presigned("prod-eu-west-1-starport-layer-bucket/config"));
+    let cluster = Cluster::healthy().await;
+
+    let cfg = config(
+        &cluster,
+        None,
+        &[("backstage", format!("{host}/backstage:1.4.2"))],
+        "",
+    );
+    let mut cmd = aws_cmd(&cluster, &moto, &front, "2", &cfg);
+    cmd.env("PREFLIGHT_LOG", "debug");
+    let ecr = run(cmd).await;
+    assert_eq!(ecr.code, 1, "{}\n{}", ecr.stdout, ecr.stderr);
+    assert_check(&ecr, ID, "fail", "registry-unreachable");
+    assert!(
+        message(&ecr).starts_with(&format!(
+            "backstage image {host}/backstage:1.4.2: cannot reach 127.0.0.1: "
+        )),
+        "{}",
+        message(&ecr)
+    );
+    assert_eq!(front.download_urls(), 1, "ECR handed out the URL");
+
+    local.push("team/api", "1.0.0", &ImageDocs::single("amd64", true));
+    local.redirect_storage_to(&presigned(
+        "registry-storage/docker/registry/v2/blobs/config",
+    ));
+    let cfg = config(
+        &cluster,
+        Some(&local),
+        &[("kong", format!("{}/team/api:1.0.0", local.host()))],
+        "",
+    );
+    let mut cmd = local_cmd(&cluster, "1", &cfg);
+    cmd.env("PREFLIGHT_LOG", "debug");
+    let redirected = run(cmd).await;
+    assert_eq!(
+        redirected.code, 1,
+        "{}\n{}",
+        redirected.stdout, redirected.stderr
+    );
+    assert_check(&redirected, ID, "fail", "registry-unreachable");
+    assert!(
+        message(&redirected).contains(": cannot reach 127.0.0.1: "),
+        "{}",
+        message(&redirected)
+    );
+    assert!(
+        local.log().iter().any(|l| l.status == 307),
+        "the registry redirected the blob download"
+    );
+
+    for run in [&ecr, &redirected] {
+        assert!(
+            run.stderr.contains("DEBUG"),
+            "debug logging is on: {}",
+            run.stderr
+        );
+        for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(CANARY) && !text.contains("X-Amz-"),
+                "a presigned URL leaked into {name}:\n{text}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -467,12 +579,13 @@ async fn a_private_registry_is_read_with_the_pull_secrets_credentials() {
 
 on_both_servers!(
     images_are_discovered_in_the_applications_of_the_gates_tiers,
-    an_arm64_node_fails_an_amd64_only_image,
+    node_pools_of_another_architecture_warn_fail_or_are_left_out,
 );
 
-/// The app-of-apps has created every Application before the first gate: each gate checks the
-/// images of its tiers' Applications, from their Helm parameters and valuesObject, and not
-/// those of a higher tier.
+/// On a re-sync every Application exists when a gate runs (on a first sync, those of the
+/// lower tiers): each gate checks the images of its tiers' Applications, from their Helm
+/// parameters and valuesObject, and not those of a higher tier. A values map that is no image
+/// (a Git repository and tag) is skipped with a warning, never a failure.
 async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: Backend) {
     let local = Registry::start(Auth::AnonymousToken).await;
     local.push(
@@ -489,11 +602,17 @@ async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: B
     let cluster = Cluster::healthy_on(backend).await;
     let cfg = config(&cluster, Some(&local), &[], "");
 
-    // The healthy platform's Applications name no image: nothing to check, and it says where
-    // it looked.
+    // The healthy platform's Applications name no image: nothing was checked, so no pass, and
+    // it says where it looked and what to configure.
     let none = run_local(&cluster, "1.5", &cfg).await;
     assert_eq!(none.code, 0, "{}\n{}", none.stdout, none.stderr);
-    assert_check(&none, ID, "pass", "no-images");
+    assert_check(&none, ID, "skip", "no-images");
+    assert!(
+        hint(&none)
+            .contains("List the images of the tier's apps in checks.image-architecture.images"),
+        "{}",
+        hint(&none)
+    );
     assert!(
         message(&none).contains(
             "the Helm parameters and values of 4 Application(s) of tiers 1 to 1.5 in argocd"
@@ -558,10 +677,44 @@ async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: B
         "{}",
         hint(&tier15)
     );
+
+    // A values map with `repository` and `tag` that is a Git repository: skipped, not failed.
+    let (v, k, ns, name) = app("kong");
+    cluster
+        .kube
+        .update(v, k, ns, &name, |a| {
+            let parameters = a["spec"]["source"]["helm"]["parameters"].as_array_mut().unwrap();
+            parameters.push(json!({"name": "gitops.repository", "value": "https://github.com/goldenpath/platform"}));
+            parameters.push(json!({"name": "gitops.tag", "value": "v1"}));
+        })
+        .unwrap();
+    let git = run_local(&cluster, "1", &cfg).await;
+    assert_eq!(git.code, 0, "{}\n{}", git.stdout, git.stderr);
+    assert_check(&git, ID, "warn", "image-reference-skipped");
+    assert!(
+        message(&git).starts_with(
+            "skipped Application kong (spec.source.helm: gitops): \"https://github.com/goldenpath/platform:v1\" is not an image reference"
+        ),
+        "{}",
+        message(&git)
+    );
+    assert!(
+        hint(&git).contains("need not be an image"),
+        "{}",
+        hint(&git)
+    );
+    assert_eq!(
+        git.check(ID)["evidence"]["images"],
+        "1",
+        "kong's image is still checked"
+    );
 }
 
-/// One arm64 node joins amd64 ones: an amd64-only image's pods would crash on it.
-async fn an_arm64_node_fails_an_amd64_only_image(backend: Backend) {
+/// Node pools of another architecture and an amd64-only image: an untainted arm64 node among
+/// amd64 ones warns (its pods crash only where the scheduler puts them there); a tainted arm64
+/// pool runs only what tolerates it, so it is left out (and said so) and the image passes; a
+/// cluster whose only untainted nodes are arm64 fails.
+async fn node_pools_of_another_architecture_warn_fail_or_are_left_out(backend: Backend) {
     let local = Registry::start(Auth::AnonymousToken).await;
     local.push(
         "kong/kong-gateway",
@@ -569,36 +722,82 @@ async fn an_arm64_node_fails_an_amd64_only_image(backend: Backend) {
         &ImageDocs::single("amd64", false),
     );
     let host = local.host();
+    let image = format!("{host}/kong/kong-gateway:3.9.1");
     let cluster = Cluster::healthy_on(backend).await;
-    let cfg = config(
-        &cluster,
-        Some(&local),
-        &[("kong", format!("{host}/kong/kong-gateway:3.9.1"))],
-        "",
-    );
+    let cfg = config(&cluster, Some(&local), &[("kong", image.clone())], "");
     let nodes: Vec<Value> = fake_kube::nodes_from_template(&eks_node(), 3, true);
-    let arm = nodes[2]["metadata"]["name"].as_str().unwrap();
-    cluster
-        .kube
-        .update("v1", "Node", None, arm, |n| {
-            n["status"]["nodeInfo"]["architecture"] = json!("arm64");
-            n["metadata"]["labels"]["kubernetes.io/arch"] = json!("arm64");
-        })
-        .unwrap();
+    let name = |i: usize| nodes[i]["metadata"]["name"].as_str().unwrap().to_owned();
+    let to_arm64 = |i: usize| {
+        cluster
+            .kube
+            .update("v1", "Node", None, &name(i), |n| {
+                n["status"]["nodeInfo"]["architecture"] = json!("arm64");
+                n["metadata"]["labels"]["kubernetes.io/arch"] = json!("arm64");
+            })
+            .unwrap();
+    };
+    let taint = |i: usize, effect: &str| {
+        cluster
+            .kube
+            .update("v1", "Node", None, &name(i), |n| {
+                n["spec"]["taints"] =
+                    json!([{"key": "goldenpath.idp/pool", "value": "dedicated", "effect": effect}]);
+            })
+            .unwrap();
+    };
 
-    let run = run_local(&cluster, "1", &cfg).await;
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_check(&run, ID, "fail", "image-architecture-mismatch");
+    to_arm64(2);
+    let mixed = run_local(&cluster, "1", &cfg).await;
     assert_eq!(
-        message(&run),
+        mixed.code, 0,
+        "a warning does not fail the gate: {}\n{}",
+        mixed.stdout, mixed.stderr
+    );
+    assert_check(&mixed, ID, "warn", "image-architecture-partial");
+    assert_eq!(
+        message(&mixed),
         format!(
-            "kong image {host}/kong/kong-gateway:3.9.1 is built for linux/amd64 only; the Ready nodes are linux/amd64 (2), linux/arm64 (1): pods on linux/arm64 nodes would crash with `exec format error`"
+            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/amd64 (2), linux/arm64 (1): pods the scheduler puts on linux/arm64 nodes would crash with `exec format error`"
         )
     );
     assert!(
-        hint(&run).contains("nodeSelector kubernetes.io/arch"),
+        hint(&mixed).contains(
+            "Pin the app to the nodes it runs on with a nodeSelector on kubernetes.io/arch (amd64)"
+        ) && hint(&mixed).contains(&format!(
+            "docker buildx build --platform linux/amd64,linux/arm64 -t {image} --push ."
+        )),
         "{}",
-        hint(&run)
+        hint(&mixed)
+    );
+
+    taint(2, "NoSchedule");
+    let pool = run_local(&cluster, "1", &cfg).await;
+    assert_eq!(pool.code, 0, "{}\n{}", pool.stdout, pool.stderr);
+    assert_check(&pool, ID, "pass", "image-architecture-matches");
+    assert_eq!(
+        message(&pool),
+        format!(
+            "1 image(s) run on the Ready nodes' linux/amd64 (2): {image} (linux/amd64) (1 tainted node(s) not counted)"
+        )
+    );
+
+    // The only untainted node left is arm64.
+    to_arm64(0);
+    taint(1, "NoExecute");
+    let arm_only = run_local(&cluster, "1", &cfg).await;
+    assert_eq!(arm_only.code, 1, "{}\n{}", arm_only.stdout, arm_only.stderr);
+    assert_check(&arm_only, ID, "fail", "image-architecture-mismatch");
+    assert_eq!(
+        message(&arm_only),
+        format!(
+            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/arm64 (1): pods would crash with `exec format error` (2 tainted node(s) not counted)"
+        )
+    );
+    assert!(
+        hint(&arm_only).contains("Rebuild and push it for the nodes' architectures")
+            && hint(&arm_only).contains("or run it on the tainted amd64 nodes"),
+        "{}",
+        hint(&arm_only)
     );
 }
 

@@ -20,7 +20,10 @@ on_both_servers!(
     a_healthy_platform_passes_the_three_guards,
     external_dns_unconfined_too_wide_or_with_another_owner_fails,
     applications_placed_before_their_gate_are_named,
+    a_child_the_root_lists_before_its_gate_fails_tier_1s_gate,
+    a_band_that_moves_a_tier_moves_its_gate_and_a_disordered_one_is_refused,
     ingresses_outside_the_suffix_or_of_another_class_fail,
+    a_persistent_clusters_ingress_in_a_build_subdomain_fails,
     an_ingress_naming_a_missing_cluster_issuer_fails,
     a_certificate_that_turns_ready_while_waiting_is_noticed,
 );
@@ -338,6 +341,158 @@ async fn applications_placed_before_their_gate_are_named(backend: Backend) {
     .await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_check(&run, "sync-waves", "pass", "sync-waves-in-band");
+}
+
+/// The app-of-apps' root Application as ArgoCD's status shows it on a first sync: its
+/// children listed with the waves it will create them at, `loki` not created yet.
+fn platform_root(loki_wave: i64) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "platform-root", "namespace": "argocd"},
+        "spec": {"project": "default", "source": {"repoURL": "https://github.com/goldenpath/platform.git", "path": "apps", "targetRevision": "main"}, "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"}},
+        "status": {
+            "sync": {"status": "OutOfSync"},
+            "health": {"status": "Progressing"},
+            "resources": [
+                {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": "kong", "status": "Synced", "health": {"status": "Healthy"}, "syncWave": 30},
+                {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": "loki", "status": "OutOfSync", "health": {"status": "Missing"}, "syncWave": loki_wave},
+                {"version": "v1", "kind": "ConfigMap", "namespace": "argocd", "name": "platform-values", "status": "Synced"},
+            ],
+        },
+    })
+}
+
+async fn a_child_the_root_lists_before_its_gate_fails_tier_1s_gate(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    // The incident: loki (tier 2) at wave 45 is created by the root, and synced, at wave 45,
+    // before tier 1.5's gate (49) or its own (99) could see its Application.
+    cluster.kube.apply(platform_root(45)).unwrap();
+    assert!(
+        cluster
+            .kube
+            .get(
+                "argoproj.io/v1alpha1",
+                "Application",
+                Some("argocd"),
+                "platform-root"
+            )
+            .unwrap()["status"]["resources"][1]["syncWave"]
+            == 45,
+        "the server kept the root's status"
+    );
+    let run = checks(&cluster, &["--tier", "1"], &["sync-waves"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_check(&run, "sync-waves", "fail", "sync-waves-violated");
+    assert_eq!(
+        message(&run, "sync-waves"),
+        "1 Application(s) sync out of their tier's place: Application loki (tier 2, not created yet) is listed by Application platform-root at wave 45, outside tier 2's band 100–102 and not after tier 2's gate at wave 99"
+    );
+    assert!(
+        hint(&run, "sync-waves").starts_with("Set argocd.argoproj.io/sync-wave: \"101\" on loki"),
+        "{}",
+        hint(&run, "sync-waves")
+    );
+
+    cluster.kube.apply(platform_root(101)).unwrap();
+    let run = checks(&cluster, &["--tier", "1"], &["sync-waves"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_check(&run, "sync-waves", "pass", "sync-waves-in-band");
+    assert_eq!(
+        message(&run, "sync-waves"),
+        "4 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; so do 1 not created yet, as Application(s) platform-root list them"
+    );
+}
+
+async fn a_band_that_moves_a_tier_moves_its_gate_and_a_disordered_one_is_refused(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    cluster
+        .kube
+        .apply(application("loki", "2", Some("92")))
+        .unwrap();
+    // Tier 2 moved to waves 90–102: its gate moves to 89, and loki at 92 is in place.
+    let moved = cluster.write(
+        "moved.yaml",
+        "checks:\n  sync-waves:\n    bands: {\"2\": [90, 102]}\n",
+    );
+    let run = checks(
+        &cluster,
+        &["--tier", "1", "--config", moved.to_str().unwrap()],
+        &["sync-waves"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "sync-waves", "pass", "sync-waves-in-band");
+    assert!(
+        run.check("sync-waves")["evidence"]["gateWaves"]
+            .as_str()
+            .unwrap()
+            .contains("2: 89"),
+        "{}",
+        run.stdout
+    );
+
+    // A band under the tier below's: a configuration error, exit 2, naming the file.
+    let disordered = cluster.write(
+        "disordered.yaml",
+        "checks:\n  sync-waves:\n    bands: {\"2\": [40, 102]}\n",
+    );
+    let run = checks(
+        &cluster,
+        &["--tier", "1", "--config", disordered.to_str().unwrap()],
+        &["sync-waves"],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("disordered.yaml")
+            && run.stderr.contains(
+                "tier 2's band 40–102 (gate at wave 39) does not lie above tier 1.5's band 50–52"
+            ),
+        "{}",
+        run.stderr
+    );
+}
+
+async fn a_persistent_clusters_ingress_in_a_build_subdomain_fails(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    cluster.write(
+        "values.yaml",
+        "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  storageClassReady: true\n  rdsAvailable: true\n",
+    );
+    // The incident: a persistent cluster's Grafana published under an ephemeral build's
+    // subdomain, where that build's ExternalDNS and certificates live.
+    cluster
+        .kube
+        .apply(grafana_ingress(&format!("grafana.{SUFFIX}"), "kong", None))
+        .unwrap();
+    let gate = ["--tier", "2"];
+    let run = checks(&cluster, &gate, &["ingress-hosts"]).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "ingress-hosts", "fail", "ingress-host-in-build");
+    assert_eq!(
+        message(&run, "ingress-hosts"),
+        format!(
+            "Ingress monitoring/grafana: host grafana.{SUFFIX} lies in the build subdomain {SUFFIX}, which belongs to an ephemeral cluster"
+        )
+    );
+    assert!(
+        hint(&run, "ingress-hosts")
+            .contains("outside the build subdomains b-<buildId>.dev.goldenpathidp.io"),
+        "{}",
+        hint(&run, "ingress-hosts")
+    );
+
+    cluster
+        .kube
+        .apply(grafana_ingress(
+            "grafana.dev.goldenpathidp.io",
+            "kong",
+            None,
+        ))
+        .unwrap();
+    let run = checks(&cluster, &gate, &["ingress-hosts"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "ingress-hosts", "pass", "ingress-hosts-valid");
 }
 
 async fn ingresses_outside_the_suffix_or_of_another_class_fail(backend: Backend) {

@@ -269,7 +269,7 @@ async fn every_check_that_turns_ready_while_waiting_passes(backend: Backend) {
         .unwrap();
 
     // Tier 2's gate (the ADR-0180 rules allow it on the ephemeral test cluster), without the
-    // checks of AWS and the database, which have tests of their own.
+    // checks of AWS (RDS, Secrets Manager, S3) and the database, which have tests of their own.
     let child = cluster
         .preflight(&tier_2_adr(&[
             "--skip",
@@ -278,6 +278,8 @@ async fn every_check_that_turns_ready_while_waiting_passes(backend: Backend) {
             "secrets-manager",
             "--skip",
             "postgres",
+            "--skip",
+            "s3-bucket",
             "--wait",
             "30s",
             "--output",

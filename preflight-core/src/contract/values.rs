@@ -572,10 +572,8 @@ impl ValuesLayer {
             }
             Some(h)
                 if mode.value == Mode::Persistent
-                    && h.value
-                        .trim_end_matches(&format!(".{zone}"))
-                        .split('.')
-                        .any(|l| l.starts_with("b-")) =>
+                    && crate::checks::aws::dns_names::build_subdomain(&h.value, &zone)
+                        .is_some() =>
             {
                 problem(
                     "dns.hostSuffix",

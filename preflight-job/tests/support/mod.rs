@@ -305,7 +305,8 @@ pub(crate) const WAIT_FOR_NODES: [&str; 8] = [
 ];
 
 /// The AWS load balancer controller's pod webhook, as its chart installs it: fail-closed,
-/// served by a Service in kube-system.
+/// served by a Service in kube-system, for the pods of the namespaces labelled
+/// `elbv2.k8s.aws/pod-readiness-gate-inject: enabled` (but the controller's own).
 pub(crate) fn lb_controller_webhook() -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
@@ -316,6 +317,8 @@ pub(crate) fn lb_controller_webhook() -> Value {
             "clientConfig": {"service": {"namespace": "kube-system", "name": "aws-load-balancer-webhook-service", "path": "/mutate-v1-pod"}},
             "failurePolicy": "Fail",
             "matchPolicy": "Equivalent",
+            "namespaceSelector": {"matchExpressions": [{"key": "elbv2.k8s.aws/pod-readiness-gate-inject", "operator": "In", "values": ["enabled"]}]},
+            "objectSelector": {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["aws-load-balancer-controller"]}]},
             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}],
             "sideEffects": "None",
         }],

@@ -474,3 +474,100 @@ pub(crate) fn irsa_trust(provider: &str, issuer: &str, subject: &str) -> String 
     })
     .to_string()
 }
+
+/// What [`S3Stub`] answers to `HEAD /{bucket}`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum S3Answer {
+    /// As a regional S3 endpoint does for a bucket in this region: 200 to a request signed
+    /// for it, 301 Moved Permanently naming it to a request signed for another.
+    Regional(&'static str),
+    /// 301 Moved Permanently naming this region, whatever the request.
+    Moved(&'static str),
+    /// 307 Temporary Redirect naming this region: a new bucket whose name S3 is still
+    /// propagating.
+    Temporary(&'static str),
+}
+
+/// A minimal stand-in for an S3 endpoint that answers HeadBucket with the redirects moto never
+/// sends (moto answers 200, with the bucket's region, to a request for any region). Built
+/// from the response shape AWS documents for HeadBucket (status, `x-amz-bucket-region`,
+/// `x-amz-request-id`, `x-amz-id-2`, `Server: AmazonS3`, no body), on a loopback port; reached
+/// by pointing the binary at it with `AWS_ENDPOINT_URL_S3`. It records the region each request
+/// was signed for (the SigV4 credential scope), stopped when dropped.
+pub(crate) struct S3Stub {
+    pub(crate) url: String,
+    signed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+}
+
+impl S3Stub {
+    /// Starts the stub on a free loopback port.
+    pub(crate) fn start(answer: S3Answer) -> S3Stub {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let signed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, stopped) = (signed.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+                let mut region = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    // Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/s3/aws4_request, …
+                    let scope = line.split("Credential=").nth(1);
+                    if let (true, Some(scope)) = (
+                        line.to_ascii_lowercase().starts_with("authorization:"),
+                        scope,
+                    ) {
+                        region = scope.split('/').nth(2).unwrap_or_default().to_owned();
+                    }
+                }
+                log.lock().unwrap().push(region.clone());
+                let (status, bucket_region) = match answer {
+                    S3Answer::Regional(r) if r == region => ("200 OK", r),
+                    S3Answer::Regional(r) | S3Answer::Moved(r) => ("301 Moved Permanently", r),
+                    S3Answer::Temporary(r) => ("307 Temporary Redirect", r),
+                };
+                let location = if status.starts_with("307") {
+                    format!("Location: https://s3.{bucket_region}.amazonaws.com/\r\n")
+                } else {
+                    String::new()
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nx-amz-bucket-region: {bucket_region}\r\nx-amz-request-id: 4442587FB7D0A2F9\r\nx-amz-id-2: stub\r\nContent-Type: application/xml\r\n{location}Server: AmazonS3\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        S3Stub {
+            url: format!("http://127.0.0.1:{port}"),
+            signed,
+            stop,
+            port,
+        }
+    }
+
+    /// The regions the requests so far were signed for, in order.
+    pub(crate) fn signed_regions(&self) -> Vec<String> {
+        self.signed.lock().unwrap().clone()
+    }
+}
+
+impl Drop for S3Stub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}

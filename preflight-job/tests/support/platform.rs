@@ -84,6 +84,15 @@ impl Platform {
             .await;
         }
         let zone = seed_zone(&moto).await;
+        // What CI pushed: kong's image, for both architectures, in ECR.
+        let registry = super::registry::create_repository(&moto, "goldenpath/kong").await;
+        super::registry::put_image(
+            &moto,
+            "goldenpath/kong",
+            "3.9.1",
+            &super::registry::ImageDocs::multi(&["amd64", "arm64"], true),
+        )
+        .await;
         // IRSA's roles and Loki's bucket.
         moto.create_irsa("dev", super::moto::irsa_subject).await;
         moto.create_bucket("goldenpath-dev-loki", super::moto::REGION)
@@ -113,6 +122,10 @@ impl Platform {
         );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
+        // The tiers' images, as the platform lists them for a first sync.
+        settings.push_str(&format!(
+            "  image-architecture:\n    images:\n    - {{app: kong, image: \"{registry}/goldenpath/kong:3.9.1\"}}\n"
+        ));
         if values.contains("persistent") {
             // The persistent cluster's ExternalDNS: its environment's zone, its owner id.
             cluster

@@ -12,6 +12,10 @@
 //!   AWS documents (`downloadUrl`, `layerDigest`; `LayersNotFoundException` for an unknown
 //!   digest), with a URL of the registry's storage, and forwards every other request to
 //!   moto unchanged.
+//!
+//! Both can instead point their storage URLs somewhere else ([`Registry::redirect_storage_to`],
+//! [`EcrFront::hand_out`]), e.g. a closed port with a presigned query, to see what a failed
+//! download reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -193,6 +197,8 @@ struct State {
     blobs: BTreeMap<String, Vec<u8>>,
     tokens: BTreeSet<String>,
     log: Vec<Logged>,
+    /// Where blob downloads redirect instead of `/storage/`.
+    storage: Option<String>,
 }
 
 /// A local OCI distribution registry (see the module doc).
@@ -321,6 +327,11 @@ impl Registry {
             .blobs
             .insert(d.clone(), blob.to_vec());
         d
+    }
+
+    /// Redirects every blob download to `url` (absolute) instead of its own storage.
+    pub(crate) fn redirect_storage_to(&self, url: &str) {
+        self.state.lock().unwrap().storage = Some(url.to_owned());
     }
 
     /// Every request answered so far.
@@ -477,11 +488,19 @@ fn answer(
                 bytes,
             )
         }
-        "blobs" if Registry::has_blob(state, reference) => respond(
-            StatusCode::TEMPORARY_REDIRECT,
-            &[("Location", format!("/storage/{reference}"))],
-            Vec::new(),
-        ),
+        "blobs" if Registry::has_blob(state, reference) => {
+            let location = state
+                .lock()
+                .unwrap()
+                .storage
+                .clone()
+                .unwrap_or_else(|| format!("/storage/{reference}"));
+            respond(
+                StatusCode::TEMPORARY_REDIRECT,
+                &[("Location", location)],
+                Vec::new(),
+            )
+        }
         "blobs" => errors(
             StatusCode::NOT_FOUND,
             "BLOB_UNKNOWN",
@@ -527,6 +546,7 @@ fn decode(s: &str) -> String {
 pub(crate) struct EcrFront {
     addr: SocketAddr,
     download_urls: Arc<Mutex<usize>>,
+    handed_out: Arc<Mutex<Option<String>>>,
     _stop: DropGuard,
 }
 
@@ -541,20 +561,29 @@ impl EcrFront {
         let moto: SocketAddr = moto_url.trim_start_matches("http://").parse().unwrap();
         let cancel = CancellationToken::new();
         let download_urls = Arc::new(Mutex::new(0));
+        let handed_out: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let storage = registry.url();
         let blobs = registry.state.clone();
         let counter = download_urls.clone();
+        let fixed = handed_out.clone();
         tokio::spawn(serve(listener, cancel.clone(), move |req| {
             let storage = storage.clone();
             let blobs = blobs.clone();
             let counter = counter.clone();
-            async move { front(req, moto, &storage, &blobs, &counter).await }
+            let fixed = fixed.lock().unwrap().clone();
+            async move { front(req, moto, &storage, fixed, &blobs, &counter).await }
         }));
         EcrFront {
             addr,
             download_urls,
+            handed_out,
             _stop: cancel.drop_guard(),
         }
+    }
+
+    /// Answers `GetDownloadUrlForLayer` with `url` (for a blob ECR has) from now on.
+    pub(crate) fn hand_out(&self, url: &str) {
+        *self.handed_out.lock().unwrap() = Some(url.to_owned());
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_ECR`.
@@ -577,6 +606,7 @@ async fn front(
     req: Request<Incoming>,
     moto: SocketAddr,
     storage: &str,
+    fixed: Option<String>,
     blobs: &Mutex<State>,
     counter: &Mutex<usize>,
 ) -> Response<Body> {
@@ -608,12 +638,11 @@ async fn front(
                 ),
             );
         }
+        let url = fixed.unwrap_or_else(|| format!("{storage}/storage/{layer}"));
         return respond(
             StatusCode::OK,
             &[json_type],
-            to_bytes(
-                &json!({"downloadUrl": format!("{storage}/storage/{layer}"), "layerDigest": layer}),
-            ),
+            to_bytes(&json!({"downloadUrl": url, "layerDigest": layer})),
         );
     }
     forward(parts, body, moto).await

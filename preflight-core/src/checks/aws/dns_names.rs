@@ -1,4 +1,7 @@
-//! DNS names as Route53 returns them, and ExternalDNS's ownership TXT records.
+//! DNS names as Route53 returns them, ExternalDNS's ownership TXT records, and the platform's
+//! rules on names: containment in a domain and the build subdomains of ephemeral clusters
+//! (ADR-0178), shared by the contract, `dns-scope`, `external-dns-confined` and
+//! `ingress-hosts` so that the rule is written once.
 //!
 //! Route53 returns every character of a name other than `a-z`, `0-9`, `-` and `_` as a
 //! three-digit octal escape (`*` as `\052`), and stores letters in lowercase. A name is
@@ -98,6 +101,42 @@ impl DnsName {
         }
         Some(DnsName { labels })
     }
+}
+
+/// Whether a label names a build subdomain, `b-{buildId}`: build ids are dated
+/// (`26-01-23-01`), so a digit follows `b-`, and `b-roll` is an ordinary name.
+pub(crate) fn is_build_label(label: &[u8]) -> bool {
+    label
+        .strip_prefix(b"b-")
+        .and_then(|rest| rest.first())
+        .is_some_and(u8::is_ascii_digit)
+}
+
+impl DnsName {
+    /// The build subdomain this name lies in, `b-{buildId}` right under the environment's
+    /// zone `env_zone` (the build subdomain itself included), as its label.
+    pub(crate) fn build_label(&self, env_zone: &DnsName) -> Option<String> {
+        let under = self.labels_under(env_zone)?;
+        under
+            .first()
+            .filter(|l| is_build_label(l))
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+    }
+}
+
+/// Whether the name `name` is the domain `parent` or lies under it, compared label by label
+/// (case, a trailing dot and a filter's leading dot aside; a wildcard `*.` is a label).
+pub(crate) fn is_within(name: &str, parent: &str) -> bool {
+    DnsName::parse(name).is_within(&DnsName::parse(parent))
+}
+
+/// The build subdomain `b-{buildId}.{env_zone}` that `name` lies in, if any: such a
+/// subdomain belongs to an ephemeral cluster, never to the environment's persistent one.
+pub(crate) fn build_subdomain(name: &str, env_zone: &str) -> Option<String> {
+    let zone = DnsName::parse(env_zone);
+    DnsName::parse(name)
+        .build_label(&zone)
+        .map(|label| format!("{label}.{zone}"))
 }
 
 /// `{type}-` prefixes of ExternalDNS's newer ownership names, for the record types it manages.
@@ -248,6 +287,44 @@ mod tests {
             DnsName::parse("www.dev.goldenpathidp.io").without_type_prefix(),
             None
         );
+    }
+
+    #[test]
+    fn tells_build_subdomains_and_containment_apart() {
+        let env = "dev.goldenpathidp.io";
+        for (name, build) in [
+            (
+                "grafana.b-26-01-23-01.dev.goldenpathidp.io",
+                Some("b-26-01-23-01.dev.goldenpathidp.io"),
+            ),
+            (
+                "*.B-26-01-23-01.dev.goldenpathidp.io.",
+                Some("b-26-01-23-01.dev.goldenpathidp.io"),
+            ),
+            (
+                "b-26-01-24-02.dev.goldenpathidp.io",
+                Some("b-26-01-24-02.dev.goldenpathidp.io"),
+            ),
+            ("b-1.dev.goldenpathidp.io", Some("b-1.dev.goldenpathidp.io")),
+            // Ordinary names: not dated, or not right under the environment's zone.
+            ("b-roll.dev.goldenpathidp.io", None),
+            ("b-.dev.goldenpathidp.io", None),
+            ("grafana.dev.goldenpathidp.io", None),
+            ("b-26.apps.dev.goldenpathidp.io", None),
+            ("dev.goldenpathidp.io", None),
+            ("grafana.b-26-01-23-01.test.goldenpathidp.io", None),
+            // An escaped dot is part of a label: not a build label.
+            ("www\\056b-26-01-23-01.dev.goldenpathidp.io", None),
+        ] {
+            assert_eq!(build_subdomain(name, env).as_deref(), build, "{name}");
+        }
+        assert!(is_within("Grafana.dev.goldenpathidp.io.", env));
+        assert!(is_within("*.dev.goldenpathidp.io", env));
+        assert!(is_within(env, ".dev.goldenpathidp.io"));
+        assert!(!is_within("xdev.goldenpathidp.io", env));
+        assert!(!is_within("goldenpathidp.io", env));
+        assert!(is_build_label(b"b-2"));
+        assert!(!is_build_label(b"b-x2") && !is_build_label(b"b2") && !is_build_label(b"b-"));
     }
 
     #[test]

@@ -81,15 +81,6 @@ pub(crate) struct Registry {
     pub scanned: usize,
 }
 
-/// Whether a label names a build subdomain, `b-{buildId}`: build ids are dated
-/// (`26-01-23-01`), so `b-roll` is an ordinary name.
-fn is_build_label(label: &[u8]) -> bool {
-    label
-        .strip_prefix(b"b-")
-        .and_then(|rest| rest.first())
-        .is_some_and(u8::is_ascii_digit)
-}
-
 /// Why a record breaks the scope, or `None`.
 fn violation(scope: &Scope, record: &OwnedRecord) -> Option<String> {
     let env_zone = DnsName::parse(&scope.env_zone);
@@ -111,13 +102,7 @@ fn violation(scope: &Scope, record: &OwnedRecord) -> Option<String> {
             ))
         }
         Mode::Persistent => {
-            let build = record.names().find_map(|n| {
-                let under = n.labels_under(&env_zone)?;
-                under
-                    .first()
-                    .filter(|l| is_build_label(l))
-                    .map(|l| String::from_utf8_lossy(l).into_owned())
-            })?;
+            let build = record.names().find_map(|n| n.build_label(&env_zone))?;
             Some(format!(
                 "{} lies in the build subdomain {build}.{}, which belongs to an ephemeral cluster",
                 record.describe(),

@@ -13,6 +13,14 @@
 //! The cluster's OIDC issuer is configured (`oidcIssuer`) or read from EKS (`DescribeCluster`
 //! on `clusterName`). A trust policy must name the provider
 //! `arn:aws:iam::{account}:oidc-provider/{issuer without https://}`, in the role's account.
+//!
+//! The trust policy is evaluated as IAM evaluates it for the ServiceAccount's token: each
+//! statement about `sts:AssumeRoleWithWebIdentity` by that provider is a predicate on the
+//! token's claims `{sub, aud}` (conditions ANDed across operators and keys, ORed across a
+//! key's values); the role trusts the ServiceAccount when an Allow statement holds and no Deny
+//! statement does (an explicit Deny wins). It is too broad when it also lets in a made-up
+//! other ServiceAccount (another in the namespace, the name in another namespace). Operators
+//! and keys preflight does not evaluate fail the check naming them, rather than be guessed.
 
 use aws_sdk_eks::error::SdkError;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
@@ -159,12 +167,22 @@ impl Issuer {
 /// One statement of a trust policy, reduced to what IRSA depends on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Statement {
-    /// `Effect: Allow` (rather than `Deny`).
+    /// Its place in the policy, from 1, to name it when it has no `Sid`.
+    pub position: usize,
+    /// `Sid`, when it has one.
+    pub sid: Option<String>,
+    /// `Effect: Allow`; otherwise `Deny`.
     pub allow: bool,
-    /// `Action`, one or several (patterns allowed).
+    /// `Action`, one or several (patterns allowed); `NotAction`'s with `not_action`.
     pub actions: Vec<String>,
-    /// `Principal.Federated`, one or several.
+    /// The statement is about every action but `actions` (`NotAction`).
+    pub not_action: bool,
+    /// `Principal.Federated`, one or several; `NotPrincipal`'s with `not_principal`.
     pub federated: Vec<String>,
+    /// `Principal: "*"` or `{"AWS": "*"}`: every principal.
+    pub anyone: bool,
+    /// The statement is about every principal but those named (`NotPrincipal`).
+    pub not_principal: bool,
     /// `Condition`, one entry per operator and key.
     pub conditions: Vec<Condition>,
 }
@@ -187,6 +205,19 @@ fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::Array(items) => items.iter().filter_map(one).collect(),
         v => one(v).into_iter().collect(),
+    }
+}
+
+/// A `Principal` (or `NotPrincipal`): its federated providers, and whether it is everyone.
+fn principals(value: &Value) -> (Vec<String>, bool) {
+    match value {
+        Value::String(s) => (Vec::new(), s == "*"),
+        Value::Object(p) => (
+            p.get("Federated").map(strings).unwrap_or_default(),
+            p.get("AWS")
+                .is_some_and(|a| strings(a).iter().any(|a| a == "*")),
+        ),
+        _ => (Vec::new(), false),
     }
 }
 
@@ -213,13 +244,20 @@ pub(crate) fn parse_trust(document: &str) -> Result<Vec<Statement>, String> {
     };
     statements
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let Value::Object(s) = s else {
                 return Err("a Statement is not an object".to_owned());
             };
-            let federated = match s.get("Principal") {
-                Some(Value::Object(p)) => p.get("Federated").map(strings).unwrap_or_default(),
-                _ => Vec::new(),
+            let (principal, not_principal) = match (s.get("Principal"), s.get("NotPrincipal")) {
+                (Some(p), _) => (Some(p), false),
+                (None, not) => (not, not.is_some()),
+            };
+            let (federated, anyone) = principal.map(principals).unwrap_or_default();
+            let (actions, not_action) = match (s.get("Action"), s.get("NotAction")) {
+                (Some(a), _) => (strings(a), false),
+                (None, Some(a)) => (strings(a), true),
+                (None, None) => (Vec::new(), false),
             };
             let mut conditions = Vec::new();
             if let Some(Value::Object(operators)) = s.get("Condition") {
@@ -236,10 +274,20 @@ pub(crate) fn parse_trust(document: &str) -> Result<Vec<Statement>, String> {
                     }
                 }
             }
+            let allow = match s.get("Effect").and_then(Value::as_str) {
+                Some("Allow") => true,
+                Some("Deny") => false,
+                _ => return Err("a Statement's Effect is neither Allow nor Deny".to_owned()),
+            };
             Ok(Statement {
-                allow: s.get("Effect").and_then(Value::as_str) == Some("Allow"),
-                actions: s.get("Action").map(strings).unwrap_or_default(),
+                position: i + 1,
+                sid: s.get("Sid").and_then(Value::as_str).map(str::to_owned),
+                allow,
+                actions,
+                not_action,
                 federated,
+                anyone,
+                not_principal,
                 conditions,
             })
         })
@@ -273,12 +321,295 @@ fn has_wildcard(pattern: &str) -> bool {
     pattern.contains('*') || pattern.contains('?')
 }
 
+/// The claims of an IRSA web identity token that trust conditions test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    Sub,
+    Aud,
+}
+
+/// A condition key, as IAM sees it in an `AssumeRoleWithWebIdentity` request carrying a
+/// token of this cluster's provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    /// `{issuer}:sub` or `{issuer}:aud` (keys are case-insensitive).
+    Claim(Claim),
+    /// Another provider's key (`{other issuer}:sub`): not in this request.
+    Absent,
+    /// Any other key (`aws:…`, `sts:…`, another claim): its value is not known here.
+    Unknown,
+}
+
+fn key(issuer: &Issuer, key: &str) -> Key {
+    let Some((prefix, name)) = key.rsplit_once(':') else {
+        return Key::Unknown;
+    };
+    if prefix.eq_ignore_ascii_case(issuer.host()) {
+        match name.to_ascii_lowercase().as_str() {
+            "sub" => Key::Claim(Claim::Sub),
+            "aud" => Key::Claim(Claim::Aud),
+            _ => Key::Unknown,
+        }
+    } else if prefix.contains('.') {
+        // Provider keys are named after the issuer's host; service keys (`aws:`) have no dot.
+        Key::Absent
+    } else {
+        Key::Unknown
+    }
+}
+
+/// A string condition operator preflight evaluates, on a single-valued key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Operator {
+    /// `StringLike`/`StringNotLike`: `*` and `?` are wildcards (elsewhere they are literal).
+    like: bool,
+    /// The `Not` forms: none of the values may match.
+    negated: bool,
+    /// The `IgnoreCase` forms.
+    ignore_case: bool,
+    /// The `IfExists` forms: an absent key passes.
+    if_exists: bool,
+    /// `ForAllValues:` (`Some(true)`) or `ForAnyValue:` (`Some(false)`).
+    for_all_values: Option<bool>,
+}
+
+impl Operator {
+    /// `StringEquals`, `StringNotEquals`, `StringLike`, `StringNotLike`,
+    /// `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`, each also with `IfExists` and a
+    /// `ForAnyValue:`/`ForAllValues:` prefix; `None` for any other operator.
+    fn parse(name: &str) -> Option<Operator> {
+        let (for_all_values, rest) = if let Some(rest) = name.strip_prefix("ForAnyValue:") {
+            (Some(false), rest)
+        } else if let Some(rest) = name.strip_prefix("ForAllValues:") {
+            (Some(true), rest)
+        } else {
+            (None, name)
+        };
+        let (base, if_exists) = rest
+            .strip_suffix("IfExists")
+            .map_or((rest, false), |base| (base, true));
+        let (like, negated, ignore_case) = match base {
+            "StringEquals" => (false, false, false),
+            "StringNotEquals" => (false, true, false),
+            "StringEqualsIgnoreCase" => (false, false, true),
+            "StringNotEqualsIgnoreCase" => (false, true, true),
+            "StringLike" => (true, false, false),
+            "StringNotLike" => (true, true, false),
+            _ => return None,
+        };
+        Some(Operator {
+            like,
+            negated,
+            ignore_case,
+            if_exists,
+            for_all_values,
+        })
+    }
+
+    /// Whether a key whose value is `value` (`None`: absent from the request) meets the
+    /// condition: one of `values` must match (none, for a `Not` form).
+    ///
+    /// The set prefixes are for multivalued keys; `sub` and `aud` hold one value, for which
+    /// `ForAnyValue:`/`ForAllValues:` test that value like the base operator. They differ only
+    /// on an absent key, as IAM documents: `ForAllValues:` then holds, `ForAnyValue:` does
+    /// not. `IfExists` holds on an absent key, the base operators do not, their `Not` forms do.
+    fn holds(self, value: Option<&str>, values: &[String]) -> bool {
+        let Some(value) = value else {
+            return self.if_exists || self.for_all_values.unwrap_or(self.negated);
+        };
+        let matched = values.iter().any(|v| {
+            if self.like {
+                glob(v, value)
+            } else if self.ignore_case {
+                v.to_lowercase() == value.to_lowercase()
+            } else {
+                v == value
+            }
+        });
+        matched != self.negated
+    }
+}
+
+/// A token of this cluster's provider, as far as trust conditions see it.
+#[derive(Clone, Copy, Debug)]
+struct Token<'a> {
+    sub: &'a str,
+    aud: &'a str,
+}
+
+/// What a statement's conditions say of a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Holds {
+    Yes,
+    No,
+    /// None is false, and this one (an operator or key, described) cannot be evaluated.
+    Unknown(String),
+}
+
+impl Statement {
+    /// Whether it applies to the web identities of `provider` (`Federated` names providers by
+    /// ARN, exactly).
+    fn names(&self, provider: &str) -> bool {
+        let named = self.anyone || self.federated.iter().any(|f| f == provider);
+        if self.not_principal { !named } else { named }
+    }
+
+    /// Whether it applies to `sts:AssumeRoleWithWebIdentity` (actions are case-insensitive).
+    fn covers_web_identity(&self) -> bool {
+        let action = WEB_IDENTITY.to_lowercase();
+        let named = self
+            .actions
+            .iter()
+            .any(|a| glob(&a.to_lowercase(), &action));
+        if self.not_action { !named } else { named }
+    }
+
+    /// Its conditions on `token`, all of them (AND across operators and keys); `skip` leaves
+    /// the conditions on one claim out.
+    fn holds(&self, issuer: &Issuer, token: Token<'_>, skip: Option<Claim>) -> Holds {
+        let mut unknown = None;
+        for c in &self.conditions {
+            let Some(operator) = Operator::parse(&c.operator) else {
+                unknown.get_or_insert_with(|| format!("the condition operator {}", c.operator));
+                continue;
+            };
+            let value = match key(issuer, &c.key) {
+                Key::Claim(claim) if Some(claim) == skip => continue,
+                Key::Claim(Claim::Sub) => Some(token.sub),
+                Key::Claim(Claim::Aud) => Some(token.aud),
+                Key::Absent => None,
+                Key::Unknown => {
+                    unknown.get_or_insert_with(|| format!("the condition key {}", c.key));
+                    continue;
+                }
+            };
+            if !operator.holds(value, &c.values) {
+                return Holds::No;
+            }
+        }
+        unknown.map_or(Holds::Yes, Holds::Unknown)
+    }
+
+    /// Its conditions on `claim`.
+    fn on<'a>(&'a self, issuer: &'a Issuer, claim: Claim) -> impl Iterator<Item = &'a Condition> {
+        self.conditions
+            .iter()
+            .filter(move |c| key(issuer, &c.key) == Key::Claim(claim))
+    }
+
+    /// The values its positive conditions (not `Not…`) on `claim` match.
+    fn named(&self, issuer: &Issuer, claim: Claim) -> Vec<String> {
+        self.on(issuer, claim)
+            .filter(|c| Operator::parse(&c.operator).is_some_and(|o| !o.negated))
+            .flat_map(|c| c.values.iter().cloned())
+            .collect()
+    }
+
+    /// How messages name it: its `Sid`, or its place.
+    fn label(&self) -> String {
+        self.sid
+            .as_ref()
+            .map_or_else(|| format!("#{}", self.position), |sid| format!("{sid:?}"))
+    }
+
+    /// Its conditions as a reader would say them: `StringLike "…" on {key} and …`.
+    fn describe(&self) -> String {
+        if self.conditions.is_empty() {
+            return "no condition".to_owned();
+        }
+        self.conditions
+            .iter()
+            .map(|c| {
+                let values = match c.values.as_slice() {
+                    [one] => format!("{one:?}"),
+                    many => format!("{many:?}"),
+                };
+                format!("{} {values} on {}", c.operator, c.key)
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}
+
+/// What a trust policy decides for one token of this cluster's provider, as IAM does: an
+/// explicit Deny wins; otherwise some Allow must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Decision<'a> {
+    /// Allowed by these statements, denied by none.
+    Allowed(Vec<&'a Statement>),
+    /// Denied by this statement, whatever allows it.
+    Denied(&'a Statement),
+    /// No Allow statement holds.
+    NotAllowed,
+    /// The decision hangs on this statement, whose condition (described) preflight does not
+    /// evaluate.
+    Unknown(&'a Statement, String),
+}
+
+/// Decides a token with the statements about web identities of this cluster's provider.
+fn decide<'a>(
+    statements: &[&'a Statement],
+    issuer: &Issuer,
+    token: Token<'_>,
+    skip: Option<Claim>,
+) -> Decision<'a> {
+    let judged: Vec<(&Statement, Holds)> = statements
+        .iter()
+        .map(|s| (*s, s.holds(issuer, token, skip)))
+        .collect();
+    let unknown = |allow: bool| {
+        judged.iter().find_map(|(s, h)| match h {
+            Holds::Unknown(what) if s.allow == allow => Some(Decision::Unknown(s, what.clone())),
+            _ => None,
+        })
+    };
+    if let Some((deny, _)) = judged.iter().find(|(s, h)| !s.allow && *h == Holds::Yes) {
+        return Decision::Denied(deny);
+    }
+    if let Some(unknown) = unknown(false) {
+        return unknown;
+    }
+    let allowed: Vec<&Statement> = judged
+        .iter()
+        .filter(|(s, h)| s.allow && *h == Holds::Yes)
+        .map(|(s, _)| *s)
+        .collect();
+    if !allowed.is_empty() {
+        return Decision::Allowed(allowed);
+    }
+    unknown(true).unwrap_or(Decision::NotAllowed)
+}
+
+/// Subjects of ServiceAccounts other than `subject`'s, which a role for it must not let in:
+/// another in its namespace, its name in another namespace, one elsewhere, and one made up
+/// for each pattern the policy's subject conditions hold.
+fn probes(subject: &str, patterns: &[String]) -> Vec<String> {
+    const OTHER: &str = "preflight-probe-other";
+    let mut probes = Vec::new();
+    if let Some((namespace, name)) = subject
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        probes.push(format!("system:serviceaccount:{namespace}:{OTHER}"));
+        probes.push(format!("system:serviceaccount:{OTHER}:{name}"));
+    }
+    probes.push(format!("system:serviceaccount:{OTHER}:{OTHER}"));
+    probes.extend(
+        patterns
+            .iter()
+            .filter(|p| has_wildcard(p))
+            .map(|p| p.replace('*', OTHER).replace('?', "x"))
+            .filter(|p| p != subject),
+    );
+    probes
+}
+
 /// What a role's trust policy grants one ServiceAccount of this cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Trust {
     /// This cluster's provider, exactly this subject.
     Exact,
-    /// This subject, and these others too.
+    /// This subject, and these others named too.
     Shared(Vec<String>),
     /// No Allow statement for `sts:AssumeRoleWithWebIdentity`.
     NoWebIdentity,
@@ -286,77 +617,50 @@ pub(crate) enum Trust {
     OtherProvider(Vec<String>),
     /// This cluster's provider, for these subjects only.
     OtherSubject(Vec<String>),
-    /// The subject, with an audience condition other than `sts.amazonaws.com`.
+    /// This cluster's provider under conditions (described) the subject's tokens do not meet
+    /// all together.
+    Unsatisfied(String),
+    /// The subject, with an audience condition `sts.amazonaws.com` does not meet.
     WrongAudience(Vec<String>),
-    /// A `StringLike` pattern on the subject.
-    Wildcard(String),
-    /// This cluster's provider with no condition on the subject.
+    /// An Allow statement's `StringLike` pattern on the subject lets other ServiceAccounts
+    /// in; `ours`: the ServiceAccount itself is let in.
+    Wildcard { pattern: String, ours: bool },
+    /// An Allow statement with no condition on the subject.
     NoSubject,
+    /// An Allow statement whose conditions (described) let other ServiceAccounts in.
+    Broad { conditions: String, ours: bool },
+    /// A Deny statement (named, with its conditions) holds for the subject's tokens.
+    Denied(String),
+    /// A statement (named) deciding it has a condition preflight does not evaluate.
+    Unreadable { statement: String, what: String },
 }
 
-impl Trust {
-    /// Lower is better, among the statements for this cluster's provider.
-    fn rank(&self) -> u8 {
-        match self {
-            Trust::Exact => 0,
-            Trust::Shared(_) => 1,
-            Trust::WrongAudience(_) => 2,
-            Trust::OtherSubject(_) => 3,
-            _ => 4,
-        }
+/// How an Allow statement that let in `probe` is too broad.
+fn broad(s: &Statement, issuer: &Issuer, probe: &str, ours: bool) -> Trust {
+    if s.on(issuer, Claim::Sub).next().is_none() {
+        return Trust::NoSubject;
     }
-}
-
-/// The values of the conditions of `operator` on `key` (condition keys are case-insensitive).
-fn condition<'a>(s: &'a Statement, operator: &str, key: &str) -> Vec<&'a str> {
-    s.conditions
-        .iter()
-        .filter(|c| c.operator == operator && c.key.eq_ignore_ascii_case(key))
-        .flat_map(|c| c.values.iter().map(String::as_str))
-        .collect()
-}
-
-/// Judges one statement naming this cluster's provider.
-fn statement_trust(s: &Statement, issuer: &Issuer, subject: &str) -> Trust {
-    let sub = format!("{}:sub", issuer.host());
-    let aud = format!("{}:aud", issuer.host());
-    let equals = condition(s, "StringEquals", &sub);
-    let like = condition(s, "StringLike", &sub);
-    // Operators are ANDed: a StringEquals on the subject confines a StringLike beside it.
-    if equals.is_empty() {
-        if let Some(pattern) = like.iter().find(|p| has_wildcard(p)) {
-            return Trust::Wildcard((*pattern).to_owned());
-        }
-        if like.is_empty() {
-            return Trust::NoSubject;
-        }
-    }
-    let subjects = if equals.is_empty() { like } else { equals };
-    if !subjects.contains(&subject) {
-        return Trust::OtherSubject(subjects.iter().map(|s| (*s).to_owned()).collect());
-    }
-    let audiences: Vec<&str> = condition(s, "StringEquals", &aud)
-        .into_iter()
-        .chain(condition(s, "StringLike", &aud))
-        .collect();
-    if !audiences.is_empty() && !audiences.iter().any(|a| glob(a, AUDIENCE)) {
-        return Trust::WrongAudience(audiences.iter().map(|a| (*a).to_owned()).collect());
-    }
-    let others: Vec<String> = subjects
-        .iter()
-        .filter(|s| **s != subject)
-        .map(|s| (*s).to_owned())
-        .collect();
-    if others.is_empty() {
-        Trust::Exact
-    } else {
-        Trust::Shared(others)
+    let pattern = s
+        .on(issuer, Claim::Sub)
+        .filter(|c| Operator::parse(&c.operator).is_some_and(|o| o.like && !o.negated))
+        .flat_map(|c| c.values.iter())
+        .find(|p| has_wildcard(p) && glob(p, probe));
+    match pattern {
+        Some(pattern) => Trust::Wildcard {
+            pattern: pattern.clone(),
+            ours,
+        },
+        None => Trust::Broad {
+            conditions: s.describe(),
+            ours,
+        },
     }
 }
 
-/// Judges a trust policy for one ServiceAccount of the cluster whose provider is `provider`.
-/// A statement that lets other ServiceAccounts in (a wildcard, no subject) is reported even
-/// when another statement names the subject exactly: it still lets them in.
+/// Judges a trust policy for one ServiceAccount (`subject`) of the cluster whose provider is
+/// `provider`: each statement about that provider's web identities is a predicate on the
+/// token's `sub` and `aud` claims. A policy that also lets in another ServiceAccount is too
+/// broad even when it names this one exactly.
 pub(crate) fn trust(
     statements: &[Statement],
     provider: &str,
@@ -365,39 +669,89 @@ pub(crate) fn trust(
 ) -> Trust {
     let web_identity: Vec<&Statement> = statements
         .iter()
-        .filter(|s| {
-            s.allow
-                && s.actions
-                    .iter()
-                    .any(|a| glob(&a.to_lowercase(), &WEB_IDENTITY.to_lowercase()))
-        })
+        .filter(|s| s.covers_web_identity())
         .collect();
-    if web_identity.is_empty() {
+    if !web_identity.iter().any(|s| s.allow) {
         return Trust::NoWebIdentity;
     }
-    let ours: Vec<Trust> = web_identity
+    let ours: Vec<&Statement> = web_identity
         .iter()
-        .filter(|s| s.federated.iter().any(|f| f == provider))
-        .map(|s| statement_trust(s, issuer, subject))
+        .copied()
+        .filter(|s| s.names(provider))
         .collect();
-    if ours.is_empty() {
+    let allows: Vec<&Statement> = ours.iter().copied().filter(|s| s.allow).collect();
+    if allows.is_empty() {
         let mut others: Vec<String> = web_identity
             .iter()
+            .filter(|s| s.allow)
             .flat_map(|s| s.federated.iter().cloned())
             .collect();
         others.sort_unstable();
         others.dedup();
         return Trust::OtherProvider(others);
     }
-    if let Some(broad) = ours
-        .iter()
-        .find(|t| matches!(t, Trust::Wildcard(_) | Trust::NoSubject))
-    {
-        return broad.clone();
+    let decide = |sub: &str, skip| decide(&ours, issuer, Token { sub, aud: AUDIENCE }, skip);
+    let unreadable = |s: &Statement, what: String| Trust::Unreadable {
+        statement: s.label(),
+        what,
+    };
+    let decision = decide(subject, None);
+    if let Decision::Unknown(s, what) = decision {
+        return unreadable(s, what);
     }
-    ours.into_iter()
-        .min_by_key(Trust::rank)
-        .unwrap_or(Trust::NoWebIdentity)
+    let admitted = matches!(decision, Decision::Allowed(_));
+    let named: Vec<String> = allows
+        .iter()
+        .flat_map(|s| s.named(issuer, Claim::Sub))
+        .collect();
+    for probe in probes(subject, &named) {
+        match decide(&probe, None) {
+            Decision::Allowed(by) => return broad(by[0], issuer, &probe, admitted),
+            Decision::Unknown(s, what) => return unreadable(s, what),
+            Decision::Denied(_) | Decision::NotAllowed => {}
+        }
+    }
+    match decision {
+        Decision::Allowed(_) => {
+            let mut others: Vec<String> = named
+                .into_iter()
+                .filter(|n| !has_wildcard(n) && !n.eq_ignore_ascii_case(subject))
+                .filter(|n| matches!(decide(n, None), Decision::Allowed(_)))
+                .collect();
+            others.dedup();
+            if others.is_empty() {
+                Trust::Exact
+            } else {
+                Trust::Shared(others)
+            }
+        }
+        Decision::Denied(deny) => Trust::Denied(format!("{} ({})", deny.label(), deny.describe())),
+        Decision::NotAllowed | Decision::Unknown(..) => {
+            // Named audiences other than EKS's (a negated one is described as it is, below).
+            if matches!(decide(subject, Some(Claim::Aud)), Decision::Allowed(_)) {
+                let mut audiences: Vec<String> = allows
+                    .iter()
+                    .flat_map(|s| s.named(issuer, Claim::Aud))
+                    .collect();
+                audiences.dedup();
+                if !audiences.is_empty() && !audiences.iter().any(|a| a == AUDIENCE) {
+                    return Trust::WrongAudience(audiences);
+                }
+            }
+            if !named.is_empty() && !named.iter().any(|n| n == subject) {
+                let mut subjects = named;
+                subjects.dedup();
+                return Trust::OtherSubject(subjects);
+            }
+            Trust::Unsatisfied(
+                allows
+                    .iter()
+                    .map(|s| s.describe())
+                    .collect::<Vec<_>>()
+                    .join(", or "),
+            )
+        }
+    }
 }
 
 /// What `GetRole` found of a role.
@@ -439,6 +793,15 @@ struct Problem {
 const NOT_FOUND: &str = "irsa-role-not-found";
 const MISMATCH: &str = "irsa-trust-mismatch";
 const TOO_BROAD: &str = "irsa-trust-too-broad";
+
+/// Who a too broad trust lets in.
+fn let_in(ours: bool, subject: &str) -> String {
+    if ours {
+        format!("{subject} and others")
+    } else {
+        format!("others, not even {subject}")
+    }
+}
 
 /// The problem with one role, if any; `Ok(Some(..))` for a warning-level finding.
 fn role_problem(
@@ -522,21 +885,49 @@ fn role_problem(
             ),
             format!("Set the :aud condition to {AUDIENCE}: {fix}."),
         ),
-        Trust::Wildcard(pattern) => {
-            let ours = if glob(&pattern, &subject) {
-                format!("{subject} and others")
-            } else {
-                format!("others, not even {subject}")
-            };
-            (
-                TOO_BROAD,
-                format!(
-                    "IAM role {name} (for {sa}) trusts StringLike {pattern:?} on {}:sub: it lets {ours} assume it",
-                    issuer.host()
-                ),
-                format!("Pin the subject with StringEquals instead of a pattern: {fix}."),
-            )
-        }
+        Trust::Unsatisfied(conditions) => (
+            MISMATCH,
+            format!(
+                "IAM role {name} (for {sa}) trusts this cluster's OIDC provider only under conditions no token of {subject} meets all together: {conditions}"
+            ),
+            format!("Make the role's trust statement name the ServiceAccount: {fix}."),
+        ),
+        Trust::Denied(deny) => (
+            MISMATCH,
+            format!(
+                "IAM role {name} (for {sa}) has a Deny trust statement {deny} that matches {subject}: an explicit Deny overrides any Allow, so the ServiceAccount's pods cannot assume the role"
+            ),
+            format!(
+                "Remove that Deny statement, or narrow its condition so that it no longer matches {subject}; the Allow the role needs is {fix}."
+            ),
+        ),
+        Trust::Unreadable { statement, what } => (
+            MISMATCH,
+            format!(
+                "IAM role {name}'s trust statement {statement} uses {what}, which preflight does not evaluate: whether it lets {subject} (ServiceAccount {sa}) assume the role is unknown"
+            ),
+            format!(
+                "preflight evaluates StringEquals, StringNotEquals, StringLike, StringNotLike, StringEqualsIgnoreCase and StringNotEqualsIgnoreCase (also with IfExists and ForAnyValue:/ForAllValues:) on {host}:sub and {host}:aud: write the trust statement with those, e.g. {fix}.",
+                host = issuer.host()
+            ),
+        ),
+        Trust::Wildcard { pattern, ours } => (
+            TOO_BROAD,
+            format!(
+                "IAM role {name} (for {sa}) trusts StringLike {pattern:?} on {}:sub: it lets {} assume it",
+                issuer.host(),
+                let_in(ours, &subject)
+            ),
+            format!("Pin the subject with StringEquals instead of a pattern: {fix}."),
+        ),
+        Trust::Broad { conditions, ours } => (
+            TOO_BROAD,
+            format!(
+                "IAM role {name} (for {sa}) trusts {conditions}: it lets {} assume it",
+                let_in(ours, &subject)
+            ),
+            format!("Pin the subject with StringEquals: {fix}."),
+        ),
         Trust::NoSubject => (
             TOO_BROAD,
             format!(
@@ -637,9 +1028,16 @@ pub(crate) fn judge(
     .evidence("provider", provider_hint)
 }
 
-/// Maps a failed call the way every AWS check does, except that an HTTP 403 is a denial even
-/// when its body names no error code: moto answers denied IAM calls in an envelope
-/// (`ErrorResponse/Errors/Error`) the SDK does not read, and a 403 means nothing else.
+/// Maps a failed call the way every AWS check does, except that an HTTP 403 whose body the SDK
+/// could not read is a denial.
+///
+/// Real IAM answers errors in the query protocol's envelope, `ErrorResponse/Error/Code`, which
+/// the SDK reads (`AccessDenied` then maps to `aws-forbidden` in [`super::failure`]), so this
+/// fallback never sees them. moto (5.x, `_RESTError`) wraps its authorization errors one level
+/// deeper, `ErrorResponse/Errors/Error/Code` (the EC2 shape), and the SDK finds no code in
+/// that; the end-to-end tests of denied calls run against moto and need the fallback. Any 403
+/// whose body cannot be read (moto, a proxy answering for IAM) is taken as what IAM's own 403s
+/// are: the caller may not make that call.
 fn failed<E>(action: &str, what: &str, err: &SdkError<E>) -> Attempt
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -977,45 +1375,50 @@ mod tests {
         }
     }
 
+    /// A policy with one Allow statement for `HOST` whose conditions are `conditions` (JSON).
+    fn allow(conditions: &str) -> String {
+        policy(HOST, conditions)
+    }
+
+    /// A Deny statement for `HOST`'s provider with these conditions (JSON).
+    fn deny_for(conditions: &str) -> String {
+        statement_for(HOST, conditions)
+            .replace("\"Allow\"", "\"Deny\"")
+            .replacen('{', r#"{"Sid": "DenyPattern", "#, 1)
+    }
+
+    /// A policy of these statements.
+    fn policy_of(statements: &[String]) -> String {
+        format!(r#"{{"Statement": [{}]}}"#, statements.join(", "))
+    }
+
     #[test]
     fn judges_trust_policies() {
         let like = |pattern: &str| {
-            policy(
-                HOST,
-                &format!(r#"{{"StringLike": {{"{HOST}:sub": "{pattern}"}}}}"#),
-            )
+            allow(&format!(
+                r#"{{"StringLike": {{"{HOST}:sub": "{pattern}"}}}}"#
+            ))
         };
-        let two_subjects = policy(
-            HOST,
-            &format!(
-                r#"{{"StringEquals": {{"{HOST}:sub": ["{ESO}", "system:serviceaccount:default:default"]}}}}"#
-            ),
-        );
-        let wrong_aud = policy(
-            HOST,
-            &format!(r#"{{"StringEquals": {{"{HOST}:sub": "{ESO}", "{HOST}:aud": "vault"}}}}"#),
-        );
-        let constrained_like = policy(
-            HOST,
-            &format!(
-                r#"{{"StringEquals": {{"{HOST}:sub": "{ESO}"}}, "StringLike": {{"{HOST}:sub": "system:serviceaccount:*"}}}}"#
-            ),
-        );
+        let two_subjects = allow(&format!(
+            r#"{{"StringEquals": {{"{HOST}:sub": ["{ESO}", "system:serviceaccount:default:default"]}}}}"#
+        ));
+        let wrong_aud = allow(&format!(
+            r#"{{"StringEquals": {{"{HOST}:sub": "{ESO}", "{HOST}:aud": "vault"}}}}"#
+        ));
+        let constrained_like = allow(&format!(
+            r#"{{"StringEquals": {{"{HOST}:sub": "{ESO}"}}, "StringLike": {{"{HOST}:sub": "system:serviceaccount:*"}}}}"#
+        ));
         let not_web = r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}"#;
         let denied = exact(HOST, ESO).replace("\"Allow\"", "\"Deny\"");
-        let exact_and_wildcard = format!(
-            r#"{{"Statement": [{}, {}]}}"#,
+        let exact_and_wildcard = policy_of(&[
             statement_for(HOST, &exact_condition(HOST, ESO)),
             statement_for(HOST, &format!(r#"{{"StringLike": {{"{HOST}:sub": "*"}}}}"#)),
-        );
+        ]);
         // Condition keys are case-insensitive, their string values are not.
-        let upper_key = policy(
-            HOST,
-            &format!(
-                r#"{{"StringEquals": {{"{}:SUB": "{ESO}"}}}}"#,
-                HOST.to_uppercase()
-            ),
-        );
+        let upper_key = allow(&format!(
+            r#"{{"StringEquals": {{"{}:SUB": "{ESO}"}}}}"#,
+            HOST.to_uppercase()
+        ));
         for (doc, want) in [
             (exact(HOST, ESO), Trust::Exact),
             (upper_key, Trust::Exact),
@@ -1043,15 +1446,38 @@ mod tests {
             ),
             (
                 like("system:serviceaccount:*"),
-                Trust::Wildcard("system:serviceaccount:*".into()),
+                Trust::Wildcard {
+                    pattern: "system:serviceaccount:*".into(),
+                    ours: true,
+                },
             ),
-            (exact_and_wildcard, Trust::Wildcard("*".into())),
-            (policy(HOST, "{}"), Trust::NoSubject),
+            // A pattern the made-up names of the namespace's other accounts meet, too.
             (
-                policy(
-                    HOST,
-                    &format!(r#"{{"StringEquals": {{"{HOST}:aud": "sts.amazonaws.com"}}}}"#),
-                ),
+                like("system:serviceaccount:external-secrets:external-secrets*"),
+                Trust::Wildcard {
+                    pattern: "system:serviceaccount:external-secrets:external-secrets*".into(),
+                    ours: true,
+                },
+            ),
+            (
+                like("system:serviceaccount:kube-system:*"),
+                Trust::Wildcard {
+                    pattern: "system:serviceaccount:kube-system:*".into(),
+                    ours: false,
+                },
+            ),
+            (
+                exact_and_wildcard,
+                Trust::Wildcard {
+                    pattern: "*".into(),
+                    ours: true,
+                },
+            ),
+            (allow("{}"), Trust::NoSubject),
+            (
+                allow(&format!(
+                    r#"{{"StringEquals": {{"{HOST}:aud": "sts.amazonaws.com"}}}}"#
+                )),
                 Trust::NoSubject,
             ),
             (wrong_aud, Trust::WrongAudience(vec!["vault".into()])),
@@ -1059,6 +1485,277 @@ mod tests {
             (denied, Trust::NoWebIdentity),
         ] {
             assert_eq!(judged(&doc), want, "{doc}");
+        }
+    }
+
+    /// Operators as IAM evaluates them on the token's single-valued `sub` and `aud`.
+    #[test]
+    fn evaluates_condition_operators_like_iam() {
+        let sub = format!("{HOST}:sub");
+        let aud = format!("{HOST}:aud");
+        let on_sub = |op: &str, v: &str| allow(&format!(r#"{{"{op}": {{"{sub}": "{v}"}}}}"#));
+        let with_aud = |op: &str, v: &str| {
+            allow(&format!(
+                r#"{{"StringEquals": {{"{sub}": "{ESO}"}}, "{op}": {{"{aud}": "{v}"}}}}"#
+            ))
+        };
+        let broad = |conditions: String| Trust::Broad {
+            conditions,
+            ours: true,
+        };
+        let other = "system:serviceaccount:default:default";
+        for (doc, want) in [
+            // IfExists: sub and aud are always in an EKS token, so the base operator decides.
+            (on_sub("StringEqualsIfExists", ESO), Trust::Exact),
+            (
+                on_sub("StringEqualsIfExists", other),
+                Trust::OtherSubject(vec![other.into()]),
+            ),
+            (on_sub("StringLikeIfExists", ESO), Trust::Exact),
+            // ForAnyValue:/ForAllValues: on a single-valued key test its one value.
+            (on_sub("ForAnyValue:StringEquals", ESO), Trust::Exact),
+            (on_sub("ForAllValues:StringEquals", ESO), Trust::Exact),
+            (
+                on_sub("ForAnyValue:StringLike", "system:serviceaccount:*"),
+                Trust::Wildcard {
+                    pattern: "system:serviceaccount:*".into(),
+                    ours: true,
+                },
+            ),
+            (
+                on_sub("StringEqualsIgnoreCase", &ESO.to_uppercase()),
+                Trust::Exact,
+            ),
+            // Negated operators let in everyone but the values named.
+            (
+                on_sub("StringNotEquals", other),
+                broad(format!(r#"StringNotEquals "{other}" on {sub}"#)),
+            ),
+            (
+                on_sub("StringNotLike", "system:serviceaccount:kube-system:*"),
+                broad(format!(
+                    r#"StringNotLike "system:serviceaccount:kube-system:*" on {sub}"#
+                )),
+            ),
+            (
+                on_sub("StringNotEqualsIgnoreCase", &ESO.to_uppercase()),
+                Trust::Broad {
+                    conditions: format!(
+                        r#"StringNotEqualsIgnoreCase "{}" on {sub}"#,
+                        ESO.to_uppercase()
+                    ),
+                    ours: false,
+                },
+            ),
+            // StringEquals takes `*` literally; StringLike does not.
+            (
+                with_aud("StringEquals", "sts.*"),
+                Trust::WrongAudience(vec!["sts.*".into()]),
+            ),
+            (with_aud("StringLike", "sts.*"), Trust::Exact),
+            (
+                with_aud("StringEqualsIgnoreCase", "STS.amazonaws.com"),
+                Trust::Exact,
+            ),
+            (
+                with_aud("StringNotEquals", "sts.amazonaws.com"),
+                Trust::Unsatisfied(format!(
+                    r#"StringEquals "{ESO}" on {sub} and StringNotEquals "sts.amazonaws.com" on {aud}"#
+                )),
+            ),
+            // Operators and keys preflight does not evaluate are named, never guessed.
+            (
+                on_sub("NumericLessThan", "5"),
+                Trust::Unreadable {
+                    statement: "#1".into(),
+                    what: "the condition operator NumericLessThan".into(),
+                },
+            ),
+            (
+                on_sub("StringEqualsAnything", ESO),
+                Trust::Unreadable {
+                    statement: "#1".into(),
+                    what: "the condition operator StringEqualsAnything".into(),
+                },
+            ),
+            (
+                allow(&format!(
+                    r#"{{"StringEquals": {{"{sub}": "{ESO}", "aws:SourceIp": "10.0.0.0/8"}}}}"#
+                )),
+                Trust::Unreadable {
+                    statement: "#1".into(),
+                    what: "the condition key aws:SourceIp".into(),
+                },
+            ),
+            // ...unless another condition of the statement already rules it out.
+            (
+                policy_of(&[
+                    statement_for(HOST, &exact_condition(HOST, ESO)),
+                    statement_for(
+                        HOST,
+                        &format!(
+                            r#"{{"StringEquals": {{"{sub}": "{other}"}}, "DateLessThan": {{"aws:CurrentTime": "2030-01-01T00:00:00Z"}}}}"#
+                        ),
+                    ),
+                ]),
+                Trust::Exact,
+            ),
+            // Another provider's keys are absent from this cluster's tokens.
+            (
+                allow(&format!(
+                    r#"{{"StringEquals": {{"{OTHER_HOST}:sub": "{ESO}"}}}}"#
+                )),
+                Trust::Unsatisfied(format!(r#"StringEquals "{ESO}" on {OTHER_HOST}:sub"#)),
+            ),
+        ] {
+            assert_eq!(judged(&doc), want, "{doc}");
+        }
+    }
+
+    /// Conditions are ANDed across operators and keys, ORed across values.
+    #[test]
+    fn ands_conditions_across_operators() {
+        let sub = format!("{HOST}:sub");
+        let both = |like: &str| {
+            allow(&format!(
+                r#"{{"StringEquals": {{"{sub}": "{ESO}"}}, "StringLike": {{"{sub}": "{like}"}}}}"#
+            ))
+        };
+        assert_eq!(
+            judged(&both("system:serviceaccount:external-secrets:*")),
+            Trust::Exact
+        );
+        // No token is both ESO's and kube-system's.
+        assert_eq!(
+            judged(&both("system:serviceaccount:kube-system:*")),
+            Trust::Unsatisfied(format!(
+                r#"StringEquals "{ESO}" on {sub} and StringLike "system:serviceaccount:kube-system:*" on {sub}"#
+            ))
+        );
+        // A negation that keeps some others out leaves the pattern too broad.
+        assert_eq!(
+            judged(&allow(&format!(
+                r#"{{"StringLike": {{"{sub}": "system:serviceaccount:*"}}, "StringNotLike": {{"{sub}": "system:serviceaccount:*:preflight-*"}}}}"#
+            ))),
+            Trust::Wildcard {
+                pattern: "system:serviceaccount:*".into(),
+                ours: true
+            }
+        );
+    }
+
+    /// An explicit Deny wins over any Allow, as in IAM.
+    #[test]
+    fn an_explicit_deny_wins() {
+        let sub = format!("{HOST}:sub");
+        let exact_allow = statement_for(HOST, &exact_condition(HOST, ESO));
+        let deny_like =
+            |pattern: &str| deny_for(&format!(r#"{{"StringLike": {{"{sub}": "{pattern}"}}}}"#));
+        let wildcard_allow = statement_for(
+            HOST,
+            &format!(r#"{{"StringLike": {{"{sub}": "system:serviceaccount:*"}}}}"#),
+        );
+        for (statements, want) in [
+            (
+                vec![
+                    exact_allow.clone(),
+                    deny_like("system:serviceaccount:external-secrets:*"),
+                ],
+                Trust::Denied(format!(
+                    r#""DenyPattern" (StringLike "system:serviceaccount:external-secrets:*" on {sub})"#
+                )),
+            ),
+            // A Deny with no condition denies everyone.
+            (
+                vec![exact_allow.clone(), deny_for("{}")],
+                Trust::Denied(r#""DenyPattern" (no condition)"#.into()),
+            ),
+            // A Deny of other subjects leaves this one alone.
+            (
+                vec![
+                    exact_allow.clone(),
+                    deny_like("system:serviceaccount:kube-system:*"),
+                ],
+                Trust::Exact,
+            ),
+            // A Deny of every other subject pins a wildcard Allow to this one.
+            (
+                vec![
+                    wildcard_allow.clone(),
+                    deny_for(&format!(r#"{{"StringNotEquals": {{"{sub}": "{ESO}"}}}}"#)),
+                ],
+                Trust::Exact,
+            ),
+            // A too broad Allow is reported even when a Deny keeps this subject out.
+            (
+                vec![
+                    wildcard_allow,
+                    deny_like("system:serviceaccount:external-secrets:external-*"),
+                ],
+                Trust::Wildcard {
+                    pattern: "system:serviceaccount:*".into(),
+                    ours: false,
+                },
+            ),
+            // A Deny about another provider, or another action, does not apply.
+            (
+                vec![
+                    exact_allow.clone(),
+                    statement_for(OTHER_HOST, "{}").replace("\"Allow\"", "\"Deny\""),
+                    deny_for("{}").replace("sts:AssumeRoleWithWebIdentity", "sts:TagSession"),
+                ],
+                Trust::Exact,
+            ),
+            // A Deny for every principal, or every action but another, does.
+            (
+                vec![
+                    exact_allow.clone(),
+                    r#"{"Effect": "Deny", "Principal": "*", "NotAction": "sts:AssumeRole"}"#
+                        .to_owned(),
+                ],
+                Trust::Denied("#2 (no condition)".into()),
+            ),
+            // A Deny preflight cannot evaluate leaves the decision unknown.
+            (
+                vec![
+                    exact_allow,
+                    deny_for(r#"{"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}"#),
+                ],
+                Trust::Unreadable {
+                    statement: r#""DenyPattern""#.into(),
+                    what: "the condition operator IpAddress".into(),
+                },
+            ),
+        ] {
+            let doc = policy_of(&statements);
+            assert_eq!(judged(&doc), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn operators_parse_with_their_prefixes_and_suffixes() {
+        let op = Operator::parse("ForAllValues:StringNotLikeIfExists").expect("known");
+        assert!(op.like && op.negated && op.if_exists && !op.ignore_case);
+        assert_eq!(op.for_all_values, Some(true));
+        for unknown in [
+            "Bool",
+            "Null",
+            "ArnLike",
+            "stringequals",
+            "ForAnyValue:Bool",
+        ] {
+            assert_eq!(Operator::parse(unknown), None, "{unknown}");
+        }
+        // An absent key: only negated, IfExists and ForAllValues conditions hold.
+        for (name, holds) in [
+            ("StringEquals", false),
+            ("StringNotEquals", true),
+            ("StringEqualsIfExists", true),
+            ("ForAnyValue:StringNotEquals", false),
+            ("ForAllValues:StringEquals", true),
+        ] {
+            let op = Operator::parse(name).expect("known");
+            assert_eq!(op.holds(None, &["x".to_owned()]), holds, "{name}");
         }
     }
 
@@ -1182,6 +1879,75 @@ mod tests {
                 .expect("hint")
                 .contains(&format!(r#""Federated": "{PROVIDER}""#))
         );
+    }
+
+    #[test]
+    fn names_the_deny_the_unknown_operator_and_the_broad_condition() {
+        let eso = binding("external-secrets", "external-secrets");
+        let registered = Registered::Yes(vec![AUDIENCE.into()]);
+        let role = |doc: String| {
+            vec![(
+                eso.clone(),
+                Role::Found {
+                    arn: "arn:aws:iam::123456789012:role/goldenpath-dev-external-secrets".into(),
+                    trust: parse_trust(&doc),
+                },
+            )]
+        };
+        let sub = format!("{HOST}:sub");
+        let exact_allow = statement_for(HOST, &exact_condition(HOST, ESO));
+        for (doc, code, message, hint) in [
+            (
+                policy_of(&[
+                    exact_allow.clone(),
+                    deny_for(&format!(
+                        r#"{{"StringLike": {{"{sub}": "system:serviceaccount:external-secrets:*"}}}}"#
+                    )),
+                ]),
+                MISMATCH,
+                format!(
+                    r#"IAM role goldenpath-dev-external-secrets (for external-secrets/external-secrets) has a Deny trust statement "DenyPattern" (StringLike "system:serviceaccount:external-secrets:*" on {sub}) that matches {ESO}: an explicit Deny overrides any Allow, so the ServiceAccount's pods cannot assume the role"#
+                ),
+                "Remove that Deny statement",
+            ),
+            (
+                allow(&format!(
+                    r#"{{"StringEqualsIfExistsOrNot": {{"{sub}": "{ESO}"}}}}"#
+                )),
+                MISMATCH,
+                format!(
+                    "IAM role goldenpath-dev-external-secrets's trust statement #1 uses the condition operator StringEqualsIfExistsOrNot, which preflight does not evaluate: whether it lets {ESO} (ServiceAccount external-secrets/external-secrets) assume the role is unknown"
+                ),
+                "preflight evaluates StringEquals, StringNotEquals, StringLike",
+            ),
+            (
+                allow(&format!(
+                    r#"{{"StringNotEquals": {{"{sub}": "system:serviceaccount:default:default"}}}}"#
+                )),
+                TOO_BROAD,
+                format!(
+                    r#"IAM role goldenpath-dev-external-secrets (for external-secrets/external-secrets) trusts StringNotEquals "system:serviceaccount:default:default" on {sub}: it lets {ESO} and others assume it"#
+                ),
+                "Pin the subject with StringEquals",
+            ),
+            (
+                allow(&format!(
+                    r#"{{"StringEquals": {{"{sub}": "{ESO}"}}, "StringLike": {{"{sub}": "system:serviceaccount:kube-system:*"}}}}"#
+                )),
+                MISMATCH,
+                format!(
+                    r#"IAM role goldenpath-dev-external-secrets (for external-secrets/external-secrets) trusts this cluster's OIDC provider only under conditions no token of {ESO} meets all together: StringEquals "{ESO}" on {sub} and StringLike "system:serviceaccount:kube-system:*" on {sub}"#
+                ),
+                "Make the role's trust statement name the ServiceAccount",
+            ),
+        ] {
+            let o = judge(&issuer(), &role(doc.clone()), Some((PROVIDER, &registered)));
+            assert_eq!((o.status, o.code.as_str()), (Status::Fail, code), "{doc}");
+            assert_eq!(o.message, message);
+            let h = o.hint.expect("hint");
+            assert!(h.contains(hint), "{h}");
+            assert!(h.contains(&format!(r#""{sub}": "{ESO}""#)), "the fix: {h}");
+        }
     }
 
     #[test]

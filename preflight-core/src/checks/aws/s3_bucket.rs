@@ -3,8 +3,12 @@
 //!
 //! The bucket is named `goldenpath-{env}-loki` by default: a naming convention of this
 //! platform's Terraform, not an AWS one; set `bucket` where Terraform names it otherwise.
-
-use std::borrow::Cow;
+//!
+//! The request is sent in the region the bucket must be in (a per-request override of the
+//! shared client's region), so S3 answers the way it answers Loki: 200 where the bucket is, a
+//! 301 naming the bucket's region (`x-amz-bucket-region`) where it is not, a 307 while a new
+//! bucket's name propagates. The region S3 reports is compared with the expected one in every
+//! case: a redirect naming the expected region is no wrong region.
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
@@ -45,8 +49,11 @@ pub struct S3BucketSettings {
 pub(crate) enum Head {
     /// 200: it exists and may be read; its region, when reported.
     Found { region: Option<String> },
-    /// 301 (or 400) with the bucket's region: it lives in another region than the request's.
+    /// 301 (or 400) with the bucket's region: the endpoint asked serves another region.
     Moved { region: Option<String> },
+    /// 307 Temporary Redirect: S3 has not yet propagated a new bucket's name to every
+    /// endpoint; its region, when reported.
+    Propagating { region: Option<String> },
     /// 404.
     Missing,
     /// 403: not allowed, or the name belongs to another account's bucket.
@@ -80,10 +87,35 @@ pub(crate) fn judge(bucket: &str, expected: Option<&str>, head: &Head) -> Attemp
                 format!("S3 bucket {bucket} exists (its region was not reported)"),
             )),
         },
-        Head::Moved { region } => wrong_region(
-            region.as_deref().unwrap_or("another region"),
-            expected.unwrap_or("the configured region"),
-        ),
+        Head::Moved { region } => match (region.as_deref(), expected) {
+            // The bucket is where it should be, yet S3 redirected the request: the endpoint
+            // preflight was given serves another region, so access was not confirmed.
+            (Some(actual), Some(expected)) if actual == expected => Attempt::settled(
+                Outcome::warn(
+                    "s3-bucket-redirected",
+                    format!("S3 bucket {bucket} is in {actual} as expected, but the S3 endpoint preflight used redirected the request there (301): it serves another region, so access to the bucket ({ACTION}) was not confirmed"),
+                )
+                .hint(format!("Point preflight's S3 endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) at {actual}'s, or unset it to use the regional endpoint of checks.s3-bucket.region."))
+                .evidence("region", actual),
+            ),
+            (actual, expected) => wrong_region(
+                actual.unwrap_or("another region"),
+                expected.unwrap_or("the configured region"),
+            ),
+        },
+        Head::Propagating { region } => match (region.as_deref(), expected) {
+            (Some(actual), Some(expected)) if actual != expected => wrong_region(actual, expected),
+            (actual, _) => Attempt::transient(
+                Outcome::fail(
+                    "s3-bucket-propagating",
+                    format!(
+                        "S3 bucket {bucket}{} answered 307 Temporary Redirect: S3 is still propagating the new bucket's name to its endpoints",
+                        actual.map(|r| format!(" (in {r})")).unwrap_or_default()
+                    ),
+                )
+                .hint("A new bucket is reachable everywhere within minutes to hours: wait (preflight --wait retries), and recreate the bucket only if the redirect persists for a day."),
+            ),
+        },
         Head::Missing => Attempt::settled(
             Outcome::fail(
                 "s3-bucket-not-found",
@@ -109,7 +141,8 @@ fn classify(err: &SdkError<HeadBucketError>) -> Option<Head> {
     match raw.status().as_u16() {
         404 => Some(Head::Missing),
         403 => Some(Head::Forbidden),
-        301 | 307 => Some(Head::Moved { region }),
+        301 => Some(Head::Moved { region }),
+        307 => Some(Head::Propagating { region }),
         // S3 answers 400 to a request signed for the wrong region, naming the right one.
         400 if region.is_some() => Some(Head::Moved { region }),
         _ => None,
@@ -185,20 +218,24 @@ impl Check for S3Bucket {
         let Some(s3) = ctx.s3() else {
             return super::no_client();
         };
-        // The same client, re-addressed: its credentials, endpoint and HTTP client are shared.
-        let s3 = if self.force_path_style {
-            Cow::Owned(aws_sdk_s3::Client::from_conf(
-                s3.config().to_builder().force_path_style(true).build(),
-            ))
-        } else {
-            Cow::Borrowed(s3)
-        };
         let expected = self
             .region
             .clone()
             .or_else(|| s3.config().region().map(ToString::to_string));
+        // Asked in the expected region, with the shared client (its credentials, endpoint and
+        // HTTP client), re-addressed for this request only.
+        let mut this_request = aws_sdk_s3::config::Builder::default();
+        this_request.set_region(expected.clone().map(aws_sdk_s3::config::Region::new));
+        this_request.set_force_path_style(self.force_path_style.then_some(true));
         let bucket = &self.bucket;
-        let head = match s3.head_bucket().bucket(bucket).send().await {
+        let sent = s3
+            .head_bucket()
+            .bucket(bucket)
+            .customize()
+            .config_override(this_request)
+            .send()
+            .await;
+        let head = match sent {
             Ok(output) => Head::Found {
                 region: output.bucket_region().map(str::to_owned),
             },
@@ -220,75 +257,68 @@ mod tests {
     #[test]
     fn judges_what_head_bucket_said() {
         let b = "goldenpath-dev-loki";
-        let found = |r: Option<&str>| Head::Found {
-            region: r.map(str::to_owned),
-        };
-        for (head, expected, status, code) in [
-            (
-                found(Some("eu-west-1")),
-                Some("eu-west-1"),
-                Status::Pass,
-                "s3-bucket-found",
-            ),
-            (
-                found(Some("eu-west-1")),
-                None,
-                Status::Pass,
-                "s3-bucket-found",
-            ),
-            (
-                found(None),
-                Some("eu-west-1"),
-                Status::Pass,
-                "s3-bucket-found",
-            ),
-            (
-                found(Some("us-east-2")),
-                Some("eu-west-1"),
-                Status::Fail,
-                "s3-bucket-wrong-region",
-            ),
-            (
-                Head::Moved {
-                    region: Some("us-east-2".into()),
-                },
-                Some("eu-west-1"),
-                Status::Fail,
-                "s3-bucket-wrong-region",
-            ),
-            (
-                Head::Moved { region: None },
-                None,
-                Status::Fail,
-                "s3-bucket-wrong-region",
-            ),
+        let r = |r: Option<&str>| r.map(str::to_owned);
+        let found = |region| Head::Found { region: r(region) };
+        let moved = |region| Head::Moved { region: r(region) };
+        let propagating = |region| Head::Propagating { region: r(region) };
+        let (eu, us) = (Some("eu-west-1"), Some("us-east-2"));
+        let pass = || (Status::Pass, "s3-bucket-found", Retry::Never);
+        let wrong = || (Status::Fail, "s3-bucket-wrong-region", Retry::Never);
+        let redirected = || (Status::Warn, "s3-bucket-redirected", Retry::Never);
+        let new = || (Status::Fail, "s3-bucket-propagating", Retry::Backoff);
+        for (head, expected, (status, code, retry)) in [
+            (found(eu), eu, pass()),
+            (found(eu), None, pass()),
+            (found(None), eu, pass()),
+            (found(us), eu, wrong()),
+            // A redirect is judged by the region it names, not by being a redirect.
+            (moved(us), eu, wrong()),
+            (moved(eu), eu, redirected()),
+            (moved(None), eu, wrong()),
+            (moved(None), None, wrong()),
+            // 307: a new bucket; a wrong region only when it names another one.
+            (propagating(eu), eu, new()),
+            (propagating(None), eu, new()),
+            (propagating(us), eu, wrong()),
             (
                 Head::Missing,
-                Some("eu-west-1"),
-                Status::Fail,
-                "s3-bucket-not-found",
+                eu,
+                (Status::Fail, "s3-bucket-not-found", Retry::Never),
             ),
             (
                 Head::Forbidden,
-                Some("eu-west-1"),
-                Status::Fail,
-                "aws-forbidden",
+                eu,
+                (Status::Fail, "aws-forbidden", Retry::Never),
             ),
         ] {
             let a = judge(b, expected, &head);
             assert_eq!(
                 (a.outcome.status, a.outcome.code.as_str(), a.retry),
-                (status, code, Retry::Never),
-                "{head:?}"
+                (status, code, retry),
+                "{head:?} expecting {expected:?}"
             );
-            if status == Status::Fail {
+            if status != Status::Pass {
                 assert!(a.outcome.hint.is_some(), "{head:?}");
             }
         }
-        let moved = judge(b, Some("eu-west-1"), &found(Some("us-east-2"))).outcome;
+        let elsewhere = judge(b, eu, &found(us)).outcome;
         assert_eq!(
-            moved.message,
+            elsewhere.message,
             "S3 bucket goldenpath-dev-loki is in us-east-2, not eu-west-1: Loki's S3 client in eu-west-1 would be redirected"
+        );
+        assert_eq!(judge(b, eu, &moved(us)).outcome.message, elsewhere.message);
+        let same = judge(b, eu, &moved(eu)).outcome;
+        assert!(
+            same.message
+                .starts_with("S3 bucket goldenpath-dev-loki is in eu-west-1 as expected"),
+            "{}",
+            same.message
+        );
+        assert!(same.hint.expect("hint").contains("AWS_ENDPOINT_URL_S3"));
+        let new = judge(b, eu, &propagating(eu)).outcome;
+        assert_eq!(
+            new.message,
+            "S3 bucket goldenpath-dev-loki (in eu-west-1) answered 307 Temporary Redirect: S3 is still propagating the new bucket's name to its endpoints"
         );
         let forbidden = judge(b, None, &Head::Forbidden).outcome;
         assert!(

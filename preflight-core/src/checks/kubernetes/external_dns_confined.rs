@@ -1,6 +1,12 @@
-//! `external-dns-confined`: a guard before ExternalDNS writes anything. It reads the flags of
-//! ExternalDNS's Deployment, not DNS records (the records are `dns-scope`'s business), so a
-//! misconfigured ExternalDNS fails here on a fresh cluster, where no record exists yet.
+//! `external-dns-confined`: ExternalDNS is confined to the domain this cluster owns. It reads
+//! the flags of ExternalDNS's Deployment, not DNS records (the records are `dns-scope`'s
+//! business), so a misconfigured ExternalDNS fails here even where it has written nothing yet.
+//!
+//! It is not a guard before ExternalDNS's first write: ExternalDNS (tier 1, wave 20) runs from
+//! wave 20, and tier 1.5's gate (wave 49) is the first to run this check. By then whatever
+//! tier 1's apps publish (an Ingress or Service with a public host) is already written. What it
+//! guards is the first app with public hosts, tier 1.5's Grafana: a misconfigured ExternalDNS
+//! stops the sync before Grafana's Ingress gets its record.
 //!
 //! Flags are read from the container's `command` and `args` (`--flag=value` or `--flag value`;
 //! `--domain-filter` and `--exclude-domains` repeat and accumulate) and, for a flag absent from
@@ -43,6 +49,7 @@ use super::fetch::{self, DEPLOYMENTS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
+use crate::checks::aws::dns_names::{build_subdomain, is_within};
 use crate::config::ObjectRef;
 use crate::contract::{Mode, Values};
 use crate::outcome::{Outcome, Status};
@@ -260,27 +267,6 @@ fn domain(text: &str) -> String {
         .trim_end_matches('.')
         .trim_start_matches('.')
         .to_ascii_lowercase()
-}
-
-/// Whether `name` is `parent` or lies under it (both as [`domain`] writes them).
-fn is_within(name: &str, parent: &str) -> bool {
-    name == parent
-        || name
-            .strip_suffix(parent)
-            .is_some_and(|rest| rest.ends_with('.'))
-}
-
-/// The build subdomain `name` lies in, if any: `b-{buildId}` right under the environment's
-/// zone, with a dated build id (`b-26-01-23-01`), as `dns-scope` tells build subdomains from
-/// ordinary names such as `b-roll`.
-fn build_subdomain(name: &str, env_zone: &str) -> Option<String> {
-    let under = name.strip_suffix(env_zone)?.strip_suffix('.')?;
-    let label = under.rsplit('.').next()?;
-    let dated = label
-        .strip_prefix("b-")
-        .and_then(|rest| rest.bytes().next())
-        .is_some_and(|b| b.is_ascii_digit());
-    dated.then(|| format!("{label}.{env_zone}"))
 }
 
 /// One thing wrong with the flags.

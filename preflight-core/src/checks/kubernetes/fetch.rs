@@ -75,6 +75,7 @@ impl ResourceType {
 }
 
 pub(crate) static NODES: ResourceType = ResourceType::new("", "v1", "nodes", "Node");
+pub(crate) static NAMESPACES: ResourceType = ResourceType::new("", "v1", "namespaces", "Namespace");
 pub(crate) static SECRETS: ResourceType = ResourceType::new("", "v1", "secrets", "Secret");
 pub(crate) static EXTERNAL_SECRETS: ResourceType = ResourceType::new(
     "external-secrets.io",

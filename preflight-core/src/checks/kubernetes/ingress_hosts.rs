@@ -1,5 +1,7 @@
 //! `ingress-hosts`: the platform's Ingresses ask for what this cluster can serve. Every host
-//! (`spec.rules[].host`, `spec.tls[].hosts[]`) is the build's `hostSuffix` or under it, the
+//! (`spec.rules[].host`, `spec.tls[].hosts[]`) is the build's `hostSuffix` or under it (and, on
+//! a persistent cluster, outside the build subdomains `b-{buildId}.{env}.{baseDomain}`, which
+//! belong to ephemeral clusters, as `dns-scope` and `external-dns-confined` hold it), the
 //! IngressClass is Kong's, and an Ingress that asks cert-manager for a certificate names a
 //! ClusterIssuer that exists and is Ready, and its Certificates are Ready (waited on).
 //!
@@ -26,6 +28,8 @@ use super::fetch::{self, CERTIFICATES, CLUSTER_ISSUERS, Fetched, INGRESSES};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
+use crate::checks::aws::dns_names::{build_subdomain, is_within};
+use crate::contract::Mode;
 use crate::outcome::{Outcome, Status, name_list};
 use crate::platform::{APPS, NeededBy, Provider, Scope};
 use crate::tier::Tier;
@@ -164,22 +168,15 @@ impl IngressDoc {
     }
 }
 
-/// Whether `host` (a wildcard `*.` included) is `suffix` or lies under it.
-fn is_under(host: &str, suffix: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let suffix = suffix.trim_end_matches('.').to_ascii_lowercase();
-    host == suffix
-        || host
-            .strip_suffix(&suffix)
-            .is_some_and(|rest| rest.ends_with('.'))
-}
-
 /// What the check expects, from the contract and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Expect {
     pub host_suffix: String,
     pub ingress_class: String,
     pub namespaces: Vec<String>,
+    /// On a persistent cluster, the environment's zone, whose build subdomains belong to
+    /// ephemeral clusters; `None` on an ephemeral one, whose suffix is its build subdomain.
+    pub build_zone: Option<String>,
 }
 
 /// What was read.
@@ -197,6 +194,7 @@ pub(crate) struct Found {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     HostOutsideSuffix,
+    HostInBuild,
     ClassWrong,
     IssuerMissing,
     IssuerNotReady,
@@ -210,6 +208,7 @@ impl Kind {
     fn code(self) -> &'static str {
         match self {
             Kind::HostOutsideSuffix => "ingress-host-outside-suffix",
+            Kind::HostInBuild => "ingress-host-in-build",
             Kind::ClassWrong => "ingress-class-wrong",
             Kind::IssuerMissing => "ingress-issuer-missing",
             Kind::IssuerNotReady => "ingress-issuer-not-ready",
@@ -252,13 +251,25 @@ pub(crate) fn judge(found: &Found, expect: &Expect) -> Outcome {
     for ingress in &ingresses {
         let id = ingress.id();
         for host in ingress.hosts() {
-            if !is_under(host, suffix) {
+            if !is_within(host, suffix) {
                 problems.push((
                     Kind::HostOutsideSuffix,
                     format!("Ingress {id}: host {host} is outside {suffix}"),
                 ));
                 hints.entry(Kind::HostOutsideSuffix).or_insert_with(|| format!(
                     "Build each host from the contract's suffix ({{app}}.{suffix}, the Helm value global.hostSuffix) instead of hard-coding it: this cluster owns only {suffix}, ExternalDNS publishes nothing else and cert-manager cannot prove another name."
+                ));
+            } else if let Some((zone, build)) = expect
+                .build_zone
+                .as_deref()
+                .and_then(|zone| Some((zone, build_subdomain(host, zone)?)))
+            {
+                problems.push((
+                    Kind::HostInBuild,
+                    format!("Ingress {id}: host {host} lies in the build subdomain {build}, which belongs to an ephemeral cluster"),
+                ));
+                hints.entry(Kind::HostInBuild).or_insert_with(|| format!(
+                    "Build each host as {{app}}.{suffix} (the Helm value global.hostSuffix) outside the build subdomains b-<buildId>.{zone}: an ephemeral cluster owns its build subdomain, and a persistent cluster's record there would shadow or be deleted with it."
                 ));
             }
         }
@@ -463,8 +474,17 @@ impl IngressHosts {
                 host_suffix,
                 ingress_class,
                 namespaces,
+                build_zone: None,
             },
         }
+    }
+
+    /// The same check on a persistent cluster, whose hosts must also stay out of the build
+    /// subdomains of `env_zone` (`{env}.{baseDomain}`).
+    #[must_use]
+    pub fn persistent(mut self, env_zone: String) -> Self {
+        self.expect.build_zone = Some(env_zone);
+        self
     }
 
     /// Lists one resource in several namespaces at once.
@@ -580,8 +600,15 @@ impl Definition for IngressHosts {
             "Ingresses in {} have hosts under {suffix}, class {class} and Ready certificates",
             namespaces.join(", ")
         );
+        let mut check = IngressHosts::new(suffix, class, namespaces);
+        if site.values.mode.value == Mode::Persistent {
+            check = check.persistent(format!(
+                "{}.{}",
+                site.values.env.value, site.values.base_domain.value
+            ));
+        }
         Ok(Built::new(
-            IngressHosts::new(suffix, class, namespaces),
+            check,
             title,
             Self::provided_by(settings, site),
             &[super::KubeApi::ID],
@@ -619,6 +646,7 @@ mod tests {
             host_suffix: SUFFIX.into(),
             ingress_class: "kong".into(),
             namespaces: vec!["monitoring".into(), "kong".into()],
+            build_zone: None,
         }
     }
 
@@ -676,10 +704,94 @@ mod tests {
         );
         assert!(namespaces_below(Tier::Three).contains(&"backstage".to_owned()));
         assert!(!namespaces_below(Tier::Three).contains(&"keycloak".to_owned()));
-        assert!(is_under(&format!("*.{SUFFIX}"), SUFFIX));
-        assert!(is_under(&format!("Grafana.{SUFFIX}."), SUFFIX));
-        assert!(!is_under("grafana.dev.goldenpathidp.io", SUFFIX));
-        assert!(!is_under(&format!("x{SUFFIX}"), SUFFIX));
+        assert!(is_within(&format!("*.{SUFFIX}"), SUFFIX));
+        assert!(is_within(&format!("Grafana.{SUFFIX}."), SUFFIX));
+        assert!(!is_within("grafana.dev.goldenpathidp.io", SUFFIX));
+        assert!(!is_within(&format!("x{SUFFIX}"), SUFFIX));
+    }
+
+    #[test]
+    fn a_persistent_clusters_hosts_stay_out_of_build_subdomains() {
+        let persistent = Expect {
+            host_suffix: "dev.goldenpathidp.io".into(),
+            build_zone: Some("dev.goldenpathidp.io".into()),
+            ..expect()
+        };
+        let with_host = |host: &str| Found {
+            ingresses: vec![grafana(
+                "{}",
+                &format!("{{ingressClassName: kong, rules: [{{host: {host}}}]}}"),
+            )],
+            ..Found::default()
+        };
+        for (host, status, code) in [
+            (
+                "grafana.dev.goldenpathidp.io",
+                Status::Pass,
+                "ingress-hosts-valid",
+            ),
+            (
+                "'*.dev.goldenpathidp.io'",
+                Status::Pass,
+                "ingress-hosts-valid",
+            ),
+            (
+                "b-roll.dev.goldenpathidp.io",
+                Status::Pass,
+                "ingress-hosts-valid",
+            ),
+            (
+                "grafana.apps.dev.goldenpathidp.io",
+                Status::Pass,
+                "ingress-hosts-valid",
+            ),
+            (
+                "grafana.b-26-01-23-01.dev.goldenpathidp.io",
+                Status::Fail,
+                "ingress-host-in-build",
+            ),
+            (
+                "'*.B-26-01-24-02.dev.goldenpathidp.io.'",
+                Status::Fail,
+                "ingress-host-in-build",
+            ),
+            (
+                "b-1.dev.goldenpathidp.io",
+                Status::Fail,
+                "ingress-host-in-build",
+            ),
+            (
+                "grafana.test.goldenpathidp.io",
+                Status::Fail,
+                "ingress-host-outside-suffix",
+            ),
+        ] {
+            let o = judge(&with_host(host), &persistent);
+            assert_eq!(
+                (o.status, o.code.as_str()),
+                (status, code),
+                "{host}: {}",
+                o.message
+            );
+            if code == "ingress-host-in-build" {
+                assert!(
+                    o.message.contains("lies in the build subdomain b-")
+                        && o.message.contains(
+                            ".dev.goldenpathidp.io, which belongs to an ephemeral cluster"
+                        ),
+                    "{}",
+                    o.message
+                );
+                assert!(
+                    o.hint
+                        .expect("hint")
+                        .contains("outside the build subdomains b-<buildId>.dev.goldenpathidp.io")
+                );
+            }
+        }
+        // An ephemeral cluster's own suffix is a build subdomain: that is its to use.
+        let o = judge(&with_host(&format!("grafana.{SUFFIX}")), &expect());
+        assert_eq!(o.status, Status::Pass, "{}", o.message);
     }
 
     #[test]

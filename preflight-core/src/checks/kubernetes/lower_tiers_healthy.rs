@@ -1,8 +1,9 @@
 //! `lower-tiers-healthy`: a tier's gate opens only when every Argo CD Application of a lower
 //! tier is `Synced` and `Healthy`, which is what the seed platform waited for with
-//! `kubectl wait` before syncing the next tier.
+//! `kubectl wait` before syncing the next tier. An app-of-apps creates its children wave by
+//! wave: a lower tier's app it lists (`status.resources`) but has not created yet fails too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -244,8 +245,34 @@ fn diagnose(status: Option<&AppStatus>) -> Option<String> {
     Some(parts.join("; "))
 }
 
+/// The platform's apps of tiers below `gate` that an app-of-apps lists among its resources
+/// (`status.resources[]` of kind Application) but that do not exist yet: on a first sync the
+/// root creates its children wave by wave, so a lower tier's app that is still missing when a
+/// gate runs means that tier has not been synced. (tier, app, the Application listing it.)
+fn missing_children(apps: &[ApplicationDoc], gate: Tier) -> Vec<(Tier, &str, &str)> {
+    let existing: BTreeSet<&str> = apps.iter().map(|a| a.metadata.name.as_str()).collect();
+    let mut missing: Vec<(Tier, &str, &str)> = Vec::new();
+    for root in apps {
+        let Some(status) = &root.status else { continue };
+        for child in &status.resources {
+            if child.kind != "Application" || existing.contains(child.name.as_str()) {
+                continue;
+            }
+            if let Some(app) = crate::platform::app_named(&child.name)
+                && app.tier < gate
+                && !missing.iter().any(|(_, name, _)| *name == child.name)
+            {
+                missing.push((app.tier, child.name.as_str(), root.metadata.name.as_str()));
+            }
+        }
+    }
+    missing.sort_unstable();
+    missing
+}
+
 /// Judges the Applications of the namespace: those labelled with a tier below `gate` must be
-/// Synced and Healthy. Unlabelled and mislabelled ones are left to `tier-gating`.
+/// Synced and Healthy, and those of the platform's apps of lower tiers that an app-of-apps
+/// lists must exist. Unlabelled and mislabelled ones are left to `tier-gating`.
 pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSettings) -> Outcome {
     let label = &settings.label;
     if gate == Tier::Zero {
@@ -265,7 +292,8 @@ pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSe
             None | Some(Err(_)) => unlabelled += 1,
         }
     }
-    if lower.is_empty() {
+    let missing = missing_children(apps, gate);
+    if lower.is_empty() && missing.is_empty() {
         let mut seen = Vec::new();
         if higher > 0 {
             seen.push(format!("{higher} of tier {gate} or above"));
@@ -291,13 +319,18 @@ pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSe
         .evidence("count", 0);
     }
     lower.sort_by(|(ta, a), (tb, b)| (ta, &a.metadata.name).cmp(&(tb, &b.metadata.name)));
-    let bad: Vec<(&str, String)> = lower
-        .iter()
-        .filter_map(|(tier, app)| {
+    let not_created = missing.iter().map(|(tier, name, root)| {
+        (
+            *name,
+            format!("Application {name} (tier {tier}) does not exist yet: Application {root} lists it, not created (tier {tier} has not synced)"),
+        )
+    });
+    let bad: Vec<(&str, String)> = not_created
+        .chain(lower.iter().filter_map(|(tier, app)| {
             let name = app.metadata.name.as_str();
             diagnose(app.status.as_ref())
                 .map(|why| (name, format!("Application {name} (tier {tier}): {why}")))
-        })
+        }))
         .collect();
     if bad.is_empty() {
         let names: Vec<&str> = lower
@@ -326,7 +359,7 @@ pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSe
     .hint(format!(
         "Look at the Application in ArgoCD (argocd app get {first}, or kubectl -n {namespace} describe application {first}) and fix the resource it names, then sync it again; if it is still progressing, run with --wait to give it time. The tier-{gate} gate opens only when every lower tier is Synced and Healthy."
     ))
-    .evidence("count", lower.len())
+    .evidence("count", lower.len() + missing.len())
     .evidence("unhealthy", bad.len())
 }
 
@@ -420,6 +453,21 @@ mod tests {
   status: {sync: {status: Synced}, health: {status: Healthy}}
 ";
 
+    /// An app-of-apps whose tier-1.5 and tier-2 children are not created yet (Argo CD lists a
+    /// resource it has not created as OutOfSync, health Missing).
+    const ROOT_LISTS_MISSING: &str = r"
+- metadata: {name: platform-root}
+  status:
+    sync: {status: OutOfSync}
+    health: {status: Missing}
+    resources:
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: kong, status: Synced, health: {status: Healthy}, syncWave: 30}
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: prometheus, status: OutOfSync, health: {status: Missing}, syncWave: 50}
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: backstage, status: OutOfSync, health: {status: Missing}, syncWave: 100}
+- metadata: {name: kong, labels: {goldenpath.idp/tier: '1'}}
+  status: {sync: {status: Synced}, health: {status: Healthy}}
+";
+
     const DEGRADED: &str = r#"
 - metadata: {name: external-secrets, labels: {goldenpath.idp/tier: '1'}}
   status:
@@ -452,6 +500,26 @@ mod tests {
             absent: &'static [&'static str],
         }
         let cases = [
+            Case {
+                name: "a lower tier's app the root lists but has not created",
+                yaml: ROOT_LISTS_MISSING,
+                gate: Tier::Two,
+                status: Status::Fail,
+                code: "lower-tiers-unhealthy",
+                present: &[
+                    "Application prometheus (tier 1.5) does not exist yet: Application platform-root lists it, not created (tier 1.5 has not synced)",
+                ],
+                absent: &["kong", "backstage"],
+            },
+            Case {
+                name: "the root lists only the gate's own and later tiers' apps as missing",
+                yaml: ROOT_LISTS_MISSING,
+                gate: Tier::OneAndHalf,
+                status: Status::Pass,
+                code: "lower-tiers-healthy",
+                present: &["1 Application(s) of tiers below 1.5 are Synced and Healthy: kong"],
+                absent: &["prometheus"],
+            },
             Case {
                 name: "all healthy",
                 yaml: HEALTHY_APPS,

@@ -2,15 +2,27 @@
 //! waves, after its tier's gate. An Application of a higher tier at a lower wave syncs before
 //! its gate has checked what it needs: ArgoCD orders the app-of-apps by wave alone.
 //!
-//! A tier's gate is the PreSync hook at the wave before the tier's first app
-//! ([`platform::first_wave`] minus one), as `hooks/` place them: 9 for tier 1, 49 for 1.5, 99
-//! for 2, 199 for 3. ArgoCD reads a missing or non-integer `argocd.argoproj.io/sync-wave` as
-//! wave 0, before every gate. Applications without the tier label, or with a label that is not
-//! a tier, are `tier-gating`'s business and skipped here, as are the ones `exempt`.
+//! A tier's gate is the PreSync hook at the wave before the tier's band (its low end minus
+//! one), as `hooks/` place them: with the platform's bands (brief §1) 9 for tier 1, 49 for 1.5,
+//! 99 for 2, 199 for 3, the wave before each tier's first app. Bands are validated when the
+//! config is read: each starts no later than it ends, and each tier's lies above the band of the
+//! tier below with at least one wave between them for the gate. ArgoCD reads a missing or
+//! non-integer `argocd.argoproj.io/sync-wave` as wave 0, before every gate. Applications without
+//! the tier label, or with a label that is not a tier, are `tier-gating`'s business and skipped
+//! here, as are the ones `exempt`.
+//!
+//! On a first sync the app-of-apps' root creates its child Applications wave by wave: a tier-2
+//! child at wave 45 is created, and synced, at wave 45, before any later gate could see it. So
+//! the check also reads what every Application of the namespace lists in `status.resources`
+//! (ArgoCD's `ResourceStatus`, with the `syncWave` the root will create each child at, absent
+//! when 0), the children not created yet included (`OutOfSync`, health `Missing`): each child
+//! of kind `Application` (group `argoproj.io`) named in the platform's apps is judged at the
+//! wave its root lists, with the platform's tier for it. A child that already exists is judged
+//! once, by its own label and annotation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::TierGatingSettings;
 use super::fetch::{self, APPLICATIONS};
@@ -29,8 +41,13 @@ pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 pub struct Band(pub i32, pub i32);
 
 impl Band {
-    fn contains(self, wave: i32) -> bool {
-        self.0 <= wave && wave <= self.1
+    fn contains(self, wave: i64) -> bool {
+        i64::from(self.0) <= wave && wave <= i64::from(self.1)
+    }
+
+    /// The wave of the tier's gate: the one before its band.
+    fn gate(self) -> i32 {
+        self.0 - 1
     }
 }
 
@@ -49,10 +66,21 @@ pub struct SyncWavesSettings {
     /// The label carrying an Application's tier (as `checks.tier-gating.label`).
     pub label: String,
     /// Each tier's band of waves, e.g. `"2": [100, 102]`; a tier given here replaces its
-    /// default band, the others keep theirs.
+    /// default band, the others keep theirs. A tier's gate is the wave before its band.
+    #[serde(deserialize_with = "valid_bands")]
     pub bands: BTreeMap<Tier, Band>,
     /// Applications exempt from the rule, such as the app-of-apps root.
     pub exempt: Vec<String>,
+}
+
+/// The platform's bands (brief §1): each tier's first and last app's waves.
+fn default_bands() -> BTreeMap<Tier, Band> {
+    BTreeMap::from([
+        (Tier::One, Band(10, 40)),
+        (Tier::OneAndHalf, Band(50, 52)),
+        (Tier::Two, Band(100, 102)),
+        (Tier::Three, Band(200, 201)),
+    ])
 }
 
 impl Default for SyncWavesSettings {
@@ -62,38 +90,75 @@ impl Default for SyncWavesSettings {
         SyncWavesSettings {
             namespace: gating.namespace,
             label: gating.label,
-            bands: BTreeMap::from([
-                (Tier::One, Band(10, 40)),
-                (Tier::OneAndHalf, Band(50, 52)),
-                (Tier::Two, Band(100, 102)),
-                (Tier::Three, Band(200, 201)),
-            ]),
+            bands: default_bands(),
             exempt: Vec::new(),
         }
+    }
+}
+
+/// The bands in force: the defaults, with the tiers `given` replaced.
+fn effective(given: &BTreeMap<Tier, Band>) -> BTreeMap<Tier, Band> {
+    let mut bands = default_bands();
+    bands.extend(given.iter().map(|(t, b)| (*t, *b)));
+    bands
+}
+
+/// Why the bands in force with `given` cannot order the tiers, if they cannot: a band must
+/// start no later than it ends, and lie above the band of the tier below with a wave between
+/// them for its gate (which runs at the wave before its band).
+fn band_problem(given: &BTreeMap<Tier, Band>) -> Option<String> {
+    let bands = effective(given);
+    if let Some((tier, band)) = bands.iter().find(|(_, b)| b.0 > b.1) {
+        return Some(format!(
+            "tier {tier}'s band [{}, {}] ends before it starts",
+            band.0, band.1
+        ));
+    }
+    let ordered: Vec<(&Tier, &Band)> = bands.iter().collect();
+    ordered.windows(2).find_map(|pair| {
+        let [(lower, below), (tier, band)] = pair else {
+            return None;
+        };
+        (band.gate() <= below.1).then(|| {
+            format!(
+                "tier {tier}'s band {band} (gate at wave {}) does not lie above tier {lower}'s band {below}: each tier's band must start at least two waves after the band of the tier below, leaving a wave for its gate",
+                band.gate()
+            )
+        })
+    })
+}
+
+/// Reads `bands` and rejects, with its place in the file, bands that cannot order the tiers.
+fn valid_bands<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Tier, Band>, D::Error> {
+    let given = BTreeMap::<Tier, Band>::deserialize(d)?;
+    match band_problem(&given) {
+        Some(problem) => Err(serde::de::Error::custom(problem)),
+        None => Ok(given),
     }
 }
 
 impl SyncWavesSettings {
     /// The bands in force: the defaults, with the tiers the settings give replaced.
     fn effective_bands(&self) -> BTreeMap<Tier, Band> {
-        let mut bands = SyncWavesSettings::default().bands;
-        bands.extend(self.bands.iter().map(|(t, b)| (*t, *b)));
-        bands
+        effective(&self.bands)
     }
 }
 
-/// The wave of a tier's gate: the wave before the tier's first app, where `hooks/` place it.
-/// `None` for a tier without apps (tier 0, whose gate runs before every app).
+/// The wave of a tier's gate with the platform's bands: the wave before the tier's band, which
+/// is the wave before its first app. `None` for a tier without a band (tier 0, whose gate runs
+/// before every app).
 #[must_use]
 pub fn gate_wave(tier: Tier) -> Option<i32> {
-    platform::first_wave(tier).map(|w| w - 1)
+    default_bands().get(&tier).map(|b| b.gate())
 }
 
-/// An Application's name, labels and annotations.
+/// An Application's name, labels, annotations, and the resources its status lists.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct ApplicationDoc {
     #[serde(default)]
     metadata: Metadata,
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
+    status: AppStatus,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -106,111 +171,221 @@ struct Metadata {
     annotations: BTreeMap<String, String>,
 }
 
+#[derive(Clone, Debug, Default, Deserialize)]
+struct AppStatus {
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
+    resources: Vec<ResourceStatus>,
+}
+
+/// An entry of `status.resources`, ArgoCD's `ResourceStatus`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceStatus {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    /// `omitempty` in ArgoCD: absent means wave 0.
+    #[serde(default)]
+    sync_wave: Option<i64>,
+}
+
+/// Where an Application's wave comes from.
+enum Wave<'a> {
+    /// Its own annotation (absent, or as written).
+    Annotation(Option<&'a str>),
+    /// The wave its root lists it at, before it exists.
+    Listed { root: &'a str, wave: i64 },
+}
+
+/// An Application to judge: its name, tier and wave.
+struct Subject<'a> {
+    name: &'a str,
+    tier: Tier,
+    wave: Wave<'a>,
+}
+
 /// The wave to suggest for an Application of `tier` named `name`: the platform's own wave for
-/// it when that fits, else the band's first wave after the gate; `None` when the band leaves
-/// no wave after the gate.
-fn suggested(name: &str, tier: Tier, band: Band, gate: Option<i32>) -> Option<i32> {
-    let fits = |w: i32| band.contains(w) && gate.is_none_or(|g| w > g);
+/// it when that fits the band, else the band's first wave.
+fn suggested(name: &str, tier: Tier, band: Band) -> i64 {
     platform::app_named(name)
         .filter(|a| a.tier == tier)
         .and_then(|a| a.wave)
-        .filter(|w| fits(*w))
-        .or_else(|| {
-            let first = gate.map_or(band.0, |g| band.0.max(g + 1));
-            fits(first).then_some(first)
-        })
+        .map(i64::from)
+        .filter(|w| band.contains(*w))
+        .unwrap_or(i64::from(band.0))
 }
 
-/// Judges the Applications of the namespace against the bands in force.
+/// What is wrong with one Application's place, if anything.
+fn problem(subject: &Subject<'_>, bands: &BTreeMap<Tier, Band>) -> Option<(String, Option<i64>)> {
+    let Subject { name, tier, wave } = subject;
+    let tier = *tier;
+    let Some(&band) = bands.get(&tier) else {
+        return Some((
+            format!(
+                "Application {name} is tier {tier}, which has no band in checks.sync-waves.bands"
+            ),
+            None,
+        ));
+    };
+    let gate = band.gate();
+    let fix = Some(suggested(name, tier, band));
+    let text = match wave {
+        Wave::Annotation(None) => format!(
+            "Application {name} (tier {tier}) has no {SYNC_WAVE_ANNOTATION}: ArgoCD syncs it at wave 0, before every gate (band {band}, tier {tier}'s gate at wave {gate})"
+        ),
+        Wave::Annotation(Some(text)) => match text.parse::<i64>() {
+            Err(_) => format!(
+                "Application {name} (tier {tier}) has {SYNC_WAVE_ANNOTATION} {text:?}, not an integer: ArgoCD syncs it at wave 0, before every gate (band {band}, tier {tier}'s gate at wave {gate})"
+            ),
+            Ok(w) => format!(
+                "Application {name} (tier {tier}) is at wave {w}, {}",
+                out_of_place(w, tier, band, bands)?
+            ),
+        },
+        Wave::Listed { root, wave } => format!(
+            "Application {name} (tier {tier}, not created yet) is listed by Application {root} at wave {wave}, {}",
+            out_of_place(*wave, tier, band, bands)?
+        ),
+    };
+    Some((text, fix))
+}
+
+/// Why `wave` is out of `tier`'s place, or `None` when it is inside the band (and so after the
+/// gate, the wave before the band).
+fn out_of_place(wave: i64, tier: Tier, band: Band, bands: &BTreeMap<Tier, Band>) -> Option<String> {
+    if band.contains(wave) {
+        return None;
+    }
+    let other = bands
+        .iter()
+        .find(|(t, b)| **t != tier && b.contains(wave))
+        .map_or_else(String::new, |(t, _)| format!(", in tier {t}'s band"));
+    let mut why = format!("outside tier {tier}'s band {band}{other}");
+    if wave <= i64::from(band.gate()) {
+        why.push_str(&format!(
+            " and not after tier {tier}'s gate at wave {}",
+            band.gate()
+        ));
+    }
+    Some(why)
+}
+
+/// Judges the Applications of the namespace, and the children their roots list but have not
+/// created yet, against the bands in force.
 pub(crate) fn judge(
     apps: &[ApplicationDoc],
     bands: &BTreeMap<Tier, Band>,
     settings: &SyncWavesSettings,
 ) -> Outcome {
     let label = &settings.label;
-    let mut checked = 0;
-    let mut violations = Vec::new();
-    let mut fixes = Vec::new();
-    let mut unusable = Vec::new();
+    let exempt = |name: &str| settings.exempt.iter().any(|e| e == name);
     let mut apps: Vec<&ApplicationDoc> = apps.iter().collect();
     apps.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    for app in apps {
-        let name = &app.metadata.name;
-        if settings.exempt.iter().any(|e| e == name) {
+    let live: BTreeSet<&str> = apps.iter().map(|a| a.metadata.name.as_str()).collect();
+
+    let mut subjects = Vec::new();
+    for app in &apps {
+        let name = app.metadata.name.as_str();
+        if exempt(name) {
             continue;
         }
         let Some(Ok(tier)) = app.metadata.labels.get(label).map(|v| v.parse::<Tier>()) else {
             continue;
         };
-        checked += 1;
-        let gate = gate_wave(tier);
-        let gate_text =
-            gate.map_or_else(String::new, |g| format!(", tier {tier}'s gate at wave {g}"));
-        let Some(&band) = bands.get(&tier) else {
-            violations.push(format!(
-                "Application {name} is tier {tier}, which has no band in checks.sync-waves.bands"
-            ));
-            continue;
-        };
-        let wave = app.metadata.annotations.get(SYNC_WAVE_ANNOTATION);
-        let problem = match wave.map(|w| (w, w.parse::<i32>())) {
-            None => Some(format!(
-                "Application {name} (tier {tier}) has no {SYNC_WAVE_ANNOTATION}: ArgoCD syncs it at wave 0, before every gate (band {band}{gate_text})"
-            )),
-            Some((text, Err(_))) => Some(format!(
-                "Application {name} (tier {tier}) has {SYNC_WAVE_ANNOTATION} {text:?}, not an integer: ArgoCD syncs it at wave 0, before every gate (band {band}{gate_text})"
-            )),
-            Some((_, Ok(w))) => {
-                let mut why = Vec::new();
-                if !band.contains(w) {
-                    let other = bands
-                        .iter()
-                        .find(|(t, b)| **t != tier && b.contains(w))
-                        .map_or_else(String::new, |(t, _)| format!(", in tier {t}'s band"));
-                    why.push(format!("outside tier {tier}'s band {band}{other}"));
-                }
-                if let Some(g) = gate.filter(|g| w <= *g) {
-                    why.push(format!("not after tier {tier}'s gate at wave {g}"));
-                }
-                (!why.is_empty()).then(|| {
-                    format!(
-                        "Application {name} (tier {tier}) is at wave {w}, {}",
-                        why.join(" and ")
-                    )
-                })
+        subjects.push(Subject {
+            name,
+            tier,
+            wave: Wave::Annotation(
+                app.metadata
+                    .annotations
+                    .get(SYNC_WAVE_ANNOTATION)
+                    .map(String::as_str),
+            ),
+        });
+    }
+    let checked = subjects.len();
+
+    // The children the roots list and have not created yet (a child in another namespace
+    // cannot be seen here: its listing is all there is to judge).
+    let mut listed: BTreeSet<(&str, i64)> = BTreeSet::new();
+    let mut roots: BTreeSet<&str> = BTreeSet::new();
+    for root in &apps {
+        for child in &root.status.resources {
+            let here = child.namespace.is_empty() || child.namespace == settings.namespace;
+            if child.kind != "Application"
+                || child.group != "argoproj.io"
+                || (here && live.contains(child.name.as_str()))
+                || exempt(&child.name)
+            {
+                continue;
             }
-        };
-        if let Some(problem) = problem {
-            violations.push(problem);
-            match suggested(name, tier, band, gate) {
-                Some(w) => fixes.push(format!("\"{w}\" on {name}")),
-                None => unusable.push(format!("tier {tier}'s band {band}{gate_text}")),
+            let Some(app) = platform::app_named(&child.name) else {
+                continue;
+            };
+            let wave = child.sync_wave.unwrap_or(0);
+            if !listed.insert((app.name, wave)) {
+                continue;
+            }
+            roots.insert(root.metadata.name.as_str());
+            subjects.push(Subject {
+                name: app.name,
+                tier: app.tier,
+                wave: Wave::Listed {
+                    root: &root.metadata.name,
+                    wave,
+                },
+            });
+        }
+    }
+    let not_created = subjects.len() - checked;
+
+    let mut violations = Vec::new();
+    let mut fixes: Vec<String> = Vec::new();
+    for subject in &subjects {
+        if let Some((text, fix)) = problem(subject, bands) {
+            violations.push(text);
+            if let Some(w) = fix {
+                let fix = format!("\"{w}\" on {}", subject.name);
+                if !fixes.contains(&fix) {
+                    fixes.push(fix);
+                }
             }
         }
     }
-    let gates: Vec<String> = Tier::ALL
-        .into_iter()
-        .filter_map(|t| gate_wave(t).map(|g| format!("{t}: {g}")))
+    let gates: Vec<String> = bands
+        .iter()
+        .map(|(t, b)| format!("{t}: {}", b.gate()))
         .collect();
-    if violations.is_empty() && checked == 0 {
+    if violations.is_empty() && subjects.is_empty() {
         return Outcome::warn(
             "sync-waves-no-applications",
             format!(
-                "no ArgoCD Application in {} carries the {label} label",
+                "no ArgoCD Application in {} carries the {label} label or lists a platform app",
                 settings.namespace
             ),
         )
         .hint("Check checks.sync-waves.namespace and .label: ArgoCD's Applications live in its own namespace, labelled with their tier by the app-of-apps.");
     }
+    let roots: Vec<&str> = roots.into_iter().collect();
     if violations.is_empty() {
-        return Outcome::pass(
-            "sync-waves-in-band",
-            format!(
-                "{checked} tier-labelled Application(s) in {} sync inside their tier's band, after its gate",
-                settings.namespace
-            ),
-        )
-        .evidence("gateWaves", gates.join(", "));
+        let mut message = format!(
+            "{checked} tier-labelled Application(s) in {} sync inside their tier's band, after its gate",
+            settings.namespace
+        );
+        if not_created > 0 {
+            message.push_str(&format!(
+                "; so do {not_created} not created yet, as Application(s) {} list them",
+                roots.join(", ")
+            ));
+        }
+        return Outcome::pass("sync-waves-in-band", message)
+            .evidence("gateWaves", gates.join(", "))
+            .evidence("listedNotCreated", not_created);
     }
     let mut hint = String::new();
     if !fixes.is_empty() {
@@ -219,13 +394,7 @@ pub(crate) fn judge(
             fixes.join(", ")
         ));
     }
-    if !unusable.is_empty() {
-        hint.push_str(&format!(
-            "No wave of {} comes after the gate: fix checks.sync-waves.bands. ",
-            unusable.join(", ")
-        ));
-    }
-    hint.push_str("Each tier's Applications sync after its gate, the PreSync hook at the wave before the tier's first app, and inside the tier's band: at a lower wave an app syncs before its gate has checked what it needs.");
+    hint.push_str("Each tier's Applications sync after its gate, the PreSync hook at the wave before the tier's band, and inside the band: at a lower wave an app syncs before its gate has checked what it needs, and the root creates a child Application at the wave it lists it at.");
     Outcome::fail(
         "sync-waves-violated",
         format!(
@@ -259,8 +428,8 @@ impl Definition for SyncWaves {
     const FAMILY: Family = Family::Kubernetes;
     type Settings = SyncWavesSettings;
 
-    /// Before tier 1 syncs, no Application of any tier may be placed before its gate: every
-    /// Application exists, unsynced, from the moment the app-of-apps renders them.
+    /// Before tier 1 syncs, no Application of any tier may be placed before its gate: the
+    /// root lists every child, with its wave, from the moment it renders them.
     fn needed_by(_: &SyncWavesSettings) -> NeededBy {
         NeededBy::tier(Tier::One)
     }
@@ -447,7 +616,7 @@ mod tests {
     }
 
     #[test]
-    fn bands_are_configurable_tier_by_tier_and_never_before_the_gate() {
+    fn bands_are_configurable_tier_by_tier_and_each_gate_moves_with_its_band() {
         let s: SyncWavesSettings =
             serde_saphyr::from_str("bands:\n  \"2\": [95, 102]\n").expect("parses");
         let bands = s.effective_bands();
@@ -458,22 +627,188 @@ mod tests {
             "the other tiers keep theirs"
         );
         let o = run(&[app("extra", Some("2"), Some("97"))], &s);
+        assert_eq!(o.status, Status::Pass, "{}", o.message);
+        assert!(o.evidence["gateWaves"].contains("2: 94"));
+        let o = run(&[app("extra", Some("2"), Some("94"))], &s);
         assert!(
-            o.message
-                .contains("at wave 97, not after tier 2's gate at wave 99"),
+            o.message.contains(
+                "at wave 94, outside tier 2's band 95–102 and not after tier 2's gate at wave 94"
+            ),
             "{}",
             o.message
         );
-        assert!(o.hint.expect("hint").contains("\"100\" on extra"));
+        assert!(o.hint.expect("hint").contains("\"95\" on extra"));
+        // With the defaults, the gate is the wave before each tier's first app.
+        for tier in Tier::ALL {
+            assert_eq!(gate_wave(tier), platform::first_wave(tier).map(|w| w - 1));
+        }
+    }
 
-        let s: SyncWavesSettings =
-            serde_saphyr::from_str("bands:\n  \"2\": [90, 95]\n").expect("parses");
-        let o = run(&[app("extra", Some("2"), Some("92"))], &s);
-        assert!(o.hint.expect("hint").starts_with(
-            "No wave of tier 2's band 90–95, tier 2's gate at wave 99 comes after the gate"
-        ));
+    #[test]
+    fn bands_that_cannot_order_the_tiers_are_a_configuration_error() {
+        for (yaml, needle) in [
+            (
+                "\"2\": [102, 100]",
+                "tier 2's band [102, 100] ends before it starts",
+            ),
+            (
+                "\"2\": [40, 102]",
+                "tier 2's band 40–102 (gate at wave 39) does not lie above tier 1.5's band 50–52",
+            ),
+            (
+                "\"1.5\": [100, 110]",
+                "tier 2's band 100–102 (gate at wave 99) does not lie above tier 1.5's band 100–110",
+            ),
+            (
+                "\"1.5\": [41, 45]",
+                "tier 1.5's band 41–45 (gate at wave 40) does not lie above tier 1's band 10–40",
+            ),
+            ("\"3\": [90, 95]", "tier 3's band 90–95"),
+            ("\"0\": [5, 9]", "tier 1's band 10–40 (gate at wave 9)"),
+        ] {
+            let err = serde_saphyr::from_str::<SyncWavesSettings>(&format!("bands:\n  {yaml}\n"))
+                .expect_err(yaml);
+            assert!(err.to_string().contains(needle), "{yaml}: {err}");
+        }
+        for fine in ["\"0\": [1, 8]", "\"2\": [54, 60]", "\"3\": [104, 104]"] {
+            serde_saphyr::from_str::<SyncWavesSettings>(&format!("bands:\n  {fine}\n"))
+                .unwrap_or_else(|e| panic!("{fine}: {e}"));
+        }
         assert!(
             serde_saphyr::from_str::<SyncWavesSettings>("bands:\n  \"2.5\": [1, 2]\n").is_err()
         );
+        // Through the whole config file, the error names the place.
+        let err = crate::config::Config::from_yaml(
+            "checks:\n  sync-waves:\n    bands:\n      \"2\": [40, 102]\n",
+            "preflight.yaml",
+        )
+        .expect_err("rejected");
+        let text = err.to_string();
+        assert!(
+            text.contains("preflight.yaml") && text.contains("does not lie above"),
+            "{text}"
+        );
+    }
+
+    fn root(name: &str, children: &[(&str, Option<i64>)]) -> ApplicationDoc {
+        let resources: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(child, wave)| {
+                let mut r = serde_json::json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": child, "status": "OutOfSync", "health": {"status": "Missing"}});
+                if let Some(w) = wave {
+                    r["syncWave"] = serde_json::json!(w);
+                }
+                r
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "argocd"},
+            "status": {"resources": resources},
+        }))
+        .expect("reads")
+    }
+
+    #[test]
+    fn judges_the_children_a_root_lists_before_they_exist() {
+        let s = settings();
+        // The incident: loki listed at wave 45 is created and synced at 45, before tier 2's
+        // gate at 99 could see it.
+        let o = run(
+            &[root(
+                "platform-root",
+                &[("kong", Some(30)), ("loki", Some(45))],
+            )],
+            &s,
+        );
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Fail, "sync-waves-violated"),
+            "{}",
+            o.message
+        );
+        assert_eq!(
+            o.message,
+            "1 Application(s) sync out of their tier's place: Application loki (tier 2, not created yet) is listed by Application platform-root at wave 45, outside tier 2's band 100–102 and not after tier 2's gate at wave 99"
+        );
+        assert!(
+            o.hint
+                .expect("hint")
+                .starts_with("Set argocd.argoproj.io/sync-wave: \"101\" on loki")
+        );
+
+        // syncWave is omitempty: absent is wave 0.
+        let o = run(&[root("platform-root", &[("keycloak", None)])], &s);
+        assert!(
+            o.message.contains("keycloak (tier 3, not created yet) is listed by Application platform-root at wave 0"),
+            "{}",
+            o.message
+        );
+
+        // In band: passes, counted apart from the live ones.
+        let o = run(
+            &[
+                root("platform-root", &[("kong", Some(30)), ("loki", Some(101))]),
+                app("kong", Some("1"), Some("30")),
+            ],
+            &s,
+        );
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Pass, "sync-waves-in-band"),
+            "{}",
+            o.message
+        );
+        assert_eq!(
+            o.message,
+            "1 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; so do 1 not created yet, as Application(s) platform-root list them"
+        );
+
+        // A child that exists is judged once, by its own annotation and label.
+        let o = run(
+            &[
+                root("platform-root", &[("loki", Some(45))]),
+                app("loki", Some("2"), Some("101")),
+            ],
+            &s,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.message);
+        let o = run(
+            &[
+                root("platform-root", &[("loki", Some(101))]),
+                app("loki", Some("2"), Some("45")),
+            ],
+            &s,
+        );
+        assert!(
+            o.message.starts_with("1 Application(s)")
+                && o.message
+                    .contains("Application loki (tier 2) is at wave 45"),
+            "{}",
+            o.message
+        );
+
+        // Not an Application, not a platform app, exempt, or listed twice alike: left alone
+        // or judged once.
+        let mut other = root("platform-root", &[("loki", Some(45))]);
+        other.status.resources[0].kind = "Deployment".into();
+        let o = run(
+            &[
+                other,
+                root(
+                    "second-root",
+                    &[("my-extra", Some(1)), ("platform-root", Some(0))],
+                ),
+            ],
+            &s,
+        );
+        assert_eq!(o.code, "sync-waves-no-applications", "{}", o.message);
+        let o = run(
+            &[
+                root("a-root", &[("loki", Some(45))]),
+                root("b-root", &[("loki", Some(45))]),
+            ],
+            &s,
+        );
+        assert!(o.message.starts_with("1 Application(s)"), "{}", o.message);
     }
 }
