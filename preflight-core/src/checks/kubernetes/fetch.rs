@@ -407,6 +407,25 @@ pub(crate) async fn applications<T: DeserializeOwned + Clone>(
     list_all(ctx, &resource, Some(namespace)).await
 }
 
+/// Reads the Applications of `namespace` (see [`applications`]) and judges them together; a
+/// failing judgement is re-checked when any of them changes.
+pub(crate) async fn judge_applications<T, F>(
+    ctx: &Context,
+    namespace: &str,
+    missing_code: &str,
+    hint: &str,
+    judge: F,
+) -> Attempt
+where
+    T: DeserializeOwned + Clone,
+    F: FnOnce(&[T]) -> Outcome,
+{
+    match applications::<T>(ctx, namespace, missing_code, hint).await {
+        Ok((apps, watch)) => Attempt::until_changed(judge(&apps), vec![watch]),
+        Err(failed) => *failed,
+    }
+}
+
 /// Reads one object by name. Uses a list with a `metadata.name` field selector rather than a
 /// get, so that a missing object still yields a resource version to watch for its creation.
 pub(crate) async fn get_watchable<T: DeserializeOwned + Clone>(

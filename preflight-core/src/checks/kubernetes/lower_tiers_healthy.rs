@@ -415,19 +415,14 @@ impl Check for LowerTiersHealthy {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        match fetch::applications::<ApplicationDoc>(
+        fetch::judge_applications(
             ctx,
             &self.settings.namespace,
             "lower-tiers-api-missing",
             "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true): the lower tiers are ArgoCD Applications.",
+            |apps: &[ApplicationDoc]| judge(apps, self.gate, &self.settings),
         )
         .await
-        {
-            Ok((apps, watch)) => {
-                Attempt::until_changed(judge(&apps, self.gate, &self.settings), vec![watch])
-            }
-            Err(failed) => *failed,
-        }
     }
 }
 

@@ -458,19 +458,14 @@ impl Check for SyncWaves {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        match fetch::applications::<ApplicationDoc>(
+        fetch::judge_applications(
             ctx,
             &self.settings.namespace,
             "sync-waves-api-missing",
             "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true).",
+            |apps: &[ApplicationDoc]| judge(apps, &self.bands, &self.settings),
         )
         .await
-        {
-            Ok((apps, watch)) => {
-                Attempt::until_changed(judge(&apps, &self.bands, &self.settings), vec![watch])
-            }
-            Err(failed) => *failed,
-        }
     }
 }
 

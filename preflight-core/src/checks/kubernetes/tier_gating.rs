@@ -183,19 +183,14 @@ impl Check for TierGating {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        match fetch::applications::<ApplicationDoc>(
+        fetch::judge_applications(
             ctx,
             &self.settings.namespace,
             "tier-gating-api-missing",
             "Install ArgoCD with its CRDs (argo-cd chart value crds.install=true).",
+            |apps: &[ApplicationDoc]| judge(apps, &self.gate, &self.settings),
         )
         .await
-        {
-            Ok((apps, watch)) => {
-                Attempt::until_changed(judge(&apps, &self.gate, &self.settings), vec![watch])
-            }
-            Err(failed) => *failed,
-        }
     }
 }
 
