@@ -2,8 +2,8 @@
 # Runs preflight against the in-repo fake Kubernetes API server loaded with a healthy cluster
 # (3 real EKS nodes, the platform's CRDs from tests/fixtures/crds/ and
 # tests/fixtures/cluster-healthy.yaml) and moto's server standing in for
-# AWS (Route53's zone and IRSA's roles, seeded by scripts/seed-aws.py): a real run with no
-# cluster at hand.
+# AWS (Route53's zone, IRSA's roles and an image in ECR, seeded by scripts/seed-aws.py): a
+# real run with no cluster at hand.
 # Extra arguments go to preflight, e.g. ./scripts/demo.sh --tier 1 --output json
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +24,17 @@ for _ in $(seq 100); do grep -q '^ready' "$work/server.out" 2>/dev/null && break
 grep -q '^ready' "$work/server.out" || { echo "fake-kube did not start" >&2; exit 1; }
 for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 "$venv/bin/python" scripts/seed-aws.py "http://127.0.0.1:$port"
+# The tiers' images, as the platform lists them for a first sync (kong's, pushed by the seed).
+cat >"$work/preflight.yaml" <<'EOF'
+checks:
+  image-architecture:
+    images:
+    - {app: kong, image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/goldenpath/kong:3.9.1"}
+EOF
 [ $# -gt 0 ] || set -- --tier 1.5
 status=0
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
   AWS_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true \
-  ./target/debug/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml "$@" || status=$?
+  ./target/debug/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml \
+  --config "$work/preflight.yaml" "$@" || status=$?
 exit "$status"

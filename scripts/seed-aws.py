@@ -2,7 +2,8 @@
 base domain's public hosted zone with the records each cluster's ExternalDNS owns, in the older
 (same-name TXT) and newer ('a-' prefixed TXT) registry formats; and IRSA: the EKS cluster
 goldenpath-dev, its OIDC issuer registered in IAM, and each controller's role trusting exactly
-its ServiceAccount."""
+its ServiceAccount; and what CI pushed to ECR: kong's image as a multi-architecture OCI index."""
+import hashlib
 import json
 import sys
 
@@ -74,3 +75,25 @@ for namespace, name in [
         }],
     }
     iam.create_role(RoleName=f"goldenpath-dev-{name}", AssumeRolePolicyDocument=json.dumps(trust))
+
+# kong's image: an OCI index naming a manifest per architecture (the index is all the check
+# reads for a multi-architecture image).
+ecr = client("ecr")
+ecr.create_repository(repositoryName="goldenpath/kong")
+entries = []
+for arch in ["amd64", "arm64"]:
+    config = json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [],
+    })
+    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+    ecr.put_image(repositoryName="goldenpath/kong", imageManifest=manifest,
+                  imageManifestMediaType="application/vnd.oci.image.manifest.v1+json", imageDigest=digest)
+    entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                    "size": len(manifest), "platform": {"architecture": arch, "os": "linux"}})
+index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+ecr.put_image(repositoryName="goldenpath/kong", imageManifest=index,
+              imageManifestMediaType="application/vnd.oci.image.index.v1+json", imageTag="3.9.1")
