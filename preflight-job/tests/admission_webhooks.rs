@@ -3,7 +3,10 @@
 //! is reproduced first (the server refuses the create), then preflight names the webhook, its
 //! Service and what it intercepts, and notices through a watch when an endpoint turns ready.
 //! A webhook whose namespace selector selects none of the platform's namespaces is left alone,
-//! as the real server leaves the platform's objects alone.
+//! as the real server leaves the platform's objects alone. A namespace not created yet is
+//! judged by the labels ArgoCD will create it with (its Application's
+//! managedNamespaceMetadata): one a webhook keys on fails the gate, and without them a
+//! broken webhook that may intercept it is a warning, never a silent pass.
 
 #![allow(
     clippy::unwrap_used,
@@ -67,6 +70,7 @@ fn pod() -> Value {
 
 on_both_servers!(
     a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_ready,
+    a_namespace_not_created_yet_is_judged_by_the_labels_argocd_gives_it,
     a_webhook_served_at_a_url_must_answer_over_tls,
     a_webhook_that_selects_no_platform_namespace_is_left_alone,
 );
@@ -101,14 +105,16 @@ async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_rea
         .kube
         .apply(endpoint_slice("aws-load-balancer-webhook-service", false))
         .unwrap();
-    // No platform namespace is labelled for its readiness gates yet: it touches no app.
+    // Some of the platform's namespaces do not exist yet (keycloak's, tier 3), and nothing
+    // says they will not be labelled for the readiness gates: the webhook may intercept
+    // them, a warning.
     let ran = run(cluster.preflight(&args)).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_check(
         &ran,
         "admission-webhooks",
-        "pass",
-        "admission-webhooks-served",
+        "warn",
+        "admission-webhook-may-intercept",
     );
     cluster
         .kube
@@ -175,6 +181,100 @@ async fn a_fail_closed_webhook_without_endpoints_fails_the_gate_until_one_is_rea
             .contains("mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (kube-system/aws-load-balancer-webhook-service)"),
         "{}",
         ran.stdout
+    );
+}
+
+/// The Application deploying tier 3's Keycloak, whose namespace ArgoCD creates with `labels`.
+fn keycloak_application(labels: Value) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "keycloak", "namespace": "argocd", "labels": {"goldenpath.idp/tier": "3"}, "annotations": {"argocd.argoproj.io/sync-wave": "200"}},
+        "spec": {
+            "project": "platform",
+            "source": {"repoURL": "https://github.com/goldenpath/platform.git", "path": "apps/keycloak", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "keycloak"},
+            "syncPolicy": {
+                "syncOptions": ["CreateNamespace=true"],
+                "managedNamespaceMetadata": {"labels": labels},
+            },
+        },
+    })
+}
+
+/// A namespace that does not exist yet has only its name for sure: a broken fail-closed
+/// webhook keyed on another label is a warning naming the namespace and the label, and a
+/// failure once the Application deploying into it says ArgoCD creates it with that label.
+async fn a_namespace_not_created_yet_is_judged_by_the_labels_argocd_gives_it(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    let args = CHECK.to_vec();
+    let not_there = cluster.kube.get("v1", "Namespace", None, "keycloak");
+    assert!(not_there.is_none(), "{not_there:?}");
+    cluster.kube.apply(lb_controller_webhook()).unwrap();
+    cluster
+        .kube
+        .apply(endpoint_slice("aws-load-balancer-webhook-service", false))
+        .unwrap();
+    // ArgoCD will create keycloak with another label only: still a warning.
+    cluster
+        .kube
+        .apply(keycloak_application(json!({"team": "identity"})))
+        .unwrap();
+    let ran = run(cluster.preflight(&args)).await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_check(
+        &ran,
+        "admission-webhooks",
+        "warn",
+        "admission-webhook-may-intercept",
+    );
+    let check = ran.check("admission-webhooks");
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "webhook mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (failurePolicy Fail) is served by Service kube-system/aws-load-balancer-webhook-service, which has no ready endpoint: it intercepts namespace"
+        ),
+        "{message}"
+    );
+    let (namespaces, rest) = message
+        .split_once(" created with label elbv2.k8s.aws/pod-readiness-gate-inject=enabled, and would then refuse every create or update of pods there")
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(namespaces.contains("keycloak"), "{message}");
+    assert!(
+        rest.starts_with(" (its objectSelector is not evaluated"),
+        "{message}"
+    );
+    assert!(
+        check["hint"]
+            .as_str()
+            .unwrap()
+            .contains("spec.syncPolicy.managedNamespaceMetadata.labels"),
+        "{check:#}"
+    );
+
+    // The Application gives the namespace the webhook's label: it surely intercepts it.
+    cluster
+        .kube
+        .apply(keycloak_application(
+            json!({"team": "identity", "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}),
+        ))
+        .unwrap();
+    let ran = run(cluster.preflight(&args)).await;
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert_check(
+        &ran,
+        "admission-webhooks",
+        "fail",
+        "admission-webhook-unavailable",
+    );
+    let message = ran.check("admission-webhooks")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with(
+            "webhook mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (failurePolicy Fail) is served by Service kube-system/aws-load-balancer-webhook-service, which has no ready endpoint: every create or update of pods in namespace keycloak is refused"
+        ),
+        "{message}"
     );
 }
 

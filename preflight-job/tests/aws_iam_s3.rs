@@ -640,6 +640,35 @@ async fn a_redirect_is_judged_by_the_region_it_names() {
     );
 }
 
+/// A 400 naming the region the request was signed for is no redirect (S3's 400 for a wrong
+/// signing region names another): it is S3 refusing the request (an expired or invalid
+/// token), which must not pass as `s3-bucket-redirected`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_request_naming_the_signed_region_is_not_a_redirect() {
+    let moto = Moto::start();
+    let stub = S3Stub::start(S3Answer::BadRequest(REGION));
+    let run = stubbed_s3_run(&moto, &stub, REGION, None).await;
+    assert_eq!(
+        stub.signed_regions().first().map(String::as_str),
+        Some(REGION)
+    );
+    // Mapped as any AWS error: S3 named no error code (a HEAD answer has no body).
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "s3-bucket", "fail", "aws-error");
+    let message = text(&run, "s3-bucket", "message");
+    assert!(
+        message.contains("S3 bucket goldenpath-dev-loki (HTTP 400)"),
+        "{message}"
+    );
+
+    // A 400 naming another region than the one signed for is S3's wrong-region answer.
+    let elsewhere = S3Stub::start(S3Answer::BadRequest("us-east-2"));
+    let run = stubbed_s3_run(&moto, &elsewhere, REGION, None).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, "s3-bucket", "fail", "s3-bucket-wrong-region");
+    assert_eq!(run.check("s3-bucket")["evidence"]["status"], "400");
+}
+
 /// A 307 is S3 propagating a new bucket's name: transient, retried until `--wait` runs out,
 /// not a wrong region.
 #[tokio::test(flavor = "multi_thread")]

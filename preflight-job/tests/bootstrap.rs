@@ -265,11 +265,12 @@ impl World {
         std::fs::write(
             &path,
             format!(
-                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n    - app: keycloak\n      database: keycloak\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n  tier-gating:\n    exempt: [platform-root]\n  image-architecture:\n    images:\n    - {{app: kong, image: \"{ECR_REGISTRY}/{KONG_REPOSITORY}:{kong_tag}\"}}\n",
+                "checks:\n  postgres:\n    databases:\n    - app: backstage\n      secret: backstage/backstage-secrets\n      database: backstage_plugin_catalog\n      requireCreatedb: true\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n    - app: keycloak\n      database: keycloak\n      host: 127.0.0.1\n      port: {port}\n      caBundle: {ca}\n  keycloak-realm:\n    url: {}\n    caBundle: {}\n    realm: {realm}\n  image-architecture:\n    images:\n{images}",
                 self.keycloak.url(),
                 kc_ca.display(),
                 port = self.pg.port,
                 ca = self.pg.ca().display(),
+                images = images(kong_tag),
             ),
         )
         .unwrap();
@@ -283,6 +284,18 @@ const ECR_REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 const KONG_REPOSITORY: &str = "goldenpath/kong";
 const KONG_TAG: &str = "3.9.1";
 const KONG_ARM64_TAG: &str = "3.9.1-arm64";
+
+/// The `images` list of the platform's config: every app's image (kong's multi-arch image
+/// stands in for the others), kong's at `kong_tag`.
+fn images(kong_tag: &str) -> String {
+    preflight_core::platform::app_names()
+        .into_iter()
+        .map(|app| {
+            let tag = if app == "kong" { kong_tag } else { KONG_TAG };
+            format!("    - {{app: {app}, image: \"{ECR_REGISTRY}/{KONG_REPOSITORY}:{tag}\"}}\n")
+        })
+        .collect()
+}
 
 /// The environment and base domain of bootstrap values.
 fn env_and_base_domain(values: &str) -> (String, String) {

@@ -69,7 +69,53 @@ fn message(run: &Run, id: &str) -> String {
 on_both_servers!(
     lower_tiers_are_watched_until_they_are_synced_and_healthy,
     a_degraded_lower_tier_fails_the_gate_and_higher_tiers_are_ignored,
+    a_lower_tier_app_the_root_lists_but_has_not_created_fails_the_gate,
 );
+
+async fn a_lower_tier_app_the_root_lists_but_has_not_created_fails_the_gate(backend: Backend) {
+    // A first sync stopped after tier 1: the root lists prometheus (tier 1.5) at wave 50 and
+    // loki (tier 2) at 101, neither created. Another namespace's child is not this gate's.
+    let mut root = application("platform-root", "0", "OutOfSync", "Missing");
+    root["metadata"]["labels"] = json!({});
+    root["status"]["resources"] = json!([
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": "kong", "status": "Synced", "health": {"status": "Healthy"}, "syncWave": 30},
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": "prometheus", "status": "OutOfSync", "health": {"status": "Missing"}, "syncWave": 50},
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": "loki", "status": "OutOfSync", "health": {"status": "Missing"}, "syncWave": 101},
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "team", "name": "alertmanager", "status": "OutOfSync", "health": {"status": "Missing"}, "syncWave": 51},
+    ]);
+    let cluster = argocd_cluster(
+        backend,
+        vec![root, application("kong", "1", "Synced", "Healthy")],
+    )
+    .await;
+    let gate = tier_2_adr(&["--check", "lower-tiers-healthy", "--output", "json"]);
+    let failed = run(cluster.preflight(&gate)).await;
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert_check(
+        &failed,
+        "lower-tiers-healthy",
+        "fail",
+        "lower-tiers-unhealthy",
+    );
+    assert_eq!(
+        message(&failed, "lower-tiers-healthy"),
+        "Application prometheus (tier 1.5) does not exist yet: Application platform-root lists it at wave 50 (not created yet)"
+    );
+
+    // Exempt, it is not waited for.
+    let config = cluster.write(
+        "c.yaml",
+        "checks:\n  lower-tiers-healthy:\n    exempt: [prometheus]\n",
+    );
+    let mut exempt = gate.clone();
+    exempt.extend(["--config", config.to_str().unwrap()]);
+    let passed = run(cluster.preflight(&exempt)).await;
+    assert_eq!(passed.code, 0, "{}\n{}", passed.stdout, passed.stderr);
+    assert_eq!(
+        message(&passed, "lower-tiers-healthy"),
+        "1 Application(s) of tiers below 2 are Synced and Healthy: kong"
+    );
+}
 
 async fn lower_tiers_are_watched_until_they_are_synced_and_healthy(backend: Backend) {
     let cluster = argocd_cluster(

@@ -15,7 +15,8 @@
 //!
 //! Discovery sees only the Applications that exist when a gate runs: on a first sync a tier's
 //! own Applications are created after its gate, so the scenarios that name a tier's images
-//! configure them (`images`), as CI would from the platform repository.
+//! configure them (`images`), as CI would from the platform repository; a gate whose own
+//! tier's apps have no image found or configured warns, naming them, instead of passing.
 
 #![allow(
     clippy::unwrap_used,
@@ -108,6 +109,37 @@ fn local_cmd(cluster: &Cluster, tier: &str, config: &str) -> tokio::process::Com
     cmd
 }
 
+/// What a gate adds when no image of `apps` of its own `tier` was found or configured.
+fn uncovered(tier: &str, apps: &str) -> String {
+    format!(
+        "no image of tier {tier}'s own apps {apps} was looked at: none is listed for them in checks.image-architecture.images or found in their Applications"
+    )
+}
+
+/// The same at tier 1's gate when only kong's image is named.
+fn all_but_kong() -> String {
+    uncovered(
+        "1",
+        "external-secrets, cert-manager, external-dns, cluster-autoscaler",
+    )
+}
+
+/// The warning for the apps of the gate's tier none of whose images was looked at: its
+/// hint says to list them, and the evidence names them.
+fn assert_uncovered(run: &Run, apps: &str) {
+    assert!(
+        hint(run).contains("List their images in checks.image-architecture.images (CI can generate it from the platform repository): on a first sync their Applications do not exist yet when this gate runs."),
+        "{}",
+        hint(run)
+    );
+    assert_eq!(
+        run.check(ID)["evidence"]["uncovered"],
+        apps,
+        "{}",
+        run.stdout
+    );
+}
+
 fn message(run: &Run) -> String {
     run.check(ID)["message"]
         .as_str()
@@ -122,6 +154,8 @@ fn hint(run: &Run) -> String {
         .to_owned()
 }
 
+/// Multi-arch images pass, once every app of the gate's tier has its image listed: while
+/// only some are, the gate warns, naming the others.
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_arch_ecr_images_pass_on_amd64_nodes() {
     let moto = Moto::start();
@@ -156,10 +190,14 @@ async fn multi_arch_ecr_images_pass_on_amd64_nodes() {
         ],
         "",
     );
-    let run = run_aws(&cluster, &moto, &front, "1", &cfg).await;
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_check(&run, ID, "pass", "image-architecture-matches");
-    let m = message(&run);
+    let some = run_aws(&cluster, &moto, &front, "1", &cfg).await;
+    assert_eq!(
+        some.code, 0,
+        "a warning does not fail the gate: {}\n{}",
+        some.stdout, some.stderr
+    );
+    assert_check(&some, ID, "warn", "image-architecture-tier-uncovered");
+    let m = message(&some);
     assert!(
         m.starts_with("2 image(s) run on the Ready nodes' linux/amd64 (3): ")
             && m.contains(&format!(
@@ -167,9 +205,47 @@ async fn multi_arch_ecr_images_pass_on_amd64_nodes() {
             ))
             && m.contains(&format!(
                 "{host}/goldenpath/external-dns:v0.15.1 (linux/amd64, linux/arm64)"
+            ))
+            && m.ends_with(&format!(
+                "; {}",
+                uncovered("1", "external-secrets, cert-manager, cluster-autoscaler")
             )),
         "{m}"
     );
+    assert_uncovered(&some, "external-secrets, cert-manager, cluster-autoscaler");
+
+    let mut images = vec![
+        ("kong", format!("{host}/goldenpath/kong:3.9.1")),
+        (
+            "external-dns",
+            format!("{host}/goldenpath/external-dns:v0.15.1"),
+        ),
+    ];
+    for app in ["external-secrets", "cert-manager", "cluster-autoscaler"] {
+        let repository = format!("goldenpath/{app}");
+        registry::create_repository(&moto, &repository).await;
+        registry::put_image(
+            &moto,
+            &repository,
+            "1.0.0",
+            &ImageDocs::multi(&["amd64", "arm64"], true),
+        )
+        .await;
+        images.push((app, format!("{host}/{repository}:1.0.0")));
+    }
+    let cfg = config(&cluster, None, &images, "");
+    let run = run_aws(&cluster, &moto, &front, "1", &cfg).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_check(&run, ID, "pass", "image-architecture-matches");
+    let m = message(&run);
+    assert!(
+        m.starts_with("5 image(s) run on the Ready nodes' linux/amd64 (3): ")
+            && m.contains(&format!(
+                "{host}/goldenpath/cert-manager:1.0.0 (linux/amd64, linux/arm64)"
+            )),
+        "{m}"
+    );
+    assert!(run.check(ID)["evidence"].get("uncovered").is_none(), "{m}");
     assert_eq!(
         front.download_urls(),
         0,
@@ -201,7 +277,11 @@ async fn an_arm64_only_ecr_image_fails_on_amd64_nodes() {
     assert_check(&run, ID, "fail", "image-architecture-mismatch");
     assert_eq!(
         message(&run),
-        "backstage image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/backstage:1.4.2 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`"
+        format!(
+            "backstage image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/backstage:1.4.2 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`; {}",
+            uncovered("2", "loki, grafana-postgresql")
+        ),
+        "the failure stands, and says what was not looked at"
     );
     assert!(
         hint(&run).contains(&format!(
@@ -216,13 +296,15 @@ async fn an_arm64_only_ecr_image_fails_on_amd64_nodes() {
         "the config blob was read through GetDownloadUrlForLayer"
     );
 
-    // The same image rebuilt for amd64 and pushed under the tag passes.
+    // The same image rebuilt for amd64 and pushed under the tag runs; loki's and
+    // grafana-postgresql's images are still not looked at.
     let fixed = ImageDocs::single("amd64", true);
     local.add_blob(&fixed.blobs[0]);
     registry::put_image(&moto, "backstage", "1.4.2", &fixed).await;
     let rebuilt = run_aws(&cluster, &moto, &front, "2", &cfg).await;
     assert_eq!(rebuilt.code, 0, "{}\n{}", rebuilt.stdout, rebuilt.stderr);
-    assert_check(&rebuilt, ID, "pass", "image-architecture-matches");
+    assert_check(&rebuilt, ID, "warn", "image-architecture-tier-uncovered");
+    assert_uncovered(&rebuilt, "loki, grafana-postgresql");
     assert!(
         message(&rebuilt).contains("backstage:1.4.2 (linux/amd64)"),
         "{}",
@@ -355,7 +437,8 @@ async fn a_tag_or_repository_missing_in_ecr_fails_image_not_found() {
     assert_eq!(
         message(&tag),
         format!(
-            "kong image {host}/goldenpath/kong:3.9.1 does not exist: ECR answered ImageNotFound: Requested image not found"
+            "kong image {host}/goldenpath/kong:3.9.1 does not exist: ECR answered ImageNotFound: Requested image not found; {}",
+            all_but_kong()
         )
     );
     assert!(
@@ -395,7 +478,7 @@ async fn single_arch_oci_images_are_read_through_the_registrys_token_flow() {
     );
     let ok = run_local(&cluster, "1", &cfg).await;
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    assert_check(&ok, ID, "pass", "image-architecture-matches");
+    assert_check(&ok, ID, "warn", "image-architecture-tier-uncovered");
     assert!(
         message(&ok).contains(&format!("{host}/team/api:1.0.0 (linux/amd64)")),
         "{}",
@@ -439,7 +522,8 @@ async fn single_arch_oci_images_are_read_through_the_registrys_token_flow() {
     assert_eq!(
         message(&arm),
         format!(
-            "kong image {host}/team/worker:1.0.0 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`"
+            "kong image {host}/team/worker:1.0.0 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`; {}",
+            all_but_kong()
         )
     );
 }
@@ -462,7 +546,8 @@ async fn a_tag_missing_from_the_registry_fails_image_not_found() {
     assert_eq!(
         message(&run),
         format!(
-            "kong image {host}/team/api:1.0.1 does not exist: {host} answered 404 Not Found MANIFEST_UNKNOWN: manifest unknown"
+            "kong image {host}/team/api:1.0.1 does not exist: {host} answered 404 Not Found MANIFEST_UNKNOWN: manifest unknown; {}",
+            all_but_kong()
         )
     );
     assert!(hint(&run).contains("Push the tag"), "{}", hint(&run));
@@ -489,11 +574,17 @@ async fn latest_and_untagged_images_warn() {
             "a warning does not fail the run: {}\n{}",
             run.stdout, run.stderr
         );
+        // What is said of the image comes first, then the apps none was found for.
         assert_check(&run, ID, "warn", "image-tag-latest");
         assert!(
-            message(&run).starts_with(&format!("kong image {image}")),
+            message(&run).starts_with(&format!("kong image {image}"))
+                && message(&run).ends_with(&format!("; {}", all_but_kong())),
             "{}",
             message(&run)
+        );
+        assert_uncovered(
+            &run,
+            "external-secrets, cert-manager, external-dns, cluster-autoscaler",
         );
         assert!(
             hint(&run).contains("Pin a version tag or a digest"),
@@ -555,7 +646,12 @@ async fn a_private_registry_is_read_with_the_pull_secrets_credentials() {
     cluster.kube.apply(secret(PASSWORD)).unwrap();
     let ok = run_local(&cluster, "1", &with_secret).await;
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    assert_check(&ok, ID, "pass", "image-architecture-matches");
+    assert_check(&ok, ID, "warn", "image-architecture-tier-uncovered");
+    assert!(
+        message(&ok).contains(&format!("{host}/private/api:2.1.0 (linux/amd64)")),
+        "{}",
+        message(&ok)
+    );
 
     cluster.kube.apply(secret("an-old-password")).unwrap();
     let wrong = run_local(&cluster, "1", &with_secret).await;
@@ -584,7 +680,8 @@ on_both_servers!(
 
 /// On a re-sync every Application exists when a gate runs (on a first sync, those of the
 /// lower tiers): each gate checks the images of its tiers' Applications, from their Helm
-/// parameters and valuesObject, and not those of a higher tier. A values map that is no image
+/// parameters and valuesObject, and not those of a higher tier; the apps of the gate's own tier
+/// whose Application names no image are said to be unchecked. A values map that is no image
 /// (a Git repository and tag) is skipped with a warning, never a failure.
 async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: Backend) {
     let local = Registry::start(Auth::AnonymousToken).await;
@@ -652,11 +749,16 @@ async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: B
 
     let tier1 = run_local(&cluster, "1", &cfg).await;
     assert_eq!(tier1.code, 0, "{}\n{}", tier1.stdout, tier1.stderr);
-    assert_check(&tier1, ID, "pass", "image-architecture-matches");
+    assert_check(&tier1, ID, "warn", "image-architecture-tier-uncovered");
     let m = message(&tier1);
     assert!(
-        m.contains(&format!("{host}/kong/kong-gateway:3.9.1 (linux/amd64)")),
-        "{m}"
+        m.contains(&format!("{host}/kong/kong-gateway:3.9.1 (linux/amd64)"))
+            && m.ends_with(&format!("; {}", all_but_kong())),
+        "the image found in Application kong counts for kong: {m}"
+    );
+    assert_uncovered(
+        &tier1,
+        "external-secrets, cert-manager, external-dns, cluster-autoscaler",
     );
     assert!(
         !m.contains("prometheus"),
@@ -669,7 +771,9 @@ async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: B
     assert_eq!(
         message(&tier15),
         format!(
-            "kube-prometheus-stack image {host}/prometheus/prometheus:v3.0.1 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`"
+            "kube-prometheus-stack image {host}/prometheus/prometheus:v3.0.1 is built for linux/arm64 only; the Ready nodes are linux/amd64 (3): pods would crash with `exec format error`; {}",
+            // An image counts for the app its Application is named after.
+            uncovered("1.5", "prometheus, alertmanager, grafana-sqlite")
         )
     );
     assert!(
@@ -690,11 +794,17 @@ async fn images_are_discovered_in_the_applications_of_the_gates_tiers(backend: B
         .unwrap();
     let git = run_local(&cluster, "1", &cfg).await;
     assert_eq!(git.code, 0, "{}\n{}", git.stdout, git.stderr);
-    assert_check(&git, ID, "warn", "image-reference-skipped");
+    // The apps none was found for outrank a value skipped as no image.
+    assert_check(&git, ID, "warn", "image-architecture-tier-uncovered");
     assert!(
         message(&git).starts_with(
             "skipped Application kong (spec.source.helm: gitops): \"https://github.com/goldenpath/platform:v1\" is not an image reference"
         ),
+        "{}",
+        message(&git)
+    );
+    assert!(
+        message(&git).ends_with(&format!("; {}", all_but_kong())),
         "{}",
         message(&git)
     );
@@ -757,7 +867,8 @@ async fn node_pools_of_another_architecture_warn_fail_or_are_left_out(backend: B
     assert_eq!(
         message(&mixed),
         format!(
-            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/amd64 (2), linux/arm64 (1): pods the scheduler puts on linux/arm64 nodes would crash with `exec format error`"
+            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/amd64 (2), linux/arm64 (1): pods the scheduler puts on linux/arm64 nodes would crash with `exec format error`; {}",
+            all_but_kong()
         )
     );
     assert!(
@@ -773,11 +884,12 @@ async fn node_pools_of_another_architecture_warn_fail_or_are_left_out(backend: B
     taint(2, "NoSchedule");
     let pool = run_local(&cluster, "1", &cfg).await;
     assert_eq!(pool.code, 0, "{}\n{}", pool.stdout, pool.stderr);
-    assert_check(&pool, ID, "pass", "image-architecture-matches");
+    assert_check(&pool, ID, "warn", "image-architecture-tier-uncovered");
     assert_eq!(
         message(&pool),
         format!(
-            "1 image(s) run on the Ready nodes' linux/amd64 (2): {image} (linux/amd64) (1 tainted node(s) not counted)"
+            "1 image(s) run on the Ready nodes' linux/amd64 (2): {image} (linux/amd64) (1 tainted node(s) not counted); {}",
+            all_but_kong()
         )
     );
 
@@ -790,7 +902,8 @@ async fn node_pools_of_another_architecture_warn_fail_or_are_left_out(backend: B
     assert_eq!(
         message(&arm_only),
         format!(
-            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/arm64 (1): pods would crash with `exec format error` (2 tainted node(s) not counted)"
+            "kong image {image} is built for linux/amd64 only; the Ready nodes are linux/arm64 (1): pods would crash with `exec format error` (2 tainted node(s) not counted); {}",
+            all_but_kong()
         )
     );
     assert!(

@@ -1,6 +1,7 @@
 //! The platform's guards on its own configuration, against both API servers: ExternalDNS's
 //! confinement read from its Deployment (`external-dns-confined`), the Applications' sync
-//! waves (`sync-waves`), and the Ingresses' hosts, class, issuers and certificates
+//! waves (`sync-waves`) and tiers (`tier-gating`), the app-of-apps' listed children included,
+//! and the Ingresses' hosts, class, issuers and certificates
 //! (`ingress-hosts`). Each incident of the platform's log is reproduced on the objects' real
 //! shapes; a Certificate that turns Ready while preflight waits is noticed through a watch.
 
@@ -21,6 +22,8 @@ on_both_servers!(
     external_dns_unconfined_too_wide_or_with_another_owner_fails,
     applications_placed_before_their_gate_are_named,
     a_child_the_root_lists_before_its_gate_fails_tier_1s_gate,
+    a_root_listing_keycloak_on_an_ephemeral_cluster_fails_tier_gating,
+    the_wave_a_root_lists_wins_over_the_live_annotation,
     a_band_that_moves_a_tier_moves_its_gate_and_a_disordered_one_is_refused,
     ingresses_outside_the_suffix_or_of_another_class_fail,
     a_persistent_clusters_ingress_in_a_build_subdomain_fails,
@@ -400,6 +403,119 @@ async fn a_child_the_root_lists_before_its_gate_fails_tier_1s_gate(backend: Back
     assert_eq!(
         message(&run, "sync-waves"),
         "4 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; so do 1 not created yet, as Application(s) platform-root list them"
+    );
+}
+
+/// An app-of-apps root as ArgoCD's status shows it, listing `children` (name, syncWave) as
+/// Applications not created yet; a `None` wave is omitted, as ArgoCD before 2.6 (or at wave 0)
+/// writes it.
+fn root_listing(children: &[(&str, Option<i64>)]) -> Value {
+    let resources: Vec<Value> = children
+        .iter()
+        .map(|(name, wave)| {
+            let mut r = json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": "argocd", "name": name, "status": "OutOfSync", "health": {"status": "Missing"}});
+            if let Some(w) = wave {
+                r["syncWave"] = json!(w);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "platform-root", "namespace": "argocd"},
+        "spec": {"project": "default", "source": {"repoURL": "https://github.com/goldenpath/platform.git", "path": "apps", "targetRevision": "main"}, "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"}},
+        "status": {"sync": {"status": "OutOfSync"}, "health": {"status": "Progressing"}, "resources": resources},
+    })
+}
+
+async fn a_root_listing_keycloak_on_an_ephemeral_cluster_fails_tier_gating(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    // The incident: on a first sync nothing but the root exists at the tier-1 gate; the root
+    // lists keycloak (tier 3), which it would create at wave 200 on an ephemeral cluster
+    // (ceiling 1.5). The root itself carries no tier label and needs no exemption.
+    cluster
+        .kube
+        .apply(root_listing(&[
+            ("prometheus", Some(50)),
+            ("keycloak", Some(200)),
+        ]))
+        .unwrap();
+    let run = checks(&cluster, &["--tier", "1"], &["tier-gating"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_check(&run, "tier-gating", "fail", "tier-gating-violated");
+    assert_eq!(
+        message(&run, "tier-gating"),
+        "Application keycloak (tier 3), listed by Application platform-root and not created yet, is above the ceiling 1.5, and an ephemeral cluster never runs tier 3 (Keycloak needs a persistent cluster)"
+    );
+    let h = hint(&run, "tier-gating");
+    assert!(
+        h.contains("render (and so list) an app only when its tier is at or below the ceiling")
+            && h.contains("maxTier is derived from bootstrap.mode ephemeral"),
+        "{h}"
+    );
+    assert_eq!(
+        run.check("tier-gating")["evidence"]["roots"],
+        "platform-root",
+        "{}",
+        run.stdout
+    );
+
+    // Without keycloak in the listing, the gate passes, the root exempt for being a root.
+    cluster
+        .kube
+        .apply(root_listing(&[("prometheus", Some(50))]))
+        .unwrap();
+    let run = checks(&cluster, &["--tier", "1"], &["tier-gating"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_check(&run, "tier-gating", "pass", "tier-gating-enforced");
+    let text = message(&run, "tier-gating");
+    assert!(
+        text.ends_with("; so do 1 platform app(s) not created yet, as Application(s) platform-root list them (app-of-apps root(s) platform-root exempt: a root carries no tier of its own)"),
+        "{text}"
+    );
+}
+
+async fn the_wave_a_root_lists_wins_over_the_live_annotation(backend: Backend) {
+    let cluster = Cluster::healthy_on(backend).await;
+    // loki exists with a wave inside tier 2's band, but the root's target manifest (what its
+    // next sync applies) puts it at 45, before tier 2's gate at 99.
+    cluster
+        .kube
+        .apply(application("loki", "2", Some("101")))
+        .unwrap();
+    cluster
+        .kube
+        .apply(root_listing(&[("kong", Some(10)), ("loki", Some(45))]))
+        .unwrap();
+    let run = checks(&cluster, &["--tier", "1"], &["sync-waves"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_check(&run, "sync-waves", "fail", "sync-waves-violated");
+    assert_eq!(
+        message(&run, "sync-waves"),
+        "1 Application(s) sync out of their tier's place: Application loki (tier 2) is listed by platform-root at wave 45 (the wave its next sync applies; the live Application says 101), outside tier 2's band 100–102 and not after tier 2's gate at wave 99"
+    );
+    assert!(
+        hint(&run, "sync-waves").starts_with("Set argocd.argoproj.io/sync-wave: \"101\" on loki"),
+        "{}",
+        hint(&run, "sync-waves")
+    );
+
+    // A root that lists no syncWave at all (ArgoCD before 2.6): its listing says nothing
+    // about waves and is not judged; loki is judged by its live annotation, and passes.
+    cluster
+        .kube
+        .apply(root_listing(&[
+            ("kong", None),
+            ("loki", None),
+            ("keycloak", None),
+        ]))
+        .unwrap();
+    let run = checks(&cluster, &["--tier", "1"], &["sync-waves"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_check(&run, "sync-waves", "pass", "sync-waves-in-band");
+    assert_eq!(
+        message(&run, "sync-waves"),
+        "5 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; Application(s) platform-root list no syncWave for any child (ArgoCD before 2.6), so their 1 platform app(s) not created yet were not judged"
     );
 }
 

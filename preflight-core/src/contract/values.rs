@@ -1215,6 +1215,12 @@ mod tests {
             "bootstrap:\n  mode: persistent\n  env: dev\ndns:\n  hostSuffix: b-1.dev.goldenpathidp.io\n",
         );
         assert!(p[0].contains("build subdomain"), "{p:?}");
+        // An ephemeral cluster's build id may be any DNS label (`buildId: b1`): its subdomain
+        // `b-b1` is as much a build's as a dated one.
+        let p = problems(
+            "bootstrap:\n  mode: persistent\n  env: dev\ndns:\n  hostSuffix: b-b1.dev.goldenpathidp.io\n",
+        );
+        assert!(p[0].contains("build subdomain"), "{p:?}");
         let v = values(
             "bootstrap:\n  mode: persistent\n  env: dev\nplatform:\n  rdsAvailable: true\ndns:\n  hostSuffix: apps.dev.goldenpathidp.io\n",
         );

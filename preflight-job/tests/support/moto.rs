@@ -486,6 +486,10 @@ pub(crate) enum S3Answer {
     /// 307 Temporary Redirect naming this region: a new bucket whose name S3 is still
     /// propagating.
     Temporary(&'static str),
+    /// 400 Bad Request naming this region, whatever the request: what S3 answers a request
+    /// it refuses for another reason than its signing region (an expired or invalid token)
+    /// when the request was signed for the bucket's own region.
+    BadRequest(&'static str),
 }
 
 /// A minimal stand-in for an S3 endpoint that answers HeadBucket with the redirects moto never
@@ -538,6 +542,7 @@ impl S3Stub {
                     S3Answer::Regional(r) if r == region => ("200 OK", r),
                     S3Answer::Regional(r) | S3Answer::Moved(r) => ("301 Moved Permanently", r),
                     S3Answer::Temporary(r) => ("307 Temporary Redirect", r),
+                    S3Answer::BadRequest(r) => ("400 Bad Request", r),
                 };
                 let location = if status.starts_with("307") {
                     format!("Location: https://s3.{bucket_region}.amazonaws.com/\r\n")

@@ -122,10 +122,14 @@ impl Platform {
         );
         let mut settings =
             std::fs::read_to_string(config(&cluster, &pg, "host: 127.0.0.1", true)).unwrap();
-        // The tiers' images, as the platform lists them for a first sync.
-        settings.push_str(&format!(
-            "  image-architecture:\n    images:\n    - {{app: kong, image: \"{registry}/goldenpath/kong:3.9.1\"}}\n"
-        ));
+        // The tiers' images, as the platform lists them for a first sync: one per app (kong's
+        // multi-arch image stands in for each).
+        settings.push_str("  image-architecture:\n    images:\n");
+        for app in preflight_core::platform::app_names() {
+            settings.push_str(&format!(
+                "    - {{app: {app}, image: \"{registry}/goldenpath/kong:3.9.1\"}}\n"
+            ));
+        }
         if values.contains("persistent") {
             // The persistent cluster's ExternalDNS: its environment's zone, its owner id.
             cluster

@@ -103,13 +103,14 @@ impl DnsName {
     }
 }
 
-/// Whether a label names a build subdomain, `b-{buildId}`: build ids are dated
-/// (`26-01-23-01`), so a digit follows `b-`, and `b-roll` is an ordinary name.
+/// Whether a label names a build subdomain, `b-{buildId}`. The contract takes any DNS label as
+/// a build id (the platform's are dated, `26-01-23-01`, but `b1` or `pr-42` are valid too), so
+/// every `b-` label right under the environment's zone is one: a persistent cluster must not
+/// use such a name for itself.
 pub(crate) fn is_build_label(label: &[u8]) -> bool {
     label
         .strip_prefix(b"b-")
-        .and_then(|rest| rest.first())
-        .is_some_and(u8::is_ascii_digit)
+        .is_some_and(|rest| !rest.is_empty())
 }
 
 impl DnsName {
@@ -306,8 +307,16 @@ mod tests {
                 Some("b-26-01-24-02.dev.goldenpathidp.io"),
             ),
             ("b-1.dev.goldenpathidp.io", Some("b-1.dev.goldenpathidp.io")),
-            // Ordinary names: not dated, or not right under the environment's zone.
-            ("b-roll.dev.goldenpathidp.io", None),
+            // Build ids are any DNS label (`buildId: b1`, `pr-42`).
+            (
+                "backstage.b-b1.dev.goldenpathidp.io",
+                Some("b-b1.dev.goldenpathidp.io"),
+            ),
+            (
+                "b-roll.dev.goldenpathidp.io",
+                Some("b-roll.dev.goldenpathidp.io"),
+            ),
+            // Ordinary names: no build id, or not right under the environment's zone.
             ("b-.dev.goldenpathidp.io", None),
             ("grafana.dev.goldenpathidp.io", None),
             ("b-26.apps.dev.goldenpathidp.io", None),
@@ -324,7 +333,8 @@ mod tests {
         assert!(!is_within("xdev.goldenpathidp.io", env));
         assert!(!is_within("goldenpathidp.io", env));
         assert!(is_build_label(b"b-2"));
-        assert!(!is_build_label(b"b-x2") && !is_build_label(b"b2") && !is_build_label(b"b-"));
+        assert!(is_build_label(b"b-b1") && is_build_label(b"b-pr-42"));
+        assert!(!is_build_label(b"b2") && !is_build_label(b"b-") && !is_build_label(b"bx-1"));
     }
 
     #[test]

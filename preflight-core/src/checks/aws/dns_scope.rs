@@ -431,7 +431,7 @@ mod tests {
             ("keycloak.dev.goldenpathidp.io.", "goldenpath-dev"),
             ("a-keycloak.dev.goldenpathidp.io.", "goldenpath-dev"),
             ("builds.dev.goldenpathidp.io.", "goldenpath-dev"),
-            ("b-roll.dev.goldenpathidp.io.", "goldenpath-dev"),
+            ("broll.dev.goldenpathidp.io.", "goldenpath-dev"),
             ("www.b-26-01-23-01.dev.goldenpathidp.io.", BUILD),
         ]);
         assert_eq!(judge(&s, &fine).status, Status::Pass);
@@ -441,6 +441,8 @@ mod tests {
                 "goldenpath-dev",
             ),
             ("a-b-26-01-24-02.dev.goldenpathidp.io.", "goldenpath-dev"),
+            // Build ids are any DNS label: `b-roll` is a build's subdomain too.
+            ("b-roll.dev.goldenpathidp.io.", "goldenpath-dev"),
         ]);
         let o = judge(&s, &leaked);
         assert_eq!(o.code, "dns-scope-violated");

@@ -8,7 +8,10 @@
 //! shared client's region), so S3 answers the way it answers Loki: 200 where the bucket is, a
 //! 301 naming the bucket's region (`x-amz-bucket-region`) where it is not, a 307 while a new
 //! bucket's name propagates. The region S3 reports is compared with the expected one in every
-//! case: a redirect naming the expected region is no wrong region.
+//! case: a redirect naming the expected region is no wrong region. A 400 is a wrong signing
+//! region only when it names a region other than the one the request was signed for; one
+//! naming that region is another refusal (an expired or invalid token), mapped as any AWS
+//! error.
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
@@ -49,8 +52,9 @@ pub struct S3BucketSettings {
 pub(crate) enum Head {
     /// 200: it exists and may be read; its region, when reported.
     Found { region: Option<String> },
-    /// 301 (or 400) with the bucket's region: the endpoint asked serves another region.
-    Moved { region: Option<String> },
+    /// 301, or 400 naming a region other than the one the request was signed for: the
+    /// endpoint asked serves another region; the status, for messages.
+    Moved { status: u16, region: Option<String> },
     /// 307 Temporary Redirect: S3 has not yet propagated a new bucket's name to every
     /// endpoint; its region, when reported.
     Propagating { region: Option<String> },
@@ -87,21 +91,26 @@ pub(crate) fn judge(bucket: &str, expected: Option<&str>, head: &Head) -> Attemp
                 format!("S3 bucket {bucket} exists (its region was not reported)"),
             )),
         },
-        Head::Moved { region } => match (region.as_deref(), expected) {
+        Head::Moved { status, region } => match (region.as_deref(), expected) {
             // The bucket is where it should be, yet S3 redirected the request: the endpoint
             // preflight was given serves another region, so access was not confirmed.
             (Some(actual), Some(expected)) if actual == expected => Attempt::settled(
                 Outcome::warn(
                     "s3-bucket-redirected",
-                    format!("S3 bucket {bucket} is in {actual} as expected, but the S3 endpoint preflight used redirected the request there (301): it serves another region, so access to the bucket ({ACTION}) was not confirmed"),
+                    format!("S3 bucket {bucket} is in {actual} as expected, but the S3 endpoint preflight used redirected the request there ({status}): it serves another region, so access to the bucket ({ACTION}) was not confirmed"),
                 )
                 .hint(format!("Point preflight's S3 endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) at {actual}'s, or unset it to use the regional endpoint of checks.s3-bucket.region."))
-                .evidence("region", actual),
+                .evidence("region", actual)
+                .evidence("status", status.to_string()),
             ),
-            (actual, expected) => wrong_region(
-                actual.unwrap_or("another region"),
-                expected.unwrap_or("the configured region"),
-            ),
+            (actual, expected) => {
+                let mut wrong = wrong_region(
+                    actual.unwrap_or("another region"),
+                    expected.unwrap_or("the configured region"),
+                );
+                wrong.outcome = wrong.outcome.evidence("status", status.to_string());
+                wrong
+            }
         },
         Head::Propagating { region } => match (region.as_deref(), expected) {
             (Some(actual), Some(expected)) if actual != expected => wrong_region(actual, expected),
@@ -135,16 +144,27 @@ pub(crate) fn judge(bucket: &str, expected: Option<&str>, head: &Head) -> Attemp
 
 /// What a failed `HeadBucket` says of the bucket, from its status and headers: HEAD answers
 /// carry no body, so the SDK has no error code but "NotFound" to go by.
-fn classify(err: &SdkError<HeadBucketError>) -> Option<Head> {
+fn classify(err: &SdkError<HeadBucketError>, signed_for: Option<&str>) -> Option<Head> {
     let raw = err.raw_response()?;
-    let region = raw.headers().get(REGION_HEADER).map(str::to_owned);
-    match raw.status().as_u16() {
+    let region = raw.headers().get(REGION_HEADER);
+    classify_status(raw.status().as_u16(), region, signed_for)
+}
+
+/// [`classify`] from the answer's status and `x-amz-bucket-region`, for a request signed for
+/// `signed_for`; `None` for what the shared AWS error mapping judges.
+fn classify_status(status: u16, region: Option<&str>, signed_for: Option<&str>) -> Option<Head> {
+    let region = region.map(str::to_owned);
+    match status {
         404 => Some(Head::Missing),
         403 => Some(Head::Forbidden),
-        301 => Some(Head::Moved { region }),
+        301 => Some(Head::Moved { status, region }),
         307 => Some(Head::Propagating { region }),
-        // S3 answers 400 to a request signed for the wrong region, naming the right one.
-        400 if region.is_some() => Some(Head::Moved { region }),
+        // S3 answers 400 to a request signed for the wrong region, naming the right one. A
+        // 400 naming the very region it was signed for is something else (an expired or
+        // invalid token): not a redirect.
+        400 if region.is_some() && region.as_deref() != signed_for => {
+            Some(Head::Moved { status, region })
+        }
         _ => None,
     }
 }
@@ -239,9 +259,16 @@ impl Check for S3Bucket {
             Ok(output) => Head::Found {
                 region: output.bucket_region().map(str::to_owned),
             },
-            Err(e) => match classify(&e) {
+            Err(e) => match classify(&e, expected.as_deref()) {
                 Some(head) => head,
-                None => return super::failure(ACTION, &format!("S3 bucket {bucket}"), &e),
+                // HEAD answers carry no body, hence no error code: the status names it.
+                None => {
+                    let status = e
+                        .raw_response()
+                        .map(|r| format!(" (HTTP {})", r.status().as_u16()))
+                        .unwrap_or_default();
+                    return super::failure(ACTION, &format!("S3 bucket {bucket}{status}"), &e);
+                }
             },
         };
         judge(bucket, expected.as_deref(), &head)
@@ -259,7 +286,10 @@ mod tests {
         let b = "goldenpath-dev-loki";
         let r = |r: Option<&str>| r.map(str::to_owned);
         let found = |region| Head::Found { region: r(region) };
-        let moved = |region| Head::Moved { region: r(region) };
+        let moved = |region| Head::Moved {
+            status: 301,
+            region: r(region),
+        };
         let propagating = |region| Head::Propagating { region: r(region) };
         let (eu, us) = (Some("eu-west-1"), Some("us-east-2"));
         let pass = || (Status::Pass, "s3-bucket-found", Retry::Never);
@@ -327,6 +357,62 @@ mod tests {
                 .expect("hint")
                 .contains("s3:ListBucket on arn:aws:s3:::goldenpath-dev-loki")
         );
+    }
+
+    #[test]
+    fn a_400_is_a_redirect_only_when_it_names_another_region_than_signed_for() {
+        let (eu, us) = (Some("eu-west-1"), Some("us-east-2"));
+        let moved = |status, region: Option<&str>| {
+            Some(Head::Moved {
+                status,
+                region: region.map(str::to_owned),
+            })
+        };
+        for (status, region, signed_for, head) in [
+            (400, us, eu, moved(400, us)),
+            (400, us, None, moved(400, us)),
+            // Signed for the region it names: an expired or invalid token, not a redirect.
+            (400, eu, eu, None),
+            (400, None, eu, None),
+            (301, eu, eu, moved(301, eu)),
+            (301, us, eu, moved(301, us)),
+            (404, None, eu, Some(Head::Missing)),
+            (403, eu, eu, Some(Head::Forbidden)),
+            (
+                307,
+                eu,
+                eu,
+                Some(Head::Propagating {
+                    region: Some("eu-west-1".into()),
+                }),
+            ),
+            (500, eu, eu, None),
+        ] {
+            assert_eq!(
+                classify_status(status, region, signed_for),
+                head,
+                "{status} naming {region:?}, signed for {signed_for:?}"
+            );
+        }
+        // The message keeps the status S3 answered.
+        let b = "goldenpath-dev-loki";
+        for status in [301, 400] {
+            let o = judge(
+                b,
+                eu,
+                &Head::Moved {
+                    status,
+                    region: Some("eu-west-1".into()),
+                },
+            )
+            .outcome;
+            assert!(
+                o.message
+                    .contains(&format!("redirected the request there ({status})")),
+                "{}",
+                o.message
+            );
+        }
     }
 
     #[test]

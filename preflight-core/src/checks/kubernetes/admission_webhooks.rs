@@ -10,12 +10,17 @@
 //! resources the apps create (`resources`, kubectl's `resource.group` form; a rule's `scope`
 //! is honoured, from the scope of each resource), in a namespace the platform writes to. Those
 //! namespaces are the apps' (the platform's list) and `namespaces` (ArgoCD's, where the
-//! app-of-apps creates the Applications). A namespace's labels are known before it exists:
-//! every namespace carries the immutable `kubernetes.io/metadata.name: <name>` label, and
-//! ArgoCD's `CreateNamespace` adds no other (beyond `managedNamespaceMetadata`); a namespace
-//! that already exists adds its live labels. A webhook's `namespaceSelector` (`matchLabels`
-//! and `matchExpressions`) is evaluated on those labels, as the API server evaluates it: a
-//! webhook that selects none of the namespaces is left alone. A cluster-scoped resource is
+//! app-of-apps creates the Applications). A namespace that exists is judged by its live
+//! labels. One that does not exist yet is known in part: it will carry the immutable
+//! `kubernetes.io/metadata.name: <name>` label, and the labels ArgoCD gives the namespaces it
+//! creates (`spec.syncPolicy.managedNamespaceMetadata.labels` of the Applications deploying
+//! into it); a chart's own Namespace manifest may add others. A webhook's
+//! `namespaceSelector` (`matchLabels` and `matchExpressions`) is evaluated on those labels,
+//! as the API server evaluates it: a webhook that selects none of the namespaces is left
+//! alone, except where it only lacks labels a namespace not created yet may still be given
+//! (a `matchLabels` pair, an `In` or `Exists` on another key than the name): such a webhook,
+//! when not served, is a warning naming the namespace and the label, never a silent pass. A
+//! cluster-scoped resource is
 //! matched whatever the selector (the API server skips no webhook for one), a Namespace by its
 //! own labels. An `objectSelector` cannot be evaluated before the objects exist: such a
 //! webhook still counts, and the message says so.
@@ -30,7 +35,9 @@ use base64::Engine as _;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::fetch::{self, ENDPOINT_SLICES, MUTATING_WEBHOOKS, NAMESPACES, VALIDATING_WEBHOOKS};
+use super::fetch::{
+    self, APPLICATIONS, ENDPOINT_SLICES, MUTATING_WEBHOOKS, NAMESPACES, VALIDATING_WEBHOOKS,
+};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
@@ -48,6 +55,9 @@ pub struct AdmissionWebhookSettings {
     /// Namespaces the platform writes to besides its apps' own: ArgoCD's, where the
     /// app-of-apps creates the Applications.
     pub namespaces: Vec<String>,
+    /// Where ArgoCD's Applications are: the `managedNamespaceMetadata` labels of those
+    /// deploying into a namespace not created yet are the labels it will be created with.
+    pub applications_namespace: String,
 }
 
 impl Default for AdmissionWebhookSettings {
@@ -81,9 +91,11 @@ impl Default for AdmissionWebhookSettings {
             "prometheusrules.monitoring.coreos.com",
             "applications.argoproj.io",
         ];
+        let argocd = super::TierGatingSettings::default().namespace;
         AdmissionWebhookSettings {
             resources: resources.map(str::to_owned).to_vec(),
-            namespaces: vec![super::TierGatingSettings::default().namespace],
+            namespaces: vec![argocd.clone()],
+            applications_namespace: argocd,
         }
     }
 }
@@ -204,25 +216,63 @@ impl LabelSelector {
         self.match_labels.is_empty() && self.match_expressions.is_empty()
     }
 
-    /// Whether it selects an object with `labels`, as the API server decides: every
+    /// Whether it selects a namespace with `labels`, as the API server decides: every
     /// `matchLabels` pair and every expression must hold (`NotIn` holds without the key).
-    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|r| {
-                let value = labels.get(&r.key);
-                match r.operator.as_str() {
-                    "In" => value.is_some_and(|v| r.values.contains(v)),
-                    "NotIn" => value.is_none_or(|v| !r.values.contains(v)),
-                    "Exists" => value.is_some(),
-                    "DoesNotExist" => value.is_none(),
-                    // The API server accepts no other operator: were one there, the webhook
-                    // is kept, as over-approximating is the safe side.
-                    _ => true,
-                }
-            })
+    /// For a namespace not created yet (`pending`), whose `labels` are only those known in
+    /// advance, a selector that fails only for lack of labels on other keys than the name
+    /// (a `matchLabels` pair, `In`, `Exists`) may still select it: [`Selection::Maybe`].
+    fn selection(&self, labels: &BTreeMap<String, String>, pending: bool) -> Selection {
+        // Each requirement that does not hold: its key, whether adding that label could make
+        // it hold, and how to name the label it wants.
+        let mut unmet: Vec<(&str, bool, String)> = Vec::new();
+        for (k, v) in &self.match_labels {
+            if labels.get(k) != Some(v) {
+                unmet.push((k, true, format!("{k}={v}")));
+            }
+        }
+        for r in &self.match_expressions {
+            let value = labels.get(&r.key);
+            let (holds, wants_label) = match r.operator.as_str() {
+                "In" => (value.is_some_and(|v| r.values.contains(v)), true),
+                "NotIn" => (value.is_none_or(|v| !r.values.contains(v)), false),
+                "Exists" => (value.is_some(), true),
+                "DoesNotExist" => (value.is_none(), false),
+                // The API server accepts no other operator: were one there, the webhook
+                // is kept, as over-approximating is the safe side.
+                _ => (true, false),
+            };
+            if !holds {
+                let named = match (r.operator.as_str(), r.values.as_slice()) {
+                    ("In", [one]) => format!("{}={one}", r.key),
+                    ("In", values) => format!("{} in ({})", r.key, values.join(", ")),
+                    _ => r.key.clone(),
+                };
+                unmet.push((&r.key, wants_label, named));
+            }
+        }
+        if unmet.is_empty() {
+            return Selection::Selected;
+        }
+        let addable = |(key, wants_label, _): &(&str, bool, String)| {
+            *wants_label && *key != NAME_LABEL && !labels.contains_key(*key)
+        };
+        if pending && unmet.iter().all(addable) {
+            let mut wanted: Vec<String> = unmet.into_iter().map(|(_, _, n)| n).collect();
+            wanted.dedup();
+            return Selection::Maybe(wanted);
+        }
+        Selection::Not
     }
+}
+
+/// Whether a namespace selector selects a namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Selection {
+    Selected,
+    /// The namespace does not exist yet, and is selected if created with these labels (as
+    /// `key=value`, `key in (a, b)` or a bare key for `Exists`), all of them.
+    Maybe(Vec<String>),
+    Not,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -351,17 +401,21 @@ pub(crate) struct Intercept {
     resources: Vec<Resource>,
     /// When its namespace selector narrows it: the platform's namespaces it selects.
     namespaces: Option<Vec<String>>,
+    /// The platform's namespaces, not created yet, it selects if they are created with more
+    /// labels than are known in advance: each with the labels it wants.
+    maybe: Vec<(String, Vec<String>)>,
     /// It has an object selector, which cannot be evaluated before the objects exist.
     object_selector: bool,
 }
 
 /// The fail-closed webhooks among `configs` (kind, document) that intercept any of
-/// `resources` in the namespaces of `namespaces` (name → labels) or, for cluster-scoped
-/// resources, anywhere.
+/// `resources` in the namespaces of `namespaces` (name → labels; those of `pending` not
+/// created yet) or, for cluster-scoped resources, anywhere.
 pub(crate) fn intercepts(
     configs: &[(&str, WebhookConfigDoc)],
     resources: &[Resource],
     namespaces: &BTreeMap<String, BTreeMap<String, String>>,
+    pending: &BTreeSet<String>,
 ) -> Vec<Intercept> {
     let mut found = Vec::new();
     for (kind, config) in configs {
@@ -370,17 +424,25 @@ pub(crate) fn intercepts(
                 continue;
             }
             let selector = &webhook.namespace_selector;
-            let selected: Vec<String> = namespaces
-                .iter()
-                .filter(|(_, labels)| selector.selects(labels))
-                .map(|(name, _)| name.clone())
-                .collect();
+            let mut selected: Vec<String> = Vec::new();
+            let mut maybe = Vec::new();
+            for (name, labels) in namespaces {
+                match selector.selection(labels, pending.contains(name)) {
+                    Selection::Selected => selected.push(name.clone()),
+                    Selection::Maybe(wanted) => maybe.push((name.clone(), wanted)),
+                    Selection::Not => {}
+                }
+            }
             // The API server evaluates the namespace selector on a namespaced object's
             // namespace and on a Namespace itself; never on another cluster-scoped object.
             let matched: Vec<Resource> = resources
                 .iter()
                 .filter(|r| webhook.rules.iter().any(|rule| rule.intercepts(r)))
-                .filter(|r| (r.is_cluster_scoped() && !r.is_namespace()) || !selected.is_empty())
+                .filter(|r| {
+                    (r.is_cluster_scoped() && !r.is_namespace())
+                        || !selected.is_empty()
+                        || !maybe.is_empty()
+                })
                 .cloned()
                 .collect();
             if matched.is_empty() {
@@ -403,6 +465,7 @@ pub(crate) fn intercepts(
                 ca_bundle: cc.ca_bundle.clone(),
                 resources: matched,
                 namespaces: narrowed.then_some(selected),
+                maybe: if narrowed { maybe } else { Vec::new() },
                 object_selector: !webhook.object_selector.is_empty(),
             });
         }
@@ -411,19 +474,81 @@ pub(crate) fn intercepts(
 }
 
 /// The labels of each namespace the platform writes to: the `kubernetes.io/metadata.name`
-/// label every namespace carries, with the live labels of those that exist (`live`).
+/// label every namespace carries, with the live labels of those that exist (`live`) and, for
+/// those that do not yet, the labels ArgoCD will create them with (`managed`).
 pub(crate) fn namespace_labels(
     names: &[String],
     live: &BTreeMap<String, BTreeMap<String, String>>,
+    managed: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> BTreeMap<String, BTreeMap<String, String>> {
     names
         .iter()
         .map(|name| {
-            let mut labels = live.get(name).cloned().unwrap_or_default();
+            let mut labels = match live.get(name) {
+                Some(labels) => labels.clone(),
+                None => managed.get(name).cloned().unwrap_or_default(),
+            };
             labels.insert(NAME_LABEL.to_owned(), name.clone());
             (name.clone(), labels)
         })
         .collect()
+}
+
+/// The labels ArgoCD gives each namespace it creates: the
+/// `spec.syncPolicy.managedNamespaceMetadata.labels` of the Applications deploying into it
+/// (`spec.destination.namespace`), merged.
+pub(crate) fn managed_labels(
+    apps: &[ApplicationDoc],
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut managed: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for app in apps {
+        let (Some(ns), Some(meta)) = (
+            app.spec.destination.namespace.as_deref(),
+            app.spec.sync_policy.managed_namespace_metadata.as_ref(),
+        ) else {
+            continue;
+        };
+        managed
+            .entry(ns.to_owned())
+            .or_default()
+            .extend(meta.labels.clone());
+    }
+    managed
+}
+
+/// An ArgoCD Application, with only the labels it gives the namespace it deploys into.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct ApplicationDoc {
+    #[serde(default)]
+    spec: ApplicationSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationSpec {
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
+    destination: Destination,
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
+    sync_policy: SyncPolicy,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Destination {
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncPolicy {
+    #[serde(default)]
+    managed_namespace_metadata: Option<ManagedNamespaceMetadata>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ManagedNamespaceMetadata {
+    #[serde(default, deserialize_with = "super::fetch::or_default")]
+    labels: BTreeMap<String, String>,
 }
 
 /// The label the API server sets on every namespace to its name (immutable, GA in 1.22).
@@ -455,50 +580,127 @@ pub(crate) enum Reached {
     NoAnswer(String),
 }
 
-/// Judges each intercepting webhook with what its backend showed.
+/// Judges each intercepting webhook with what its backend showed: one not served fails when
+/// it surely intercepts what the apps create, and is a warning when it does only if a
+/// namespace not created yet is given a label it keys on.
 pub(crate) fn judge(found: &[(Intercept, Reached)], checked: usize) -> Outcome {
     let mut problems = Vec::new();
+    let mut risks = Vec::new();
     let mut fine = Vec::new();
     for (w, reached) in found {
         let what = format!("webhook {} of {}", w.webhook, w.config);
-        let intercepted = intercepted(w);
         let narrowed = if w.object_selector {
             " (its objectSelector is not evaluated: the objects it would select do not exist yet, so it may intercept fewer)"
         } else {
             ""
         };
-        match (&w.backend, reached) {
-            (Backend::Service(s), Reached::Endpoints(0)) => problems.push(format!(
-                "{what} (failurePolicy Fail) is served by Service {}/{}, which has no ready endpoint: every create or update of {intercepted} is refused{narrowed}",
+        let down = match (&w.backend, reached) {
+            (Backend::Service(s), Reached::Endpoints(0)) => format!(
+                "is served by Service {}/{}, which has no ready endpoint",
                 s.namespace, s.name
-            )),
-            (Backend::Url(url), Reached::NoAnswer(why)) => problems.push(format!(
-                "{what} (failurePolicy Fail) is served at {url}, which does not answer ({why}): every create or update of {intercepted} is refused{narrowed}"
-            )),
-            (Backend::Nowhere, _) => problems.push(format!(
-                "{what} (failurePolicy Fail) names neither a Service nor a URL"
-            )),
-            (Backend::Service(s), _) => fine.push(format!("{what} ({}/{})", s.namespace, s.name)),
-            (Backend::Url(url), _) => fine.push(format!("{what} ({url})")),
+            ),
+            (Backend::Url(url), Reached::NoAnswer(why)) => {
+                format!("is served at {url}, which does not answer ({why})")
+            }
+            (Backend::Nowhere, _) => {
+                problems.push(format!(
+                    "{what} (failurePolicy Fail) names neither a Service nor a URL"
+                ));
+                continue;
+            }
+            (Backend::Service(s), _) => {
+                fine.push(format!("{what} ({}/{})", s.namespace, s.name));
+                continue;
+            }
+            (Backend::Url(url), _) => {
+                fine.push(format!("{what} ({url})"));
+                continue;
+            }
+        };
+        if w.surely_intercepts() {
+            problems.push(format!(
+                "{what} (failurePolicy Fail) {down}: every create or update of {} is refused{narrowed}",
+                intercepted(w)
+            ));
+        } else {
+            risks.push(format!(
+                "{what} (failurePolicy Fail) {down}: it intercepts {}, and would then refuse every create or update of {} there{narrowed}",
+                may_intercept(w),
+                crate::outcome::name_list(&w.namespaced(), 4)
+            ));
         }
     }
-    if problems.is_empty() {
-        let message = if fine.is_empty() {
-            format!(
-                "no fail-closed admission webhook intercepts what the apps create ({checked} webhook configuration(s) read)"
-            )
-        } else {
-            format!(
-                "{} fail-closed admission webhook(s) intercepting what the apps create are served: {}",
-                fine.len(),
-                fine.join(", ")
-            )
-        };
-        return Outcome::pass("admission-webhooks-served", message);
+    if !problems.is_empty() {
+        problems.extend(risks);
+        return Outcome::fail("admission-webhook-unavailable", problems.join("; ")).hint(
+            "Bring the webhook's server back (its Deployment's pods Ready: kubectl -n <namespace> get pods,endpointslices), or, if the app that installed it is gone, delete the leftover configuration (kubectl delete validatingwebhookconfiguration|mutatingwebhookconfiguration <name>). While it has no endpoint, the API server refuses what it intercepts and the sync fails with `failed calling webhook`.",
+        );
     }
-    Outcome::fail("admission-webhook-unavailable", problems.join("; ")).hint(
-        "Bring the webhook's server back (its Deployment's pods Ready: kubectl -n <namespace> get pods,endpointslices), or, if the app that installed it is gone, delete the leftover configuration (kubectl delete validatingwebhookconfiguration|mutatingwebhookconfiguration <name>). While it has no endpoint, the API server refuses what it intercepts and the sync fails with `failed calling webhook`.",
-    )
+    if !risks.is_empty() {
+        return Outcome::warn("admission-webhook-may-intercept", risks.join("; ")).hint(
+            "If the namespace will be created with that label (its Namespace manifest in a chart, or spec.syncPolicy.managedNamespaceMetadata.labels of the Application deploying into it), bring the webhook's server back before the sync (kubectl -n <namespace> get pods,endpointslices), or delete the leftover configuration (kubectl delete validatingwebhookconfiguration|mutatingwebhookconfiguration <name>); otherwise the webhook leaves the namespace alone. To have preflight judge it exactly, give the label in the Application's managedNamespaceMetadata, or create the namespace first.",
+        );
+    }
+    let message = if fine.is_empty() {
+        format!(
+            "no fail-closed admission webhook intercepts what the apps create ({checked} webhook configuration(s) read)"
+        )
+    } else {
+        format!(
+            "{} fail-closed admission webhook(s) intercepting what the apps create are served: {}",
+            fine.len(),
+            fine.join(", ")
+        )
+    };
+    Outcome::pass("admission-webhooks-served", message)
+}
+
+impl Intercept {
+    /// Whether it intercepts something whatever labels the namespaces not created yet get:
+    /// a cluster-scoped resource, or anything in a namespace its selector selects.
+    fn surely_intercepts(&self) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.is_cluster_scoped() && !r.is_namespace())
+            || self.namespaces.as_ref().is_none_or(|n| !n.is_empty())
+    }
+
+    /// The resources it intercepts in the namespaces it selects (and Namespaces themselves).
+    fn namespaced(&self) -> Vec<String> {
+        self.resources
+            .iter()
+            .filter(|r| !r.is_cluster_scoped() || r.is_namespace())
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+/// The namespaces not created yet a webhook intercepts if they get the labels it keys on,
+/// for a message: `namespace monitoring if it is created with label k=v`.
+fn may_intercept(w: &Intercept) -> String {
+    let mut by_labels: BTreeMap<&[String], Vec<String>> = BTreeMap::new();
+    for (ns, wanted) in &w.maybe {
+        by_labels.entry(wanted).or_default().push(ns.clone());
+    }
+    by_labels
+        .into_iter()
+        .map(|(wanted, namespaces)| {
+            let (noun, pronoun) = if namespaces.len() == 1 {
+                ("namespace", "it is")
+            } else {
+                ("namespaces", "they are")
+            };
+            // All named: they are among the platform's few, and the one a reader looks for
+            // must not hide behind "and N more".
+            format!(
+                "{noun} {} if {pronoun} created with {} {}",
+                namespaces.join(", "),
+                if wanted.len() == 1 { "label" } else { "labels" },
+                wanted.join(" and ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", and ")
 }
 
 /// What a webhook intercepts, for a message: its resources, and the namespaces its selector
@@ -516,7 +718,7 @@ fn intercepted(w: &Intercept) -> String {
         .iter()
         .partition(|r| r.is_cluster_scoped() && !r.is_namespace());
     let mut parts = Vec::new();
-    if !namespaced.is_empty() {
+    if !namespaced.is_empty() && !namespaces.is_empty() {
         parts.push(format!(
             "{} in {} {}",
             list(namespaced),
@@ -540,6 +742,8 @@ pub struct AdmissionWebhooks {
     resources: Vec<Resource>,
     /// The namespaces the platform writes to: its apps' and the settings'.
     namespaces: Vec<String>,
+    /// Where ArgoCD's Applications are.
+    applications_namespace: String,
 }
 
 impl AdmissionWebhooks {
@@ -563,6 +767,7 @@ impl AdmissionWebhooks {
                 .map(|r| Resource::parse(r))
                 .collect(),
             namespaces,
+            applications_namespace: settings.applications_namespace.clone(),
         }
     }
 }
@@ -671,12 +876,14 @@ impl Check for AdmissionWebhooks {
         // hook's RBAC is applied: EndpointSlices are read cluster-wide (they hold addresses,
         // nothing secret).
         // Namespaces are read cluster-wide for their labels, which a namespace selector
-        // is evaluated on (names and labels, nothing secret).
+        // is evaluated on (names and labels, nothing secret); ArgoCD's Applications for the
+        // labels they give the namespaces they create.
         Reads::kube(vec![
             VALIDATING_WEBHOOKS.everywhere(),
             MUTATING_WEBHOOKS.everywhere(),
             ENDPOINT_SLICES.everywhere(),
             NAMESPACES.everywhere(),
+            APPLICATIONS.within(&self.applications_namespace),
         ])
     }
 
@@ -695,19 +902,51 @@ impl Check for AdmissionWebhooks {
                 Err(failed) => return *failed,
             }
         }
-        let live = match fetch::list_all::<NamespaceDoc>(ctx, &NAMESPACES, None).await {
-            Ok((docs, watch)) => {
-                watches.push(watch);
-                docs.into_iter()
-                    .map(|d| (d.metadata.name, d.metadata.labels))
-                    .collect()
+        let live: BTreeMap<String, BTreeMap<String, String>> =
+            match fetch::list_all::<NamespaceDoc>(ctx, &NAMESPACES, None).await {
+                Ok((docs, watch)) => {
+                    watches.push(watch);
+                    docs.into_iter()
+                        .map(|d| (d.metadata.name, d.metadata.labels))
+                        .collect()
+                }
+                Err(failed) => return *failed,
+            };
+        let pending: BTreeSet<String> = self
+            .namespaces
+            .iter()
+            .filter(|ns| !live.contains_key(*ns))
+            .cloned()
+            .collect();
+        // The labels ArgoCD will create them with, when its API is served (before ArgoCD is
+        // installed there is none to read, and no Application to create them).
+        let mut managed = BTreeMap::new();
+        if !pending.is_empty() {
+            match fetch::served_version(ctx, &APPLICATIONS, &["v1alpha1"]).await {
+                Ok(Some(version)) => {
+                    match fetch::list_all::<ApplicationDoc>(
+                        ctx,
+                        &APPLICATIONS.at_version(version),
+                        Some(&self.applications_namespace),
+                    )
+                    .await
+                    {
+                        Ok((apps, watch)) => {
+                            watches.push(watch);
+                            managed = managed_labels(&apps);
+                        }
+                        Err(failed) => return *failed,
+                    }
+                }
+                Ok(None) => {}
+                Err(failed) => return *failed,
             }
-            Err(failed) => return *failed,
-        };
+        }
         let found = intercepts(
             &configs,
             &self.resources,
-            &namespace_labels(&self.namespaces, &live),
+            &namespace_labels(&self.namespaces, &live, &managed),
+            &pending,
         );
         let namespaces: BTreeSet<&str> = found
             .iter()
@@ -770,17 +1009,33 @@ mod tests {
         AdmissionWebhooks::new(&AdmissionWebhookSettings::default()).resources
     }
 
-    /// The platform's namespaces as they are before any exists: named, nothing else.
+    /// The platform's namespaces, each labelled with its name only.
     fn fresh() -> BTreeMap<String, BTreeMap<String, String>> {
         let check = AdmissionWebhooks::new(&AdmissionWebhookSettings::default());
-        namespace_labels(&check.namespaces, &BTreeMap::new())
+        namespace_labels(&check.namespaces, &BTreeMap::new(), &BTreeMap::new())
     }
 
+    /// What `yaml` intercepts once the platform's namespaces exist, with their names only.
     fn found(yaml: &str) -> Vec<Intercept> {
         intercepts(
             &[("ValidatingWebhookConfiguration", config(yaml))],
             &defaults(),
             &fresh(),
+            &BTreeSet::new(),
+        )
+    }
+
+    /// What `yaml` intercepts before the namespaces `pending` exist, with `labels`.
+    fn found_before(
+        yaml: &str,
+        pending: &[&str],
+        labels: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Vec<Intercept> {
+        intercepts(
+            &[("MutatingWebhookConfiguration", config(yaml))],
+            &defaults(),
+            labels,
+            &pending.iter().map(|n| (*n).to_owned()).collect(),
         )
     }
 
@@ -837,7 +1092,8 @@ mod tests {
 
     #[test]
     fn evaluates_the_namespace_selector_on_the_platforms_namespaces() {
-        // Before any namespace is labelled for it, the pod webhook touches no platform app.
+        // Once the namespaces exist unlabelled for it, the pod webhook touches no platform
+        // app. (Before they exist, it may: see the test below.)
         assert_eq!(found(MPOD), []);
         let mut labelled = fresh();
         labelled
@@ -851,6 +1107,7 @@ mod tests {
             &[("MutatingWebhookConfiguration", config(MPOD))],
             &defaults(),
             &labelled,
+            &BTreeSet::new(),
         )
         .remove(0);
         assert_eq!(w.resources, [Resource::parse("pods")]);
@@ -960,10 +1217,148 @@ mod tests {
             "kong".to_owned(),
             BTreeMap::from([("team".to_owned(), "edge".to_owned())]),
         )]);
-        let labels = namespace_labels(&["kong".into(), "keycloak".into()], &live);
+        let labels = namespace_labels(&["kong".into(), "keycloak".into()], &live, &BTreeMap::new());
         assert_eq!(labels["kong"]["team"], "edge");
         assert_eq!(labels["kong"][NAME_LABEL], "kong");
         assert_eq!(labels["keycloak"].len(), 1);
+    }
+
+    const INJECT: &str = "elbv2.k8s.aws/pod-readiness-gate-inject";
+
+    #[test]
+    fn a_namespace_not_created_yet_may_be_given_the_label_a_webhook_keys_on() {
+        // Before the app namespaces exist, the pod webhook may intercept each of them: it
+        // keys on a label they may be created with.
+        let names = AdmissionWebhooks::new(&AdmissionWebhookSettings::default()).namespaces;
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let w = found_before(MPOD, &all, &fresh()).remove(0);
+        assert_eq!(w.namespaces, Some(vec![]));
+        assert_eq!(w.maybe.len(), 9);
+        assert!(
+            w.maybe
+                .iter()
+                .all(|(_, wanted)| *wanted == [format!("{INJECT}=enabled")])
+        );
+        let o = judge(&[(w.clone(), Reached::Endpoints(0))], 1);
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Warn, "admission-webhook-may-intercept")
+        );
+        assert!(
+            o.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("managedNamespaceMetadata"))
+        );
+        // Served, it is fine however the namespaces are labelled.
+        assert_eq!(judge(&[(w, Reached::Endpoints(1))], 1).status, Status::Pass);
+
+        // One namespace pending, the others there unlabelled: that one only, by name.
+        let w = found_before(MPOD, &["monitoring"], &fresh()).remove(0);
+        assert_eq!(
+            w.maybe,
+            [("monitoring".to_owned(), vec![format!("{INJECT}=enabled")])]
+        );
+        let o = judge(&[(w, Reached::Endpoints(0))], 1);
+        assert_eq!(
+            o.message,
+            "webhook mpod.elbv2.k8s.aws of MutatingWebhookConfiguration/aws-load-balancer-webhook (failurePolicy Fail) is served by Service kube-system/aws-load-balancer-webhook-service, which has no ready endpoint: it intercepts namespace monitoring if it is created with label elbv2.k8s.aws/pod-readiness-gate-inject=enabled, and would then refuse every create or update of pods there (its objectSelector is not evaluated: the objects it would select do not exist yet, so it may intercept fewer)"
+        );
+
+        // The Application deploying into it gives it the label: the webhook surely
+        // intercepts it, and fails.
+        let apps: Vec<ApplicationDoc> = serde_saphyr::from_str(&format!(
+            "- spec:\n    destination: {{namespace: monitoring}}\n    syncPolicy:\n      syncOptions: [CreateNamespace=true]\n      managedNamespaceMetadata: {{labels: {{{INJECT}: enabled}}}}\n- spec:\n    destination: {{namespace: kong}}\n    syncPolicy: null\n- spec: {{}}\n"
+        ))
+        .expect("parses");
+        let managed = managed_labels(&apps);
+        assert_eq!(managed.len(), 1, "{managed:?}");
+        let names = vec!["monitoring".to_owned(), "kong".to_owned()];
+        let labels = namespace_labels(&names, &BTreeMap::new(), &managed);
+        assert_eq!(labels["monitoring"][INJECT], "enabled");
+        assert_eq!(labels["monitoring"][NAME_LABEL], "monitoring");
+        let w = found_before(MPOD, &["monitoring", "kong"], &labels).remove(0);
+        assert_eq!(w.namespaces, Some(vec!["monitoring".to_owned()]));
+        assert_eq!(
+            w.maybe,
+            [("kong".to_owned(), vec![format!("{INJECT}=enabled")])]
+        );
+        let o = judge(&[(w, Reached::Endpoints(0))], 1);
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Fail, "admission-webhook-unavailable")
+        );
+        assert!(
+            o.message
+                .contains("every create or update of pods in namespace monitoring is refused"),
+            "{}",
+            o.message
+        );
+        // A live namespace's own labels win over what an Application would give it.
+        let live = BTreeMap::from([("monitoring".to_owned(), BTreeMap::new())]);
+        let labels = namespace_labels(&names, &live, &managed);
+        assert!(!labels["monitoring"].contains_key(INJECT));
+
+        // Which selectors may still select a namespace not created yet.
+        let selector = |s: &str| {
+            ESO.replace(
+                "  failurePolicy: Fail\n",
+                &format!("  failurePolicy: Fail\n  namespaceSelector: {s}\n"),
+            )
+        };
+        let named = fresh();
+        for (sel, maybe) in [
+            (
+                "{matchLabels: {team: payments}}",
+                Some(vec!["team=payments"]),
+            ),
+            (
+                "{matchExpressions: [{key: team, operator: Exists}]}",
+                Some(vec!["team"]),
+            ),
+            (
+                "{matchExpressions: [{key: team, operator: In, values: [a, b]}]}",
+                Some(vec!["team in (a, b)"]),
+            ),
+            (
+                "{matchLabels: {team: payments}, matchExpressions: [{key: tier, operator: Exists}]}",
+                Some(vec!["team=payments", "tier"]),
+            ),
+            // The name is known: no label makes the webhook select another namespace.
+            (
+                "{matchLabels: {kubernetes.io/metadata.name: backstage}}",
+                None,
+            ),
+            (
+                "{matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [team-a]}, {key: team, operator: Exists}]}",
+                None,
+            ),
+            // Adding a label never makes NotIn or DoesNotExist hold.
+            (
+                "{matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [monitoring]}]}",
+                None,
+            ),
+        ] {
+            let hits = intercepts(
+                &[("ValidatingWebhookConfiguration", config(&selector(sel)))],
+                &defaults(),
+                &named,
+                &BTreeSet::from(["monitoring".to_owned()]),
+            );
+            let monitoring = hits
+                .first()
+                .and_then(|w| w.maybe.iter().find(|(ns, _)| ns == "monitoring"))
+                .map(|(_, wanted)| wanted.clone());
+            assert_eq!(
+                monitoring,
+                maybe.map(|m| m.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>()),
+                "{sel}"
+            );
+            // The same selector on a namespace that exists: its labels are all known.
+            assert!(
+                found(&selector(sel)).iter().all(|w| w.maybe.is_empty()),
+                "{sel}"
+            );
+        }
     }
 
     #[test]

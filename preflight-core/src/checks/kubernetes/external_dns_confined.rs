@@ -709,7 +709,11 @@ mod tests {
             build_subdomain(&format!("www.{SUFFIX}"), zone).as_deref(),
             Some(SUFFIX)
         );
-        assert_eq!(build_subdomain("b-roll.dev.goldenpathidp.io", zone), None);
+        // Any `b-` label under the environment's zone: build ids are any DNS label.
+        assert_eq!(
+            build_subdomain("b-roll.dev.goldenpathidp.io", zone).as_deref(),
+            Some("b-roll.dev.goldenpathidp.io")
+        );
         assert_eq!(build_subdomain(zone, zone), None);
         assert_eq!(build_subdomain("b-1.prod.goldenpathidp.io", zone), None);
     }

@@ -736,9 +736,15 @@ mod tests {
                 "ingress-hosts-valid",
             ),
             (
-                "b-roll.dev.goldenpathidp.io",
+                "broll.dev.goldenpathidp.io",
                 Status::Pass,
                 "ingress-hosts-valid",
+            ),
+            // Build ids are any DNS label: `b-roll` may be a build's subdomain.
+            (
+                "b-roll.dev.goldenpathidp.io",
+                Status::Fail,
+                "ingress-host-in-build",
             ),
             (
                 "grafana.apps.dev.goldenpathidp.io",

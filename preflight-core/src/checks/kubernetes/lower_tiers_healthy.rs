@@ -1,17 +1,20 @@
 //! `lower-tiers-healthy`: a tier's gate opens only when every Argo CD Application of a lower
 //! tier is `Synced` and `Healthy`, which is what the seed platform waited for with
 //! `kubectl wait` before syncing the next tier. An app-of-apps creates its children wave by
-//! wave: a lower tier's app it lists (`status.resources`) but has not created yet fails too.
+//! wave: a lower tier's platform app a root lists (`status.resources`, read by
+//! [`super::app_of_apps`]) but has not created yet fails too, naming the root and the wave it
+//! lists the child at. `exempt` names Applications to skip, existing or listed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
 use crate::access::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
-use crate::platform::{NeededBy, Provider, Scope};
+use crate::platform::{self, NeededBy, Provider, Scope};
 use crate::tier::Tier;
 
 /// How many of an Application's failing resources a message names; the rest are counted.
@@ -29,6 +32,8 @@ pub struct LowerTiersSettings {
     pub namespace: String,
     /// The label carrying an Application's tier; default `goldenpath.idp/tier`.
     pub label: String,
+    /// Applications not waited for, existing or listed by a root; default none.
+    pub exempt: Vec<String>,
 }
 
 impl Default for LowerTiersSettings {
@@ -36,6 +41,7 @@ impl Default for LowerTiersSettings {
         LowerTiersSettings {
             namespace: "argocd".into(),
             label: "goldenpath.idp/tier".into(),
+            exempt: Vec::new(),
         }
     }
 }
@@ -111,10 +117,9 @@ struct AppCondition {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 struct ResourceStatus {
-    group: String,
-    kind: String,
-    namespace: String,
-    name: String,
+    /// Its group, kind, namespace, name and sync wave, as the app-of-apps reads them.
+    #[serde(flatten)]
+    id: Listed,
     status: String,
     health: Option<HealthStatus>,
 }
@@ -136,15 +141,16 @@ impl AppStatus {
 impl ResourceStatus {
     /// `apps/Deployment ns/name`, `Service ns/name`, `ClusterRole name`.
     fn describe(&self) -> String {
-        let kind = if self.group.is_empty() {
-            self.kind.clone()
+        let id = &self.id;
+        let kind = if id.group.is_empty() {
+            id.kind.clone()
         } else {
-            format!("{}/{}", self.group, self.kind)
+            format!("{}/{}", id.group, id.kind)
         };
-        if self.namespace.is_empty() {
-            format!("{kind} {}", self.name)
+        if id.namespace.is_empty() {
+            format!("{kind} {}", id.name)
         } else {
-            format!("{kind} {}/{}", self.namespace, self.name)
+            format!("{kind} {}/{}", id.namespace, id.name)
         }
     }
 
@@ -245,28 +251,50 @@ fn diagnose(status: Option<&AppStatus>) -> Option<String> {
     Some(parts.join("; "))
 }
 
-/// The platform's apps of tiers below `gate` that an app-of-apps lists among its resources
-/// (`status.resources[]` of kind Application) but that do not exist yet: on a first sync the
-/// root creates its children wave by wave, so a lower tier's app that is still missing when a
-/// gate runs means that tier has not been synced. (tier, app, the Application listing it.)
-fn missing_children(apps: &[ApplicationDoc], gate: Tier) -> Vec<(Tier, &str, &str)> {
+/// A lower tier's platform app a root lists but has not created yet.
+struct Missing<'a> {
+    tier: Tier,
+    name: &'a str,
+    root: &'a str,
+    wave: Option<i64>,
+}
+
+/// The platform's apps of tiers below `gate` that an app-of-apps lists among its resources but
+/// that do not exist yet: on a first sync the root creates its children wave by wave, so a
+/// lower tier's app that is still missing when a gate runs means that tier has not been
+/// synced. Lowest tier first, then by name.
+fn missing_children<'a>(
+    apps: &'a [ApplicationDoc],
+    gate: Tier,
+    settings: &LowerTiersSettings,
+) -> Vec<Missing<'a>> {
     let existing: BTreeSet<&str> = apps.iter().map(|a| a.metadata.name.as_str()).collect();
-    let mut missing: Vec<(Tier, &str, &str)> = Vec::new();
-    for root in apps {
-        let Some(status) = &root.status else { continue };
-        for child in &status.resources {
-            if child.kind != "Application" || existing.contains(child.name.as_str()) {
-                continue;
-            }
-            if let Some(app) = crate::platform::app_named(&child.name)
-                && app.tier < gate
-                && !missing.iter().any(|(_, name, _)| *name == child.name)
-            {
-                missing.push((app.tier, child.name.as_str(), root.metadata.name.as_str()));
-            }
-        }
-    }
-    missing.sort_unstable();
+    let tree = app_of_apps::read(
+        apps.iter().map(|a| {
+            let listed = a
+                .status
+                .iter()
+                .flat_map(|s| s.resources.iter().map(|r| &r.id));
+            (a.metadata.name.as_str(), listed)
+        }),
+        &settings.namespace,
+    );
+    let mut missing: Vec<Missing<'a>> = tree
+        .children
+        .iter()
+        .filter(|c| !existing.contains(c.name) && !settings.exempt.iter().any(|e| e == c.name))
+        .filter_map(|c| {
+            let app = platform::app_named(c.name).filter(|a| a.tier < gate)?;
+            Some(Missing {
+                tier: app.tier,
+                name: c.name,
+                root: c.root,
+                // From ArgoCD 2.6 an absent syncWave is wave 0; before, no wave is known.
+                wave: c.wave.or(tree.lists_waves(c.root).then_some(0)),
+            })
+        })
+        .collect();
+    missing.sort_by_key(|m| (m.tier, m.name));
     missing
 }
 
@@ -286,13 +314,16 @@ pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSe
     let mut higher = 0;
     let mut unlabelled = 0;
     for app in apps {
+        if settings.exempt.contains(&app.metadata.name) {
+            continue;
+        }
         match app.metadata.labels.get(label).map(|v| v.parse::<Tier>()) {
             Some(Ok(tier)) if tier < gate => lower.push((tier, app)),
             Some(Ok(_)) => higher += 1,
             None | Some(Err(_)) => unlabelled += 1,
         }
     }
-    let missing = missing_children(apps, gate);
+    let missing = missing_children(apps, gate, settings);
     if lower.is_empty() && missing.is_empty() {
         let mut seen = Vec::new();
         if higher > 0 {
@@ -319,10 +350,14 @@ pub(crate) fn judge(apps: &[ApplicationDoc], gate: Tier, settings: &LowerTiersSe
         .evidence("count", 0);
     }
     lower.sort_by(|(ta, a), (tb, b)| (ta, &a.metadata.name).cmp(&(tb, &b.metadata.name)));
-    let not_created = missing.iter().map(|(tier, name, root)| {
+    let not_created = missing.iter().map(|m| {
+        let at = m.wave.map_or_else(String::new, |w| format!(" at wave {w}"));
         (
-            *name,
-            format!("Application {name} (tier {tier}) does not exist yet: Application {root} lists it, not created (tier {tier} has not synced)"),
+            m.name,
+            format!(
+                "Application {} (tier {}) does not exist yet: Application {} lists it{at} (not created yet)",
+                m.name, m.tier, m.root
+            ),
         )
     });
     let bad: Vec<(&str, String)> = not_created
@@ -502,9 +537,36 @@ mod tests {
                 status: Status::Fail,
                 code: "lower-tiers-unhealthy",
                 present: &[
-                    "Application prometheus (tier 1.5) does not exist yet: Application platform-root lists it, not created (tier 1.5 has not synced)",
+                    "Application prometheus (tier 1.5) does not exist yet: Application platform-root lists it at wave 50 (not created yet)",
                 ],
                 absent: &["kong", "backstage"],
+            },
+            Case {
+                name: "listed children: by group and namespace, once, wave 0 when absent, none before ArgoCD 2.6",
+                yaml: r"
+- metadata: {name: a-root}
+  status:
+    resources:
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: loki, status: OutOfSync, syncWave: 101}
+    - {group: argoproj.io, kind: Application, name: external-dns, status: OutOfSync}
+    - {group: example.com, kind: Application, namespace: argocd, name: kong, status: OutOfSync, syncWave: 30}
+    - {group: argoproj.io, kind: Application, namespace: team, name: cert-manager, status: OutOfSync, syncWave: 15}
+- metadata: {name: b-root}
+  status:
+    resources:
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: loki, status: OutOfSync, syncWave: 45}
+- metadata: {name: old-root}
+  status:
+    resources:
+    - {group: argoproj.io, kind: Application, namespace: argocd, name: prometheus, status: OutOfSync}
+",
+                gate: Tier::Three,
+                status: Status::Fail,
+                code: "lower-tiers-unhealthy",
+                present: &[
+                    "Application external-dns (tier 1) does not exist yet: Application a-root lists it at wave 0 (not created yet); Application prometheus (tier 1.5) does not exist yet: Application old-root lists it (not created yet); Application loki (tier 2) does not exist yet: Application a-root lists it at wave 101 (not created yet)",
+                ],
+                absent: &["kong", "cert-manager", "b-root"],
             },
             Case {
                 name: "the root lists only the gate's own and later tiers' apps as missing",
@@ -834,6 +896,7 @@ mod tests {
             LowerTiersSettings {
                 namespace: "gitops".into(),
                 label: "goldenpath.idp/tier".into(),
+                exempt: Vec::new(),
             }
         );
         assert!(serde_saphyr::from_str::<LowerTiersSettings>("labels: x").is_err());
@@ -843,8 +906,24 @@ mod tests {
             &LowerTiersSettings {
                 namespace: "argocd".into(),
                 label: "tier".into(),
+                exempt: Vec::new(),
             },
         );
         assert_eq!(o.code, "lower-tiers-none", "{}", o.message);
+
+        // Exempt Applications are not waited for, whether they exist or a root lists them.
+        let s: LowerTiersSettings =
+            serde_saphyr::from_str("exempt: [prometheus, kong]").expect("parses");
+        let o = judge(&apps(ROOT_LISTS_MISSING), Tier::Two, &s);
+        assert_eq!(o.code, "lower-tiers-none", "{}", o.message);
+        let s: LowerTiersSettings = serde_saphyr::from_str("exempt: [prometheus]").expect("parses");
+        let o = judge(&apps(ROOT_LISTS_MISSING), Tier::Two, &s);
+        assert_eq!(
+            (o.status, o.message.as_str()),
+            (
+                Status::Pass,
+                "1 Application(s) of tiers below 2 are Synced and Healthy: kong"
+            )
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! check that fetches the facts and calls it.
 
 mod admission_webhooks;
+mod app_of_apps;
 mod cluster_issuers;
 mod cluster_secret_store;
 mod cni;

@@ -13,18 +13,26 @@
 //!
 //! On a first sync the app-of-apps' root creates its child Applications wave by wave: a tier-2
 //! child at wave 45 is created, and synced, at wave 45, before any later gate could see it. So
-//! the check also reads what every Application of the namespace lists in `status.resources`
-//! (ArgoCD's `ResourceStatus`, with the `syncWave` the root will create each child at, absent
-//! when 0), the children not created yet included (`OutOfSync`, health `Missing`): each child
-//! of kind `Application` (group `argoproj.io`) named in the platform's apps is judged at the
-//! wave its root lists, with the platform's tier for it. A child that already exists is judged
-//! once, by its own label and annotation.
+//! the check also reads the children the roots list in `status.resources` (read by
+//! [`super::app_of_apps`]: ArgoCD's `ResourceStatus`, with the `syncWave` of the root's target
+//! manifest, i.e. the wave the next sync applies), the children not created yet included
+//! (`OutOfSync`, health `Missing`): each of the platform's apps not created yet is judged at
+//! the wave its root lists, with the platform's tier for it. A child that exists is judged once,
+//! by its own label, and by its live annotation unless its root lists it at another wave: the
+//! next sync applies the listed one, so that is the one judged ("listed by platform-root at
+//! wave 45; the live Application says 101").
+//!
+//! `syncWave` in `status.resources` needs ArgoCD 2.6 or later, which omits it for wave 0;
+//! older versions list no wave at all, which read as 0 would fail every child not created yet.
+//! So when no child of a root carries a `syncWave`, that root's listing is not judged (its
+//! existing children still are, by their annotations), and the pass message says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::TierGatingSettings;
+use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
 use crate::access::Reads;
 use crate::check::{Attempt, Check, Context};
@@ -174,24 +182,7 @@ struct Metadata {
 #[derive(Clone, Debug, Default, Deserialize)]
 struct AppStatus {
     #[serde(default, deserialize_with = "super::fetch::or_default")]
-    resources: Vec<ResourceStatus>,
-}
-
-/// An entry of `status.resources`, ArgoCD's `ResourceStatus`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResourceStatus {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: String,
-    /// `omitempty` in ArgoCD: absent means wave 0.
-    #[serde(default)]
-    sync_wave: Option<i64>,
+    resources: Vec<Listed>,
 }
 
 /// Where an Application's wave comes from.
@@ -200,6 +191,13 @@ enum Wave<'a> {
     Annotation(Option<&'a str>),
     /// The wave its root lists it at, before it exists.
     Listed { root: &'a str, wave: i64 },
+    /// The wave its root lists it at, which its live annotation (absent or as written) does
+    /// not say: the root's next sync applies the listed one.
+    Relisted {
+        root: &'a str,
+        wave: i64,
+        live: Option<&'a str>,
+    },
 }
 
 /// An Application to judge: its name, tier and wave.
@@ -251,6 +249,16 @@ fn problem(subject: &Subject<'_>, bands: &BTreeMap<Tier, Band>) -> Option<(Strin
             "Application {name} (tier {tier}, not created yet) is listed by Application {root} at wave {wave}, {}",
             out_of_place(*wave, tier, band, bands)?
         ),
+        Wave::Relisted { root, wave, live } => {
+            let live = live.map_or_else(
+                || format!("has no {SYNC_WAVE_ANNOTATION}"),
+                |text| format!("says {text}"),
+            );
+            format!(
+                "Application {name} (tier {tier}) is listed by {root} at wave {wave} (the wave its next sync applies; the live Application {live}), {}",
+                out_of_place(*wave, tier, band, bands)?
+            )
+        }
     };
     Some((text, fix))
 }
@@ -287,6 +295,18 @@ pub(crate) fn judge(
     let mut apps: Vec<&ApplicationDoc> = apps.iter().collect();
     apps.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let live: BTreeSet<&str> = apps.iter().map(|a| a.metadata.name.as_str()).collect();
+    let tree = app_of_apps::read(
+        apps.iter()
+            .map(|a| (a.metadata.name.as_str(), &a.status.resources)),
+        &settings.namespace,
+    );
+    // The wave a root lists a child at, when the root lists waves at all (ArgoCD 2.6 or later,
+    // where an absent syncWave is wave 0).
+    let listed_wave = |name: &str| {
+        tree.child(name)
+            .filter(|c| tree.lists_waves(c.root))
+            .map(|c| (c.root, c.wave.unwrap_or(0)))
+    };
 
     let mut subjects = Vec::new();
     for app in &apps {
@@ -297,50 +317,49 @@ pub(crate) fn judge(
         let Some(Ok(tier)) = app.metadata.labels.get(label).map(|v| v.parse::<Tier>()) else {
             continue;
         };
-        subjects.push(Subject {
-            name,
-            tier,
-            wave: Wave::Annotation(
-                app.metadata
-                    .annotations
-                    .get(SYNC_WAVE_ANNOTATION)
-                    .map(String::as_str),
-            ),
-        });
+        let annotation = app
+            .metadata
+            .annotations
+            .get(SYNC_WAVE_ANNOTATION)
+            .map(String::as_str);
+        // ArgoCD reads a missing or non-integer annotation as wave 0.
+        let live_wave = annotation.and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+        let wave = match listed_wave(name) {
+            Some((root, wave)) if wave != live_wave => Wave::Relisted {
+                root,
+                wave,
+                live: annotation,
+            },
+            _ => Wave::Annotation(annotation),
+        };
+        subjects.push(Subject { name, tier, wave });
     }
     let checked = subjects.len();
 
-    // The children the roots list and have not created yet (a child in another namespace
-    // cannot be seen here: its listing is all there is to judge).
-    let mut listed: BTreeSet<(&str, i64)> = BTreeSet::new();
+    // The platform's apps the roots list and have not created yet, at the wave listed; a root
+    // listing no wave at all (ArgoCD before 2.6) says nothing about waves and is left alone.
     let mut roots: BTreeSet<&str> = BTreeSet::new();
-    for root in &apps {
-        for child in &root.status.resources {
-            let here = child.namespace.is_empty() || child.namespace == settings.namespace;
-            if child.kind != "Application"
-                || child.group != "argoproj.io"
-                || (here && live.contains(child.name.as_str()))
-                || exempt(&child.name)
-            {
-                continue;
-            }
-            let Some(app) = platform::app_named(&child.name) else {
-                continue;
-            };
-            let wave = child.sync_wave.unwrap_or(0);
-            if !listed.insert((app.name, wave)) {
-                continue;
-            }
-            roots.insert(root.metadata.name.as_str());
-            subjects.push(Subject {
-                name: app.name,
-                tier: app.tier,
-                wave: Wave::Listed {
-                    root: &root.metadata.name,
-                    wave,
-                },
-            });
+    let mut waveless: BTreeMap<&str, usize> = BTreeMap::new();
+    for child in &tree.children {
+        if live.contains(child.name) || exempt(child.name) {
+            continue;
         }
+        let Some(app) = platform::app_named(child.name) else {
+            continue;
+        };
+        if !tree.lists_waves(child.root) {
+            *waveless.entry(child.root).or_default() += 1;
+            continue;
+        }
+        roots.insert(child.root);
+        subjects.push(Subject {
+            name: app.name,
+            tier: app.tier,
+            wave: Wave::Listed {
+                root: child.root,
+                wave: child.wave.unwrap_or(0),
+            },
+        });
     }
     let not_created = subjects.len() - checked;
 
@@ -361,7 +380,15 @@ pub(crate) fn judge(
         .iter()
         .map(|(t, b)| format!("{t}: {}", b.gate()))
         .collect();
-    if violations.is_empty() && subjects.is_empty() {
+    let unjudged = (!waveless.is_empty()).then(|| {
+        let names: Vec<&str> = waveless.keys().copied().collect();
+        format!(
+            "Application(s) {} list no syncWave for any child (ArgoCD before 2.6), so their {} platform app(s) not created yet were not judged",
+            names.join(", "),
+            waveless.values().sum::<usize>()
+        )
+    });
+    if violations.is_empty() && subjects.is_empty() && unjudged.is_none() {
         return Outcome::warn(
             "sync-waves-no-applications",
             format!(
@@ -383,9 +410,19 @@ pub(crate) fn judge(
                 roots.join(", ")
             ));
         }
-        return Outcome::pass("sync-waves-in-band", message)
+        if let Some(unjudged) = &unjudged {
+            message.push_str(&format!("; {unjudged}"));
+        }
+        let pass = Outcome::pass("sync-waves-in-band", message)
             .evidence("gateWaves", gates.join(", "))
             .evidence("listedNotCreated", not_created);
+        return match unjudged {
+            Some(_) => pass.evidence(
+                "rootsWithoutWaves",
+                name_list(&waveless.keys().collect::<Vec<_>>(), 10),
+            ),
+            None => pass,
+        };
     }
     let mut hint = String::new();
     if !fixes.is_empty() {
@@ -731,8 +768,14 @@ mod tests {
                 .starts_with("Set argocd.argoproj.io/sync-wave: \"101\" on loki")
         );
 
-        // syncWave is omitempty: absent is wave 0.
-        let o = run(&[root("platform-root", &[("keycloak", None)])], &s);
+        // syncWave is omitempty: absent is wave 0 when the root lists waves at all.
+        let o = run(
+            &[root(
+                "platform-root",
+                &[("kong", Some(30)), ("keycloak", None)],
+            )],
+            &s,
+        );
         assert!(
             o.message.contains("keycloak (tier 3, not created yet) is listed by Application platform-root at wave 0"),
             "{}",
@@ -758,29 +801,58 @@ mod tests {
             "1 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; so do 1 not created yet, as Application(s) platform-root list them"
         );
 
-        // A child that exists is judged once, by its own annotation and label.
-        let o = run(
-            &[
-                root("platform-root", &[("loki", Some(45))]),
-                app("loki", Some("2"), Some("101")),
-            ],
-            &s,
-        );
-        assert_eq!(o.status, Status::Pass, "{}", o.message);
-        let o = run(
-            &[
-                root("platform-root", &[("loki", Some(101))]),
-                app("loki", Some("2"), Some("45")),
-            ],
-            &s,
-        );
-        assert!(
-            o.message.starts_with("1 Application(s)")
-                && o.message
-                    .contains("Application loki (tier 2) is at wave 45"),
-            "{}",
-            o.message
-        );
+        // A child that exists is judged once, by its own label, at the wave its root lists:
+        // the next sync applies that one, whatever the live annotation says.
+        for (listed, live, status, needle) in [
+            (
+                Some(45),
+                Some("101"),
+                Status::Fail,
+                "Application loki (tier 2) is listed by platform-root at wave 45 (the wave its next sync applies; the live Application says 101), outside tier 2's band 100–102 and not after tier 2's gate at wave 99",
+            ),
+            (
+                None,
+                Some("101"),
+                Status::Fail,
+                "Application loki (tier 2) is listed by platform-root at wave 0 (the wave its next sync applies; the live Application says 101)",
+            ),
+            (
+                Some(45),
+                None,
+                Status::Fail,
+                "listed by platform-root at wave 45 (the wave its next sync applies; the live Application has no argocd.argoproj.io/sync-wave)",
+            ),
+            (
+                Some(45),
+                Some("45"),
+                Status::Fail,
+                "Application loki (tier 2) is at wave 45, outside",
+            ),
+            (
+                Some(101),
+                Some("45"),
+                Status::Pass,
+                "1 tier-labelled Application(s) in argocd sync inside their tier's band",
+            ),
+        ] {
+            let o = run(
+                &[
+                    root("platform-root", &[("kong", Some(30)), ("loki", listed)]),
+                    app("loki", Some("2"), live),
+                ],
+                &s,
+            );
+            assert_eq!(o.status, status, "{listed:?} {live:?}: {}", o.message);
+            assert!(o.message.contains(needle), "{needle:?} in {}", o.message);
+            if status == Status::Fail {
+                assert!(o.message.starts_with("1 Application(s)"), "{}", o.message);
+                assert!(
+                    o.hint
+                        .expect("hint")
+                        .starts_with("Set argocd.argoproj.io/sync-wave: \"101\" on loki"),
+                );
+            }
+        }
 
         // Not an Application, not a platform app, exempt, or listed twice alike: left alone
         // or judged once.
@@ -805,5 +877,60 @@ mod tests {
             &s,
         );
         assert!(o.message.starts_with("1 Application(s)"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_root_listing_no_wave_at_all_is_not_judged() {
+        // ArgoCD before 2.6 lists no syncWave: read as wave 0, every child would fail.
+        let s = settings();
+        let o = run(
+            &[
+                root("old-root", &[("loki", None), ("keycloak", None)]),
+                app("kong", Some("1"), Some("30")),
+            ],
+            &s,
+        );
+        assert_eq!(
+            (o.status, o.code.as_str()),
+            (Status::Pass, "sync-waves-in-band"),
+            "{}",
+            o.message
+        );
+        assert_eq!(
+            o.message,
+            "1 tier-labelled Application(s) in argocd sync inside their tier's band, after its gate; Application(s) old-root list no syncWave for any child (ArgoCD before 2.6), so their 2 platform app(s) not created yet were not judged"
+        );
+        assert_eq!(o.evidence["rootsWithoutWaves"], "old-root");
+
+        // Its existing children are judged by their annotations, not at wave 0.
+        let o = run(
+            &[
+                root("old-root", &[("kong", None), ("loki", None)]),
+                app("kong", Some("1"), Some("30")),
+                app("grafana", Some("1.5"), Some("5")),
+            ],
+            &s,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "1 Application(s) sync out of their tier's place: Application grafana (tier 1.5) is at wave 5, outside tier 1.5's band 50–52 and not after tier 1.5's gate at wave 49"
+        );
+
+        // Another root listing waves is judged alongside.
+        let o = run(
+            &[
+                root("old-root", &[("loki", None)]),
+                root("new-root", &[("my-extra", Some(45)), ("kong", None)]),
+            ],
+            &s,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.message);
+        assert!(
+            o.message.contains("Application kong (tier 1, not created yet) is listed by Application new-root at wave 0")
+                && !o.message.contains("loki"),
+            "{}",
+            o.message
+        );
     }
 }
