@@ -24,13 +24,15 @@ for _ in $(seq 100); do grep -q '^ready' "$work/server.out" 2>/dev/null && break
 grep -q '^ready' "$work/server.out" || { echo "fake-kube did not start" >&2; exit 1; }
 for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 "$venv/bin/python" scripts/seed-aws.py "http://127.0.0.1:$port"
-# The tiers' images, as the platform lists them for a first sync (kong's, pushed by the seed).
-cat >"$work/preflight.yaml" <<'EOF'
-checks:
-  image-architecture:
-    images:
-    - {app: kong, image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/goldenpath/kong:3.9.1"}
-EOF
+# The tiers' images, as the platform lists them for a first sync: one per app of tiers 1 and
+# 1.5 (the multi-arch image the seed pushed stands in for each).
+image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/goldenpath/kong:3.9.1
+{
+  printf 'checks:\n  image-architecture:\n    images:\n'
+  for app in external-secrets cert-manager external-dns kong cluster-autoscaler prometheus alertmanager grafana-sqlite; do
+    printf '    - {app: %s, image: "%s"}\n' "$app" "$image"
+  done
+} >"$work/preflight.yaml"
 [ $# -gt 0 ] || set -- --tier 1.5
 status=0
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
