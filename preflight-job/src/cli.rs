@@ -14,7 +14,8 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  every required check passed (warnings allowed)
   1  a required check failed
-  2  usage or configuration error (flags, values, config, kubeconfig, a tier above the ceiling)
+  2  usage or configuration error (flags, values, config, kubeconfig, a tier above the ceiling,
+     an output that cannot be opened for writing); nothing was checked
   3  the --wait deadline was reached, or the run was interrupted (SIGTERM/SIGINT), before
      every required check settled";
 

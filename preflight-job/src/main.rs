@@ -252,7 +252,12 @@ async fn cluster_values(
 async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     let start = Instant::now();
     let common = &args.common;
-    let outputs = outputs::parse(&args.outputs)?;
+    // Every output is opened before anything is read or checked: one that cannot be written
+    // is a usage error now, not after a whole run.
+    let sinks = outputs::open(
+        &outputs::parse(&args.outputs)?,
+        args.termination_message_path.as_deref(),
+    )?;
     let mut config = load_config(common)?;
     if let Some(t) = args.attempt_timeout {
         config.runner.attempt_timeout = t;
@@ -319,8 +324,15 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     signals.abort();
 
     let report = Report::new(&plan, &values, results, notes);
-    outputs::write(&report, &outputs)?;
-    outputs::write_termination_message(&report, args.termination_message_path.as_deref())?;
+    // A report that cannot be written after the run (a full disk) is said, but the run's own
+    // verdict stands: CI must not read a failed gate as a usage error, nor a pass as a failure.
+    for e in sinks.write(&report) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "preflight: {e:#} (the run's exit code {} stands)",
+            report.exit_code
+        );
+    }
     Ok(report.exit_code)
 }
 

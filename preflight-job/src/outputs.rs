@@ -1,5 +1,6 @@
 //! Where the report goes: parsing `--output FORMAT[=PATH]` and writing each output.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -66,73 +67,131 @@ pub(crate) fn parse(specs: &[String]) -> anyhow::Result<Vec<Output>> {
     Ok(outputs)
 }
 
-fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text)
-        .with_context(|| format!("cannot write the report to {}", path.display()))
+/// A destination opened before anything was checked: standard output or a file.
+#[derive(Debug)]
+enum Sink {
+    Stdout,
+    File(PathBuf, File),
 }
 
-/// Writes every output of a finished report.
-pub(crate) fn write(report: &Report, outputs: &[Output]) -> anyhow::Result<()> {
-    for output in outputs {
-        match (output.format, &output.path) {
-            (Format::Human, None) => {
-                // anstream strips the colours when stdout is not a terminal or NO_COLOR is set.
-                let mut out = anstream::stdout();
-                out.write_all(report::human(report, true).as_bytes())?;
+impl Sink {
+    /// Opens `path` for the report (created, or emptied), or standard output.
+    fn open(path: Option<&Path>, what: &str) -> anyhow::Result<Sink> {
+        match path {
+            None => Ok(Sink::Stdout),
+            Some(p) => File::create(p)
+                .map(|f| Sink::File(p.to_owned(), f))
+                .with_context(|| format!("cannot write {what} to {}", p.display())),
+        }
+    }
+
+    fn write(&mut self, text: &str) -> anyhow::Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
                 out.flush()?;
+                Ok(())
             }
-            (Format::Human, Some(path)) => write_file(path, &report::human(report, false))?,
-            (Format::Json, path) => emit(path.as_deref(), &report::json(report))?,
-            (Format::Junit, path) => emit(path.as_deref(), &report::junit(report))?,
-            (Format::Github, _) => {
-                emit(None, &report::github_annotations(report))?;
-                if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-                    let mut file = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&summary)
-                        .with_context(|| {
-                            format!(
-                                "cannot open $GITHUB_STEP_SUMMARY ({})",
-                                Path::new(&summary).display()
-                            )
-                        })?;
-                    file.write_all(report::github_step_summary(report).as_bytes())?;
-                }
-            }
+            Sink::File(path, file) => file
+                .write_all(text.as_bytes())
+                .and_then(|()| file.flush())
+                .with_context(|| format!("cannot write the report to {}", path.display())),
         }
     }
-    Ok(())
 }
 
-fn emit(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match path {
-        Some(p) => write_file(p, text),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-            Ok(())
-        }
-    }
+/// Every requested output, opened: a destination that cannot be written is a usage error
+/// (exit 2) before any check runs, not a surprise after the whole run.
+#[derive(Debug)]
+pub(crate) struct Sinks {
+    outputs: Vec<(Format, Sink)>,
+    /// `$GITHUB_STEP_SUMMARY`, opened for appending, when a github output was asked for.
+    summary: Option<Sink>,
+    termination: Option<Sink>,
 }
 
 /// Kubernetes' default `terminationMessagePath`.
 const DEFAULT_TERMINATION_PATH: &str = "/dev/termination-log";
 
-/// Writes the termination message: to the given path, or to Kubernetes' default one when it
-/// exists (inside a Pod), never creating it elsewhere.
-pub(crate) fn write_termination_message(
-    report: &Report,
-    path: Option<&Path>,
-) -> anyhow::Result<()> {
-    let default = Path::new(DEFAULT_TERMINATION_PATH);
-    let path = match path {
-        Some(p) => p,
-        None if default.exists() => default,
-        None => return Ok(()),
+/// Opens every output, the step summary of a github output, and the termination message
+/// (the given path, or Kubernetes' default one when it exists, inside a Pod; never created
+/// elsewhere).
+pub(crate) fn open(outputs: &[Output], termination: Option<&Path>) -> anyhow::Result<Sinks> {
+    let mut sinks = Sinks {
+        outputs: Vec::new(),
+        summary: None,
+        termination: None,
     };
-    write_file(path, &report::termination_message(report))
+    for output in outputs {
+        let what = match output.format {
+            Format::Human => "the human report",
+            Format::Json => "the JSON report",
+            Format::Junit => "the JUnit report",
+            Format::Github => "the GitHub annotations",
+        };
+        sinks
+            .outputs
+            .push((output.format, Sink::open(output.path.as_deref(), what)?));
+        if output.format == Format::Github
+            && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
+        {
+            let path = PathBuf::from(summary);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| {
+                    format!("cannot open $GITHUB_STEP_SUMMARY ({})", path.display())
+                })?;
+            sinks.summary = Some(Sink::File(path, file));
+        }
+    }
+    let default = Path::new(DEFAULT_TERMINATION_PATH);
+    let termination = match termination {
+        Some(p) => Some(p),
+        None if default.exists() => Some(default),
+        None => None,
+    };
+    if let Some(path) = termination {
+        sinks.termination = Some(Sink::open(Some(path), "the termination message")?);
+    }
+    Ok(sinks)
+}
+
+impl Sinks {
+    /// Writes the finished report everywhere; returns what could not be written (a full
+    /// disk), which must not change the run's verdict.
+    pub(crate) fn write(self, report: &Report) -> Vec<anyhow::Error> {
+        let mut failed = Vec::new();
+        for (format, mut sink) in self.outputs {
+            let written = match (format, &sink) {
+                // anstream strips the colours when stdout is not a terminal or NO_COLOR is set.
+                (Format::Human, Sink::Stdout) => {
+                    let mut out = anstream::stdout();
+                    out.write_all(report::human(report, true).as_bytes())
+                        .and_then(|()| out.flush())
+                        .map_err(anyhow::Error::from)
+                }
+                (Format::Human, Sink::File(..)) => sink.write(&report::human(report, false)),
+                (Format::Json, _) => sink.write(&report::json(report)),
+                (Format::Junit, _) => sink.write(&report::junit(report)),
+                (Format::Github, _) => sink.write(&report::github_annotations(report)),
+            };
+            failed.extend(written.err());
+        }
+        if let Some(mut summary) = self.summary {
+            failed.extend(summary.write(&report::github_step_summary(report)).err());
+        }
+        if let Some(mut termination) = self.termination {
+            failed.extend(
+                termination
+                    .write(&report::termination_message(report))
+                    .err(),
+            );
+        }
+        failed
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Several report outputs in one run, and the values read from the cluster's ConfigMap.
+//! Several report outputs in one run, each opened before anything is checked, and the values
+//! read from the cluster's ConfigMap.
 
 mod support;
 
@@ -148,5 +149,99 @@ async fn a_broken_configmap_is_a_configuration_error() {
             && run.stderr.contains("unknown field `colour`"),
         "{}",
         run.stderr
+    );
+}
+
+/// A report path that cannot be written is a usage error before anything is read or checked:
+/// against an API server that never answers, the run ends at once (not after the attempt
+/// timeout), writes no other output, and names the path.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_written_is_a_usage_error_before_any_check() {
+    let cluster = Cluster::healthy().await;
+    cluster.kube.fake().blackhole(true);
+    let json = cluster.path("report.json");
+    let early = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--attempt-timeout",
+        "10s",
+        "--output",
+        &format!("json={}", json.display()),
+        "--output",
+        "junit=/nonexistent/dir/r.xml",
+    ]))
+    .await;
+    assert_eq!(early.code, 2, "{}\n{}", early.stdout, early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("cannot write the JUnit report to /nonexistent/dir/r.xml"),
+        "{}",
+        early.stderr
+    );
+    assert!(
+        early.elapsed < std::time::Duration::from_secs(2),
+        "nothing was read or checked first: {:?}",
+        early.elapsed
+    );
+    assert_eq!(std::fs::read_to_string(&json).unwrap_or_default(), "");
+
+    // The termination message's path too.
+    let termination = run(cluster.preflight(&[
+        "--tier",
+        "0",
+        "--termination-message-path",
+        "/nonexistent/dir/termination-log",
+    ]))
+    .await;
+    assert_eq!(termination.code, 2, "{}", termination.stderr);
+    assert!(
+        termination
+            .stderr
+            .contains("cannot write the termination message to /nonexistent/dir/termination-log"),
+        "{}",
+        termination.stderr
+    );
+}
+
+/// A report that cannot be written after the run (a full disk: /dev/full refuses every
+/// write) is said on stderr, and the run keeps its own exit code: 0 for a passing gate, 1 for
+/// a failing one; the other outputs are still written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code() {
+    let cluster = Cluster::healthy().await;
+    let json = cluster.path("report.json");
+    let args = |json: &std::path::Path| {
+        vec![
+            "--tier".to_owned(),
+            "0".to_owned(),
+            "--output".to_owned(),
+            "junit=/dev/full".to_owned(),
+            "--output".to_owned(),
+            format!("json={}", json.display()),
+        ]
+    };
+    let owned = args(&json);
+    let argv: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let passed = run(cluster.preflight(&argv)).await;
+    assert_eq!(passed.code, 0, "{}", passed.stderr);
+    assert!(
+        passed.stderr.contains(
+            "cannot write the report to /dev/full: No space left on device (os error 28) (the run's exit code 0 stands)"
+        ),
+        "{}",
+        passed.stderr
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "passed");
+
+    set_all_nodes(&cluster, false);
+    let failed = run(cluster.preflight(&argv)).await;
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("(the run's exit code 1 stands)"),
+        "{}",
+        failed.stderr
     );
 }
