@@ -9,6 +9,7 @@
 )]
 #![allow(clippy::unwrap_used, reason = "the harness stops on a broken setup")]
 
+pub(crate) mod blackhole;
 pub(crate) mod control_plane;
 pub(crate) mod moto;
 pub(crate) mod pg;
