@@ -58,28 +58,11 @@ async fn both_ways(cluster: &Cluster, args: &[&str], env: &[(&str, String)], id:
 async fn a_postgresql_server_that_drops_packets() {
     let hole = Blackhole::start();
     let cluster = Cluster::healthy().await;
-    let port = hole.port().to_string();
+    let args = support::pg::login_args(hole.port());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     both_ways(
         &cluster,
-        &[
-            "--no-cluster-values",
-            "--contract-rules",
-            "adr-0180",
-            "--max-tier",
-            "2",
-            "--tier",
-            "2",
-            "--check",
-            "postgres",
-            "--pg-host",
-            "127.0.0.1",
-            "--pg-port",
-            &port,
-            "--pg-user",
-            "backstage",
-            "--pg-database",
-            "backstage",
-        ],
+        &args,
         &[("PREFLIGHT_PG_PASSWORD", "not-a-real-password".to_owned())],
         "postgres",
     )

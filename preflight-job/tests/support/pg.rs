@@ -293,7 +293,16 @@ pub(crate) fn login_cmd(
 ) -> tokio::process::Command {
     let mut cmd = super::preflight_cmd();
     cmd.env("PREFLIGHT_PG_PASSWORD", password);
-    cmd.arg("--values").arg(values).args([
+    cmd.arg("--values").arg(values).args(login_args(pg.port));
+    cmd.args(["--pg-require-createdb", "--output", output]);
+    cmd.arg("--pg-ca-bundle").arg(pg.ca());
+    cmd
+}
+
+/// The flags of a CI login to backstage's database on `127.0.0.1:port`, with no cluster: the
+/// tier-2 gate's `postgres` check alone (the password comes from `$PREFLIGHT_PG_PASSWORD`).
+pub(crate) fn login_args(port: u16) -> Vec<String> {
+    [
         "--no-cluster-values",
         "--contract-rules",
         "adr-0180",
@@ -306,15 +315,12 @@ pub(crate) fn login_cmd(
         "--pg-host",
         "127.0.0.1",
         "--pg-port",
-        &pg.port.to_string(),
+        &port.to_string(),
         "--pg-user",
         "backstage",
         "--pg-database",
         "backstage",
-        "--pg-require-createdb",
-        "--output",
-        output,
-    ]);
-    cmd.arg("--pg-ca-bundle").arg(pg.ca());
-    cmd
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
