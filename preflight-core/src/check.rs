@@ -297,7 +297,7 @@ pub trait Check: Send + Sync + fmt::Debug {
 
     /// What it reads, from the Kubernetes API and from AWS: the least privilege it needs
     /// (`preflight rbac`, `preflight iam-policy`).
-    fn reads(&self) -> crate::access::Reads;
+    fn reads(&self) -> crate::reads::Reads;
 
     /// Whether it makes HTTP requests through [`Context::http`] although its family is not
     /// [`Family::Http`] (a registry's API), so the binary builds that client for it.
@@ -305,3 +305,44 @@ pub trait Check: Send + Sync + fmt::Debug {
         false
     }
 }
+
+/// A namespaced object, `namespace/name`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl ObjectRef {
+    /// `namespace/name`.
+    #[must_use]
+    pub fn new(namespace: &str, name: &str) -> Self {
+        ObjectRef {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ObjectRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <String as serde::Deserialize>::deserialize(d)?;
+        match raw.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(ObjectRef::new(ns, name))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "{raw:?} is not namespace/name"
+            ))),
+        }
+    }
+}
+

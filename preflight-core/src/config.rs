@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use crate::check::ObjectRef;
 pub use crate::checks::CheckSettings;
 
 /// Errors of loading the settings file.
@@ -76,46 +77,6 @@ impl Default for RunnerSettings {
             attempt_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(15),
-        }
-    }
-}
-
-/// A namespaced object, `namespace/name`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ObjectRef {
-    /// Its namespace.
-    pub namespace: String,
-    /// Its name.
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-impl ObjectRef {
-    /// `namespace/name`.
-    #[must_use]
-    pub fn new(namespace: &str, name: &str) -> Self {
-        ObjectRef {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ObjectRef {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        match raw.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(ObjectRef::new(ns, name))
-            }
-            _ => Err(serde::de::Error::custom(format!(
-                "{raw:?} is not namespace/name"
-            ))),
         }
     }
 }

@@ -14,11 +14,14 @@ pub mod checks;
 pub mod config;
 pub mod connect;
 pub mod contract;
+pub(crate) mod dns;
 pub mod exit;
 pub mod outcome;
 pub mod plan;
 pub mod platform;
+pub mod reads;
 pub mod report;
+pub mod result;
 pub mod runner;
 pub mod tier;
 

@@ -215,7 +215,7 @@ impl Check for Declared {
         attempt
     }
 
-    fn reads(&self) -> crate::access::Reads {
+    fn reads(&self) -> crate::reads::Reads {
         self.inner.reads()
     }
 }
@@ -698,8 +698,8 @@ mod tests {
                 "RDS instance goldenpath-prod does not exist",
             ))
         }
-        fn reads(&self) -> crate::access::Reads {
-            crate::access::Reads::default()
+        fn reads(&self) -> crate::reads::Reads {
+            crate::reads::Reads::default()
         }
     }
 
@@ -736,8 +736,8 @@ mod tests {
                 "cannot reach the RDS API",
             ))
         }
-        fn reads(&self) -> crate::access::Reads {
-            crate::access::Reads::default()
+        fn reads(&self) -> crate::reads::Reads {
+            crate::reads::Reads::default()
         }
     }
 

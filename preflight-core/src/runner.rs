@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::check::{Attempt, Context, KubeWatch, Retry};
 use crate::checks::Entry;
 use crate::config::RunnerSettings;
-use crate::outcome::{Outcome, Status, TIMEOUT_HINT};
+use crate::outcome::{Outcome, Status};
 use crate::plan::Plan;
-use crate::report::{CheckResult, RunEnd};
+use crate::result::{CheckResult, Cut, End, RunEnd, RunResults};
 
 /// How long to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,19 +29,6 @@ pub struct RunOptions {
     pub settings: RunnerSettings,
     /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting.
     pub wait: Option<Duration>,
-}
-
-/// What a run produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunResults {
-    /// When it started.
-    pub started_at: jiff::Timestamp,
-    /// How long it took.
-    pub duration: Duration,
-    /// How it ended.
-    pub end: RunEnd,
-    /// One result per planned check, in plan order.
-    pub checks: Vec<CheckResult>,
 }
 
 /// What a dependant needs to know of a finished check.
@@ -96,8 +83,8 @@ pub async fn run(
             let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel).await;
             if let Some(done) = done {
                 let _ = done.send(Some(Settled {
-                    ok: result.outcome.status.is_ok(),
-                    settled: result.settled,
+                    ok: matches!(&result.end, End::Judged(o) if o.status.is_ok()),
+                    settled: result.settled(),
                 }));
             }
             (index, result)
@@ -116,21 +103,12 @@ pub async fn run(
         .iter()
         .zip(checks)
         .map(|(entry, result)| {
-            result.unwrap_or_else(|| CheckResult {
-                settled: true,
-                ..CheckResult::new(
-                    &entry.meta,
-                    Outcome::fail(
-                        "check-crashed",
-                        "the check stopped abnormally (a bug in preflight: please report it)",
-                    ),
-                )
-            })
+            result.unwrap_or_else(|| CheckResult::new(&entry.meta, End::Crashed))
         })
         .collect();
     let end = if cancel.is_cancelled() {
         RunEnd::Interrupted
-    } else if checks.iter().any(|c| !c.settled) {
+    } else if checks.iter().any(|c| !c.settled()) {
         RunEnd::DeadlineReached
     } else {
         RunEnd::Completed
@@ -143,12 +121,6 @@ pub async fn run(
     }
 }
 
-/// The outcome of a check interrupted before any attempt finished. (The deadline never cuts
-/// a first attempt short: attempts are bounded by it, so they end with their own outcome.)
-fn interrupted() -> Outcome {
-    Outcome::fail("interrupted", "interrupted before the check finished")
-}
-
 async fn run_check(
     entry: &Entry,
     deps: Vec<(&'static str, watch::Receiver<Option<Settled>>)>,
@@ -158,11 +130,12 @@ async fn run_check(
     cancel: &CancellationToken,
 ) -> CheckResult {
     let meta = &entry.meta;
-    let unsettled = |outcome: Outcome, attempts: u32, started: Instant| CheckResult {
-        settled: false,
-        attempts,
-        duration: started.elapsed(),
-        ..CheckResult::new(meta, outcome)
+    let unsettled = |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| {
+        CheckResult {
+            attempts,
+            duration: started.elapsed(),
+            ..CheckResult::new(meta, End::Unsettled { last, cut_by })
+        }
     };
 
     // Wait for dependencies; a failed one blocks this check.
@@ -170,41 +143,27 @@ async fn run_check(
     for (dep, mut rx) in deps {
         let state = tokio::select! {
             biased;
-            () = cancel.cancelled() => return unsettled(interrupted(), 0, waiting),
+            () = cancel.cancelled() => return unsettled(None, Cut::Interruption, 0, waiting),
             state = rx.wait_for(Option::is_some) => state.ok().and_then(|s| *s),
         };
         match state {
             Some(Settled { ok: true, .. }) => {}
             Some(Settled { settled, .. }) => {
-                return CheckResult {
-                    blocked_by: Some(dep),
-                    settled,
-                    ..CheckResult::new(
-                        meta,
-                        Outcome::new(
-                            Status::Skip,
-                            "blocked",
-                            format!("not run: {dep} did not pass"),
-                        ),
-                    )
-                };
+                return CheckResult::new(meta, End::Blocked { by: dep, settled });
             }
             // The dependency's task ended without a result: it panicked (reported as
-            // `check-crashed`), or the run is being cancelled.
-            None if cancel.is_cancelled() => return unsettled(interrupted(), 0, waiting),
+            // crashed), or the run is being cancelled.
+            None if cancel.is_cancelled() => {
+                return unsettled(None, Cut::Interruption, 0, waiting);
+            }
             None => {
-                return CheckResult {
-                    blocked_by: Some(dep),
-                    settled: true,
-                    ..CheckResult::new(
-                        meta,
-                        Outcome::new(
-                            Status::Skip,
-                            "blocked",
-                            format!("not run: {dep} stopped abnormally"),
-                        ),
-                    )
-                };
+                return CheckResult::new(
+                    meta,
+                    End::Blocked {
+                        by: dep,
+                        settled: true,
+                    },
+                );
             }
         }
     }
@@ -231,25 +190,34 @@ async fn run_check(
         let attempt = tokio::select! {
             biased;
             () = cancel.cancelled() => {
-                return unsettled(last.unwrap_or_else(interrupted), attempts - 1, started);
+                return unsettled(last, Cut::Interruption, attempts - 1, started);
             }
-            result = timeout(limit, entry.check.attempt(ctx)) => result.unwrap_or_else(|_| timed_out(limit)),
+            result = timeout(limit, entry.check.attempt(ctx)) => result.map_err(|_| limit),
         };
-        let finished = |outcome: Outcome, settled: bool| CheckResult {
-            settled,
+        let finished = |end: End| CheckResult {
             attempts,
             duration: started.elapsed(),
-            ..CheckResult::new(meta, outcome)
+            ..CheckResult::new(meta, end)
         };
-        let Attempt { outcome, retry } = attempt;
         let Some(deadline) = deadline else {
-            return finished(outcome, true);
+            // One attempt, no waiting: its answer, or its silence, is final.
+            return finished(match attempt {
+                Ok(Attempt { outcome, .. }) => End::Judged(outcome),
+                Err(limit) => End::TimedOut { limit },
+            });
         };
+        let Attempt { outcome, retry } = attempt.unwrap_or_else(timed_out);
         if outcome.status != Status::Fail || retry == Retry::Never {
-            return finished(outcome, true);
+            return finished(End::Judged(outcome));
         }
+        let cut = |outcome: Outcome, cut_by: Cut| {
+            finished(End::Unsettled {
+                last: Some(outcome),
+                cut_by,
+            })
+        };
         if Instant::now() >= deadline {
-            return finished(outcome, false);
+            return cut(outcome, Cut::Deadline);
         }
         tracing::info!(check = meta.id, attempt = attempts, code = %outcome.code, "waiting: {}", outcome.message);
         let delay = backoff.next().unwrap_or(settings.backoff_max);
@@ -264,22 +232,18 @@ async fn run_check(
         };
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return finished(outcome, false),
-            () = sleep_until(deadline) => return finished(outcome, false),
+            () = cancel.cancelled() => return cut(outcome, Cut::Interruption),
+            () = sleep_until(deadline) => return cut(outcome, Cut::Deadline),
             () = wake => {}
         }
         last = Some(outcome);
     }
 }
 
+/// A timed-out attempt in a run that waits: transient, so it is tried again; its outcome is
+/// the one a final timeout reports.
 fn timed_out(limit: Duration) -> Attempt {
-    Attempt::transient(
-        Outcome::fail(
-            "timed-out",
-            format!("no answer within {}", humantime::format_duration(limit)),
-        )
-        .hint(TIMEOUT_HINT),
-    )
+    Attempt::transient(End::TimedOut { limit }.outcome().into_owned())
 }
 
 /// Any object: watch events are only a signal here, so their content is skipped.
@@ -352,7 +316,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::access::Reads;
+    use crate::reads::Reads;
     use crate::check::{Check, CheckMeta, Family};
     use crate::contract::Ceiling;
     use crate::tier::Tier;
@@ -431,20 +395,22 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let summary: Vec<(&str, &str, bool)> = results
-            .checks
-            .iter()
-            .map(|c| (c.id, c.outcome.code.as_str(), c.settled))
-            .collect();
+        let ends: Vec<(&str, &End)> = results.checks.iter().map(|c| (c.id, &c.end)).collect();
         assert_eq!(
-            summary,
+            ends,
             [
-                ("buggy", "check-crashed", true),
-                ("after", "blocked", true),
-                ("alone", "fine", true)
+                ("buggy", &End::Crashed),
+                (
+                    "after",
+                    &End::Blocked {
+                        by: "buggy",
+                        settled: true
+                    }
+                ),
+                ("alone", &End::Judged(Outcome::pass("fine", "fine")))
             ]
         );
-        assert_eq!(results.checks[1].blocked_by, Some("buggy"));
+        assert_eq!(results.checks[0].outcome().code, "check-crashed");
         assert_eq!(results.end, RunEnd::Completed);
     }
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use preflight_core::access::{self, KubeRead};
+use preflight_core::access;
+use preflight_core::reads::KubeRead;
 use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
 use std::time::Duration;
@@ -232,7 +233,7 @@ async fn cluster_values(
             anyhow::bail!(
                 "cannot read the bootstrap ConfigMap {object}: {}\n{}\n(or run with --no-cluster-values and --values FILE)",
                 status.message,
-                access::grant(&read, &["get", "list", "watch"])
+                preflight_core::reads::grant(&read, &["get", "list", "watch"])
             )
         }
         Ok(Err(e)) => {

@@ -572,7 +572,7 @@ impl ValuesLayer {
             }
             Some(h)
                 if mode.value == Mode::Persistent
-                    && crate::checks::aws::dns_names::build_subdomain(&h.value, &zone)
+                    && crate::dns::build_subdomain(&h.value, &zone)
                         .is_some() =>
             {
                 problem(

@@ -43,18 +43,18 @@ pub fn annotations(report: &Report) -> String {
     for r in &report.checks {
         let Some(level) = level(r) else { continue };
         let mut message = String::new();
-        if !r.required && r.outcome.status == Status::Fail {
+        if !r.required && r.status() == Status::Fail {
             message.push_str("advisory: ");
         }
-        if !r.settled {
-            let _ = write!(message, "did not settle ({}): ", cut_short(report.end, r));
+        if !r.settled() {
+            let _ = write!(message, "did not settle ({}): ", cut_short(r));
         }
-        message.push_str(&r.outcome.message);
-        if let Some(hint) = &r.outcome.hint {
+        message.push_str(&r.outcome().message);
+        if let Some(hint) = &r.outcome().hint {
             message.push_str("\nhint: ");
             message.push_str(hint);
         }
-        let title = format!("preflight {} ({})", r.id, r.outcome.code);
+        let title = format!("preflight {} ({})", r.id, r.outcome().code);
         let _ = writeln!(
             out,
             "::{level} title={}::{}",
@@ -108,20 +108,20 @@ fn status_cell(r: &CheckResult) -> &'static str {
     }
 }
 
-fn message_cell(report: &Report, r: &CheckResult) -> String {
-    if let Some(dep) = r.blocked_by {
-        let unsettled = if r.settled {
+fn message_cell(r: &CheckResult) -> String {
+    if let Some(dep) = r.blocked_by() {
+        let unsettled = if r.settled() {
             ""
         } else {
             ", which did not settle"
         };
         return format!("blocked by {}{unsettled}", code(dep));
     }
-    let message = md(&r.outcome.message);
-    if r.settled {
+    let message = md(&r.outcome().message);
+    if r.settled() {
         message
     } else {
-        format!("*{}:* {message}", md(&cut_short(report.end, r)))
+        format!("*{}:* {message}", md(&cut_short(r)))
     }
 }
 
@@ -182,20 +182,20 @@ pub fn step_summary(report: &Report) -> String {
             status_cell(r),
             code(r.id),
             r.tier,
-            code(&r.outcome.code),
-            message_cell(report, r)
+            code(&r.outcome().code),
+            message_cell(r)
         );
     }
-    let hints: Vec<(&CheckResult, &str)> = report
+    let hints: Vec<(&CheckResult, String)> = report
         .checks
         .iter()
         .filter(|r| matches!(status_label(r), "warn" | "fail" | "unsettled"))
-        .filter_map(|r| Some((r, r.outcome.hint.as_deref()?)))
+        .filter_map(|r| Some((r, r.outcome().hint.clone()?)))
         .collect();
     if !hints.is_empty() {
         let _ = writeln!(out, "\n### How to fix\n");
         for (r, hint) in hints {
-            let _ = writeln!(out, "- {}: {}", code(r.id), md(hint));
+            let _ = writeln!(out, "- {}: {}", code(r.id), md(&hint));
         }
     }
     if !report.left_out.is_empty() {
@@ -225,6 +225,7 @@ pub fn step_summary(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
+    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
 
     #[test]
@@ -246,8 +247,8 @@ mod tests {
     #[test]
     fn an_annotation_is_one_line_whatever_the_text() {
         let mut report = passing_report();
-        report.checks[1].outcome = Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
-            .hint("first: a, b\nsecond");
+        report.checks[1].end = End::Judged(Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
+            .hint("first: a, b\nsecond"));
         let text = annotations(&report);
         assert_eq!(
             text,

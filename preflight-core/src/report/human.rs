@@ -88,26 +88,26 @@ fn left_out_lines(left_out: &[LeftOut]) -> Vec<String> {
 }
 
 /// What follows a check's id: the message, with what made the result special first.
-fn detail(report: &Report, r: &CheckResult) -> String {
-    if let Some(dep) = r.blocked_by {
+fn detail(r: &CheckResult) -> String {
+    if let Some(dep) = r.blocked_by() {
         // The runner's message only repeats the dependency ("not run: crds did not pass").
-        return if r.settled {
+        return if r.settled() {
             format!("blocked by {dep}")
         } else {
             format!("blocked by {dep}, which did not settle")
         };
     }
     let mut marks = Vec::new();
-    if !r.required && !r.outcome.status.is_ok() && status_label(r) != "skipped" {
+    if !r.required && !r.status().is_ok() && status_label(r) != "skipped" {
         marks.push("advisory".to_owned());
     }
-    if !r.settled {
-        marks.push(cut_short(report.end, r));
+    if !r.settled() {
+        marks.push(cut_short(r));
     }
     if marks.is_empty() {
-        r.outcome.message.clone()
+        r.outcome().message.clone()
     } else {
-        format!("({}) {}", marks.join("; "), r.outcome.message)
+        format!("({}) {}", marks.join("; "), r.outcome().message)
     }
 }
 
@@ -137,13 +137,13 @@ pub fn human(report: &Report, color: bool) -> String {
         for r in checks {
             let (symbol, style) = mark(r);
             let label = status_label(r);
-            let text = hang(&detail(report, r), column);
+            let text = hang(&detail(r), column);
             let text = match label {
                 "blocked" | "skipped" => p.paint(DIM, &text),
                 _ => text,
             };
             let _ = writeln!(out, "  {} {:<width$}  {text}", p.paint(style, symbol), r.id);
-            if let ("warn" | "fail" | "unsettled", Some(hint)) = (label, &r.outcome.hint) {
+            if let ("warn" | "fail" | "unsettled", Some(hint)) = (label, &r.outcome().hint) {
                 let hint = hang(&format!("hint: {hint}"), column + "hint: ".len());
                 let _ = writeln!(out, "{:column$}{}", "", p.paint(DIM, &hint));
             }
@@ -272,7 +272,8 @@ mod tests {
     use crate::outcome::{Outcome, Status};
     use crate::platform::Scope;
     use crate::report::tests::{failing_report, passing_report, test_values};
-    use crate::report::{RunEnd, Verdict, short_duration, verdict};
+    use crate::report::{Verdict, short_duration, verdict};
+    use crate::result::{Cut, End, RunEnd};
 
     #[test]
     fn renders_a_failing_run() {
@@ -307,8 +308,10 @@ mod tests {
     fn says_how_each_run_ended() {
         let mut interrupted = unsettled_report(RunEnd::Interrupted);
         interrupted.checks[1].attempts = 0;
-        interrupted.checks[1].outcome =
-            Outcome::fail("interrupted", "interrupted before the check finished");
+        interrupted.checks[1].end = End::Unsettled {
+            last: None,
+            cut_by: Cut::Interruption,
+        };
         let mut blocked_by_advisory = failing_report();
         blocked_by_advisory.end = RunEnd::Completed;
         blocked_by_advisory
@@ -316,7 +319,7 @@ mod tests {
             .retain(|r| r.id == "cluster-secret-store" || r.id == "irsa");
         blocked_by_advisory.verdict = verdict(RunEnd::Completed, &blocked_by_advisory.checks);
         let mut warned = passing_report();
-        warned.checks[1].outcome = Outcome::warn("w", "m");
+        warned.checks[1].end = End::Judged(Outcome::warn("w", "m"));
         for (report, last, check_line) in [
             (
                 &passing_report(),
@@ -390,8 +393,9 @@ mod tests {
     #[test]
     fn indents_every_line_of_a_multi_line_hint_and_message() {
         let mut report = passing_report();
-        report.checks[1].outcome =
-            Outcome::new(Status::Fail, "c", "first\nsecond").hint("do this\nthen that");
+        report.checks[1].end = End::Judged(
+            Outcome::new(Status::Fail, "c", "first\nsecond").hint("do this\nthen that"),
+        );
         let text = human(&report, false);
         assert!(
             text.contains(

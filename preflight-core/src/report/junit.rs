@@ -18,12 +18,12 @@ fn classname(tier: Tier) -> String {
 /// The failure's body: the message, the hint and the evidence, one fact per line, so a CI
 /// page that shows only the body still says how to fix it.
 fn details(r: &CheckResult) -> String {
-    let mut text = r.outcome.message.clone();
-    if let Some(hint) = &r.outcome.hint {
+    let mut text = r.outcome().message.clone();
+    if let Some(hint) = &r.outcome().hint {
         text.push_str("\nhint: ");
         text.push_str(hint);
     }
-    for (key, value) in &r.outcome.evidence {
+    for (key, value) in &r.outcome().evidence {
         text.push_str(&format!("\n{key}: {value}"));
     }
     text
@@ -42,32 +42,32 @@ fn failure(r: &CheckResult, message: String) -> TestCaseStatus {
     let advisory = if r.required { "" } else { "advisory: " };
     status
         .set_message(format!("{advisory}{message}"))
-        .set_type(r.outcome.code.clone())
+        .set_type(r.outcome().code.clone())
         .set_description(details(r));
     status
 }
 
-fn case(report: &Report, r: &CheckResult) -> TestCase {
-    let status = match (status_label(r), r.blocked_by) {
-        ("blocked", Some(dep)) if r.settled => skipped(format!("blocked by {dep}")),
+fn case(r: &CheckResult) -> TestCase {
+    let status = match (status_label(r), r.blocked_by()) {
+        ("blocked", Some(dep)) if r.settled() => skipped(format!("blocked by {dep}")),
         ("blocked", Some(dep)) => skipped(format!("blocked by {dep}, which did not settle")),
         ("pass" | "warn", _) => TestCaseStatus::success(),
-        ("fail", _) => failure(r, r.outcome.message.clone()),
+        ("fail", _) => failure(r, r.outcome().message.clone()),
         ("unsettled", _) => failure(
             r,
             format!(
                 "did not settle ({}): {}",
-                cut_short(report.end, r),
-                r.outcome.message
+                cut_short(r),
+                r.outcome().message
             ),
         ),
-        _ => skipped(r.outcome.message.clone()),
+        _ => skipped(r.outcome().message.clone()),
     };
     let mut case = TestCase::new(r.id, status);
     case.set_classname(classname(r.tier)).set_time(r.duration);
     if status_label(r) == "warn" {
         // A passing case has no message; the warning would be lost without this.
-        case.set_system_out(format!("warning [{}]: {}", r.outcome.code, details(r)));
+        case.set_system_out(format!("warning [{}]: {}", r.outcome().code, details(r)));
     }
     case
 }
@@ -101,7 +101,7 @@ pub fn junit(report: &Report) -> String {
                 .checks
                 .iter()
                 .filter(|r| r.tier == tier)
-                .map(|r| case(report, r)),
+                .map(case),
         );
         suite.add_test_cases(
             report
@@ -122,6 +122,7 @@ pub fn junit(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
+    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
 
     /// Checks what a consumer's XML parser needs, without one: a prolog, one root, elements
@@ -233,9 +234,9 @@ mod tests {
     #[test]
     fn escapes_markup_and_drops_what_xml_cannot_hold() {
         let mut report = passing_report();
-        report.checks[0].outcome = Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
+        report.checks[0].end = End::Judged(Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
             .hint("a > b & c < d\nsecond line")
-            .evidence("k&", "<v>");
+            .evidence("k&", "<v>"));
         let xml = junit(&report);
         assert_well_formed(&xml);
         assert!(!xml.contains('\u{1b}'), "{xml}");

@@ -9,7 +9,7 @@ mod termination;
 
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 pub use github::{annotations as github_annotations, step_summary as github_step_summary};
 pub use human::{human, plan_text};
@@ -17,79 +17,16 @@ pub use json::{json, plan_json};
 pub use junit::junit;
 pub use termination::{TERMINATION_MESSAGE_LIMIT, termination_message};
 
-use crate::check::CheckMeta;
 use crate::contract::{Ceiling, Values};
 use crate::exit;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::Status;
 use crate::plan::{LeftOut, Plan};
 use crate::platform::Scope;
-use crate::runner::RunResults;
+use crate::result::{CheckResult, Cut, End, RunEnd, RunResults, millis};
 use crate::tier::Tier;
 
 /// The JSON report's schema id; bumped on any incompatible change.
 pub const SCHEMA: &str = "preflight.report/v1";
-
-fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The result of one check in a run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckResult {
-    /// The check's id.
-    pub id: &'static str,
-    /// What it verifies.
-    pub title: String,
-    /// Its tier.
-    pub tier: Tier,
-    /// Whether its failure fails the run.
-    pub required: bool,
-    /// The last outcome.
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    /// The failed dependency that kept it from running.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blocked_by: Option<&'static str>,
-    /// Whether the outcome is final; false when the deadline or an interruption cut the
-    /// check short while it was still waiting for a change.
-    pub settled: bool,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Time from its start to its last outcome.
-    #[serde(rename = "durationMs", serialize_with = "millis")]
-    pub duration: Duration,
-}
-
-impl CheckResult {
-    /// A result for a check that did not (finish) running.
-    #[must_use]
-    pub fn new(meta: &CheckMeta, outcome: Outcome) -> Self {
-        CheckResult {
-            id: meta.id,
-            title: meta.title.clone(),
-            tier: meta.tier,
-            required: meta.required,
-            outcome,
-            blocked_by: None,
-            settled: true,
-            attempts: 0,
-            duration: Duration::ZERO,
-        }
-    }
-}
-
-/// How the run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunEnd {
-    /// Every check settled.
-    Completed,
-    /// The `--wait` deadline cut some checks short.
-    DeadlineReached,
-    /// SIGTERM or SIGINT.
-    Interrupted,
-}
 
 /// The verdict of the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -220,7 +157,7 @@ impl Report {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for r in &self.checks {
-            match r.outcome.status {
+            match r.status() {
                 Status::Pass => c.passed += 1,
                 Status::Warn => c.warned += 1,
                 Status::Fail => c.failed += 1,
@@ -249,11 +186,11 @@ pub struct Counts {
 /// run unsettled.
 fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     let required = || checks.iter().filter(|c| c.required);
-    if required().any(|c| c.settled && c.outcome.status == Status::Fail) {
+    if checks.iter().any(CheckResult::failed_for_good) {
         Verdict::Failed
-    } else if end == RunEnd::Interrupted || required().any(|c| !c.settled) {
+    } else if end == RunEnd::Interrupted || required().any(|c| !c.settled()) {
         Verdict::Unsettled
-    } else if required().any(|c| c.outcome.status == Status::Skip && c.blocked_by.is_some()) {
+    } else if required().any(|c| c.blocked_by().is_some()) {
         // Blocked by an advisory check that failed: the required check never ran.
         Verdict::Failed
     } else {
@@ -264,13 +201,16 @@ fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
 /// A short label for each status, as the human report and summaries show it.
 #[must_use]
 pub fn status_label(r: &CheckResult) -> &'static str {
-    match (r.outcome.status, r.blocked_by.is_some(), r.settled) {
-        (_, true, _) => "blocked",
-        (Status::Fail, _, false) => "unsettled",
-        (Status::Pass, ..) => "pass",
-        (Status::Warn, ..) => "warn",
-        (Status::Fail, ..) => "fail",
-        (Status::Skip, ..) => "skipped",
+    match &r.end {
+        End::Blocked { .. } => "blocked",
+        End::Unsettled { .. } => "unsettled",
+        End::TimedOut { .. } | End::Crashed => "fail",
+        End::Judged(outcome) => match outcome.status {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skipped",
+        },
     }
 }
 
@@ -286,16 +226,19 @@ fn plural(n: usize, word: &str) -> String {
 /// How the run cut an unsettled check short, e.g. "still failing at the deadline after 7
 /// attempts". Every format marks unsettled checks, and must not call them plain failures: the
 /// answer was not known yet.
-fn cut_short(end: RunEnd, r: &CheckResult) -> String {
-    match (end, r.attempts) {
-        (RunEnd::Interrupted, 0) => "interrupted before its first attempt finished".to_owned(),
-        (RunEnd::Interrupted, n) => {
-            format!(
-                "still failing when interrupted, after {}",
-                plural(n as usize, "attempt")
-            )
-        }
-        (_, n) => format!(
+fn cut_short(r: &CheckResult) -> String {
+    let cut_by = match r.end {
+        End::Unsettled { cut_by, .. } => cut_by,
+        _ => Cut::Deadline,
+    };
+    match (cut_by, r.attempts) {
+        (Cut::Interruption, 0) => "interrupted before its first attempt finished".to_owned(),
+        (Cut::Interruption, n) => format!(
+            "still failing when interrupted, after {}",
+            plural(n as usize, "attempt")
+        ),
+        (Cut::Deadline, 0) => "cut short by the deadline before its first attempt finished".to_owned(),
+        (Cut::Deadline, n) => format!(
             "still failing at the deadline after {}",
             plural(n as usize, "attempt")
         ),
@@ -363,8 +306,8 @@ fn verdict_reason(report: &Report) -> Option<String> {
         |pred: &dyn Fn(&CheckResult) -> bool| report.checks.iter().filter(|r| pred(r)).count();
     let reason = match (report.verdict, report.end) {
         (Verdict::Passed, _) => {
-            let warned = count(&|r| r.outcome.status == Status::Warn);
-            let advisory = count(&|r| !r.required && r.outcome.status == Status::Fail);
+            let warned = count(&|r| r.status() == Status::Warn);
+            let advisory = count(&|r| !r.required && status_label(r) == "fail");
             let mut parts = Vec::new();
             if warned > 0 {
                 parts.push(plural(warned, "warning"));
@@ -395,7 +338,7 @@ fn verdict_reason(report: &Report) -> Option<String> {
             parts.join(", ")
         }
         (Verdict::Unsettled, end) => {
-            let open = count(&|r| r.required && !r.settled);
+            let open = count(&|r| r.required && !r.settled());
             match (end, open) {
                 (RunEnd::Interrupted, 0) => "stopped before the run completed".to_owned(),
                 (RunEnd::Interrupted, n) => {
@@ -441,6 +384,7 @@ fn short_duration(d: Duration) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::outcome::Outcome;
     use crate::contract::{Origin, ValuesLayer};
 
     pub(crate) fn test_values() -> Values {
@@ -458,9 +402,7 @@ pub(crate) mod tests {
             title: format!("{id} title"),
             tier,
             required: true,
-            outcome,
-            blocked_by: None,
-            settled: true,
+            end: End::Judged(outcome),
             attempts: 1,
             duration: Duration::from_millis(42),
         }
@@ -525,12 +467,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn failing_report() -> Report {
-        let mut blocked = result(
-            "cluster-secret-store",
-            Tier::One,
-            Outcome::new(Status::Skip, "blocked", "not run: crds did not pass"),
-        );
-        blocked.blocked_by = Some("crds");
+        let mut blocked = result("cluster-secret-store", Tier::One, Outcome::pass("", ""));
+        blocked.end = End::Blocked {
+            by: "crds",
+            settled: true,
+        };
         let mut advisory = result(
             "irsa",
             Tier::One,
@@ -550,7 +491,10 @@ pub(crate) mod tests {
             )
             .hint("Annotate a gp3 class.\nOr install the EBS CSI add-on."),
         );
-        unsettled.settled = false;
+        unsettled.end = End::Unsettled {
+            last: Some(unsettled.outcome().into_owned()),
+            cut_by: Cut::Deadline,
+        };
         unsettled.attempts = 7;
         report(
             Tier::OneAndHalf,
@@ -584,11 +528,22 @@ pub(crate) mod tests {
     }
 
     fn result_with(status: Status, required: bool, settled: bool, blocked: bool) -> CheckResult {
+        let outcome = Outcome::new(status, "c", "m");
+        let end = match (blocked, settled) {
+            (true, settled) => End::Blocked {
+                by: "kube-api",
+                settled,
+            },
+            (false, true) => End::Judged(outcome.clone()),
+            (false, false) => End::Unsettled {
+                last: Some(outcome.clone()),
+                cut_by: Cut::Deadline,
+            },
+        };
         CheckResult {
             required,
-            settled,
-            blocked_by: blocked.then_some("kube-api"),
-            ..result("x", Tier::Zero, Outcome::new(status, "c", "m"))
+            end,
+            ..result("x", Tier::Zero, outcome)
         }
     }
 

@@ -37,7 +37,7 @@ fn rank(r: &CheckResult) -> Option<u8> {
     }
 }
 
-fn line(report: &Report, r: &CheckResult) -> String {
+fn line(r: &CheckResult) -> String {
     let label = status_label(r);
     let mark = match label {
         "warn" => "‼",
@@ -49,21 +49,21 @@ fn line(report: &Report, r: &CheckResult) -> String {
         marks.push("advisory".to_owned());
     }
     if label == "unsettled" {
-        marks.push(cut_short(report.end, r));
+        marks.push(cut_short(r));
     }
     let marks = if marks.is_empty() {
         String::new()
     } else {
         format!(" ({})", marks.join("; "))
     };
-    let message = match r.blocked_by {
-        Some(dep) if r.settled => format!("blocked by {dep}"),
+    let message = match r.blocked_by() {
+        Some(dep) if r.settled() => format!("blocked by {dep}"),
         Some(dep) => format!("blocked by {dep}, which did not settle"),
-        None => one_line(&r.outcome.message),
+        None => one_line(&r.outcome().message),
     };
-    let mut text = format!("{mark} {} [{}]{marks}: {message}", r.id, r.outcome.code);
-    if r.blocked_by.is_none()
-        && let Some(hint) = r.outcome.hint.as_deref().and_then(|h| h.lines().next())
+    let mut text = format!("{mark} {} [{}]{marks}: {message}", r.id, r.outcome().code);
+    if r.blocked_by().is_none()
+        && let Some(hint) = r.outcome().hint.as_deref().and_then(|h| h.lines().next())
     {
         text.push_str(" — hint: ");
         text.push_str(hint.trim());
@@ -95,7 +95,7 @@ pub fn termination_message(report: &Report) -> String {
     shown.sort_by_key(|&(rank, _)| rank);
     for (_, r) in shown {
         text.push('\n');
-        text.push_str(&line(report, r));
+        text.push_str(&line(r));
     }
     if !report.left_out.is_empty() {
         let ids: Vec<&str> = report.left_out.iter().map(|l| l.id).collect();
@@ -129,6 +129,7 @@ fn truncate(text: String) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
+    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
 
     #[test]
@@ -147,7 +148,7 @@ mod tests {
     #[test]
     fn keeps_each_check_on_one_line() {
         let mut report = passing_report();
-        report.checks[1].outcome = Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that");
+        report.checks[1].end = End::Judged(Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that"));
         let text = termination_message(&report);
         assert!(
             text.contains("\n× nodes-ready [c]: first second — hint: do this\n"),
@@ -161,11 +162,13 @@ mod tests {
         let template = report.checks[2].clone();
         report.checks = (0..200)
             .map(|i| CheckResult {
-                outcome: Outcome::fail(
-                    "nodes-not-ready",
-                    format!("{i}: é‼ {}", "ü".repeat(40 + i % 7)),
-                )
-                .hint("‼ é".repeat(i % 5 + 1)),
+                end: End::Judged(
+                    Outcome::fail(
+                        "nodes-not-ready",
+                        format!("{i}: é‼ {}", "ü".repeat(40 + i % 7)),
+                    )
+                    .hint("‼ é".repeat(i % 5 + 1)),
+                ),
                 ..template.clone()
             })
             .collect();
@@ -179,7 +182,7 @@ mod tests {
         // Lines are whole: every kept line is one of the full lines.
         let full = ["preflight tier 1.5: FAILED (exit 1): 200 failed".to_owned()]
             .into_iter()
-            .chain(report.checks.iter().map(|r| line(&report, r)))
+            .chain(report.checks.iter().map(|r| line(r)))
             .collect::<Vec<_>>();
         let kept = text.strip_suffix(CUT).unwrap_or_default();
         for l in kept.lines() {

@@ -3,9 +3,9 @@
 //! persistent cluster's never writes into a build subdomain. Ownership is read from
 //! ExternalDNS's TXT registry in the base domain's hosted zones.
 
-use super::dns_names::{DnsName, ownership};
+use crate::dns::{DnsName, ownership};
 use super::route53_zone::{Zone, zones_within};
-use crate::access::{IamGrant, Reads};
+use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::Mode;

@@ -30,10 +30,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::{IamGrant, Reads};
+use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::contract::PlatformFlag;
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider};

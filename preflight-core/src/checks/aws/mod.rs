@@ -2,7 +2,6 @@
 //! default chain (IRSA web identity in the cluster, the usual variables and profiles
 //! elsewhere). Failed calls map to outcomes here, the same way for every AWS API.
 
-pub(crate) mod dns_names;
 mod dns_scope;
 mod image_architecture;
 mod irsa_roles;

@@ -1,8 +1,8 @@
 //! `route53-zone`: the base domain's hosted zone exists, public or private as configured, so
 //! ExternalDNS has somewhere to write.
 
-use super::dns_names::DnsName;
-use crate::access::{IamGrant, Reads};
+use crate::dns::DnsName;
+use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;

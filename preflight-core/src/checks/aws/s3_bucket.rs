@@ -17,7 +17,7 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use serde::{Deserialize, Serialize};
 
-use crate::access::{IamGrant, Reads};
+use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::PlatformFlag;

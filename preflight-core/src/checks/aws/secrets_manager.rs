@@ -13,7 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::access::{IamGrant, Reads};
+use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Retry, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider, app_named};

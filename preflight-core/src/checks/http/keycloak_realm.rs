@@ -5,11 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{KubeRead, Reads};
+use crate::reads::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::outcome::{Outcome, error_chain};
 use crate::platform::{NeededBy, Provider};
 

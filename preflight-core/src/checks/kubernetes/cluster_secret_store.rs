@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_SECRET_STORES};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;

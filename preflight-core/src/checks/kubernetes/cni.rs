@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, DAEMON_SETS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
 use crate::tier::Tier;

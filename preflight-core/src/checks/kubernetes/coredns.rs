@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, DEPLOYMENTS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
 use crate::tier::Tier;

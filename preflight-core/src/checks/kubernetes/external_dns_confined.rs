@@ -46,11 +46,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, DEPLOYMENTS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::checks::aws::dns_names::{build_subdomain, is_within};
-use crate::config::ObjectRef;
+use crate::dns::{build_subdomain, is_within};
+use crate::check::ObjectRef;
 use crate::contract::{Mode, Values};
 use crate::outcome::{Outcome, Status};
 use crate::platform::{NeededBy, Provider};

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, EXTERNAL_SECRETS, SECRETS};
-use crate::access::{KubeRead, Reads};
+use crate::reads::{KubeRead, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::outcome::{Outcome, name_list};
 use crate::platform::Scope;
 use crate::platform::{NeededBy, Provider};
@@ -361,7 +361,7 @@ impl Check for ExternalSecretsSynced {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ObjectRef;
+    use crate::check::ObjectRef;
     use crate::outcome::Status as Verdict;
 
     fn want(keys: &[&str]) -> SyncedSecret {

@@ -50,13 +50,13 @@ impl ResourceType {
     }
 
     /// Reading every object of this (cluster-scoped) type.
-    pub(crate) fn everywhere(&self) -> crate::access::KubeRead {
-        crate::access::KubeRead::cluster(self.group, self.plural)
+    pub(crate) fn everywhere(&self) -> crate::reads::KubeRead {
+        crate::reads::KubeRead::cluster(self.group, self.plural)
     }
 
     /// Reading every object of this type in one namespace.
-    pub(crate) fn within(&self, namespace: &str) -> crate::access::KubeRead {
-        crate::access::KubeRead::namespaced(self.group, self.plural, namespace)
+    pub(crate) fn within(&self, namespace: &str) -> crate::reads::KubeRead {
+        crate::reads::KubeRead::namespaced(self.group, self.plural, namespace)
     }
 
     /// `/api/v1/...` or `/apis/{group}/{version}/...` for the collection, in a namespace or not.
@@ -180,7 +180,7 @@ pub(crate) struct Access<'a> {
     pub verb: &'static str,
     pub resource: &'a ResourceType,
     pub namespace: Option<&'a str>,
-    /// The object's name, for a type read by name only ([`crate::access::read_by_name`]).
+    /// The object's name, for a type read by name only ([`crate::reads::read_by_name`]).
     pub name: Option<&'a str>,
 }
 
@@ -193,8 +193,8 @@ impl Access<'_> {
     }
 
     /// The read as preflight's RBAC declares it.
-    fn read(&self) -> crate::access::KubeRead {
-        crate::access::KubeRead {
+    fn read(&self) -> crate::reads::KubeRead {
+        crate::reads::KubeRead {
             group: self.resource.group,
             resource: self.resource.plural,
             namespace: self.namespace.map(str::to_owned),
@@ -209,7 +209,7 @@ impl Access<'_> {
             "get" | "list" | "watch" => &["get", "list", "watch"],
             other => &[other],
         };
-        crate::access::grant(&self.read(), verbs)
+        crate::reads::grant(&self.read(), verbs)
     }
 }
 
@@ -332,7 +332,7 @@ where
         // against `resourceNames` as it would a get.
         name: field_selector
             .and_then(|fs| fs.strip_prefix("metadata.name="))
-            .filter(|_| crate::access::read_by_name(resource.group, resource.plural)),
+            .filter(|_| crate::reads::read_by_name(resource.group, resource.plural)),
     };
     let request = Request::new(resource.collection_path(namespace));
     let mut params = ListParams::default().limit(PAGE);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, INGRESS_CLASSES};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;

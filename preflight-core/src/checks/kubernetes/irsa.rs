@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::config::ObjectRef;
+use crate::check::ObjectRef;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
 use crate::tier::Tier;

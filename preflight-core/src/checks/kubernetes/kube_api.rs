@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, Access, ResourceType};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};

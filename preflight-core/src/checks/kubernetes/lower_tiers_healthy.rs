@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{self, NeededBy, Provider, Scope};

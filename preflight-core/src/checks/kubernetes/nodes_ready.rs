@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, NODES};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::access::Reads;
+use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::{Ceiling, Mode};
