@@ -206,7 +206,7 @@ impl Check for Declared {
             || attempt.outcome.code.starts_with("api-")
             || matches!(
                 attempt.outcome.code.as_str(),
-                "forbidden" | "unauthorized" | "timed-out" | "no-aws-client"
+                "forbidden" | "unauthorized" | "auth-failed" | "timed-out" | "no-aws-client"
             );
         if attempt.outcome.status == crate::outcome::Status::Fail && !could_not_look {
             attempt.outcome.message =

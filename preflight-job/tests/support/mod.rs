@@ -655,11 +655,16 @@ impl Cluster {
     }
 }
 
-/// The real binary with an environment free of the caller's PREFLIGHT_* and kube settings.
+/// The real binary with an environment free of the caller's PREFLIGHT_* and kube settings
+/// (the in-cluster ones too: the tests may themselves run in a Pod).
 pub(crate) fn preflight_cmd() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_preflight"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("PREFLIGHT_") || key == "KUBECONFIG" || key.starts_with("GITHUB_") {
+        if key.starts_with("PREFLIGHT_")
+            || key == "KUBECONFIG"
+            || key.starts_with("KUBERNETES_SERVICE_")
+            || key.starts_with("GITHUB_")
+        {
             cmd.env_remove(key);
         }
     }

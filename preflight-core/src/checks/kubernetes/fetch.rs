@@ -278,11 +278,39 @@ pub(crate) fn failure(err: &kube::Error, access: Access<'_>) -> Attempt {
             "unexpected-response",
             format!("the Kubernetes API sent a response preflight cannot read for {what}: {e}"),
         )),
+        other if untrusted_certificate(other).is_some() => {
+            let why = untrusted_certificate(other).unwrap_or_default();
+            Attempt::settled(
+                Outcome::fail(
+                    "api-certificate-untrusted",
+                    format!("the Kubernetes API server's certificate is not trusted ({why}): the CA preflight was given did not sign it, or it does not name the server's address"),
+                )
+                .hint("Trust the cluster's own CA: in a Pod, the ServiceAccount's ca.crt (the kubelet mounts it from the kube-root-ca.crt ConfigMap); elsewhere, the kubeconfig's certificate-authority-data (aws eks update-kubeconfig writes it)."),
+            )
+        }
         other => Attempt::transient(
             Outcome::fail("api-unreachable", format!("cannot reach the Kubernetes API: {}", error_chain(other)))
                 .hint("Check the server address in the kubeconfig, the network path to it (VPC endpoint access, security groups, proxy) and that the cluster is running."),
         ),
     }
+}
+
+/// Why TLS refused the API server's certificate, when that is why a request failed: the last
+/// of OpenSSL's reasons (`certificate signature failure`, `unable to get local issuer
+/// certificate`, `hostname mismatch`).
+fn untrusted_certificate(err: &kube::Error) -> Option<String> {
+    let chain = error_chain(err);
+    if !chain.contains("certificate verify failed") {
+        return None;
+    }
+    let why = chain.rsplit(": ").next().unwrap_or_default().trim();
+    Some(
+        if why.is_empty() || why.contains("certificate verify failed") {
+            "certificate verify failed".to_owned()
+        } else {
+            why.to_owned()
+        },
+    )
 }
 
 /// The Kubernetes client, or a failed attempt saying there is none.
@@ -724,5 +752,44 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_permanent_and_says_why() {
+        let access = Access {
+            verb: "get",
+            resource: &DEPLOYMENTS,
+            namespace: Some("kube-system"),
+            name: None,
+        };
+        for (text, why) in [
+            (
+                "client error (Connect): error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:1889:: unable to get local issuer certificate",
+                "unable to get local issuer certificate",
+            ),
+            (
+                "client error (Connect): error:0A000086:SSL routines::certificate verify failed",
+                "certificate verify failed",
+            ),
+        ] {
+            let a = failure(&kube::Error::Service(text.into()), access);
+            assert_eq!(a.retry, Retry::Never, "{text}");
+            assert_eq!(a.outcome.code, "api-certificate-untrusted");
+            assert!(
+                a.outcome.message.starts_with(&format!(
+                    "the Kubernetes API server's certificate is not trusted ({why})"
+                )),
+                "{}",
+                a.outcome.message
+            );
+        }
+        let refused = failure(
+            &kube::Error::Service("client error (Connect): Connection refused".into()),
+            access,
+        );
+        assert_eq!(
+            (refused.retry, refused.outcome.code.as_str()),
+            (Retry::Backoff, "api-unreachable")
+        );
     }
 }
