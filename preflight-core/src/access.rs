@@ -107,6 +107,27 @@ pub fn iam_policy(plan: &Plan) -> Option<String> {
     if by_resource.is_empty() {
         return None;
     }
+    // A grant another one covers (an image's repository, when images found in Applications
+    // may come from any repository) adds nothing: left in, removing it would change nothing,
+    // and the policy would not be the least it can be.
+    let covered: Vec<(String, &'static str)> = by_resource
+        .iter()
+        .flat_map(|(resource, actions)| actions.iter().map(move |a| (resource, *a)))
+        .filter(|(resource, action)| {
+            by_resource.iter().any(|(other, actions)| {
+                other != *resource
+                    && actions.contains(action)
+                    && iam_pattern_covers(other, resource)
+            })
+        })
+        .map(|(resource, action)| (resource.clone(), action))
+        .collect();
+    for (resource, action) in covered {
+        if let Some(actions) = by_resource.get_mut(&resource) {
+            actions.remove(action);
+        }
+    }
+    by_resource.retain(|_, actions| !actions.is_empty());
     let statements: Vec<Value> = by_resource
         .iter()
         .enumerate()
@@ -126,10 +147,80 @@ pub fn iam_policy(plan: &Plan) -> Option<String> {
     })
 }
 
+/// Whether IAM's resource pattern `pattern` (`*`: any characters, `?`: one) matches every
+/// resource `other` matches, `other` being a pattern too: a character of `other` is matched
+/// literally, its `?` only by `?` or `*`, its `*` only by `*`.
+fn iam_pattern_covers(pattern: &str, other: &str) -> bool {
+    fn covers(p: &[char], o: &[char]) -> bool {
+        match (p.first(), o.first()) {
+            (None, None) => true,
+            (Some('*'), _) => covers(&p[1..], o) || (!o.is_empty() && covers(p, &o[1..])),
+            (Some('?'), Some(c)) if *c != '*' => covers(&p[1..], &o[1..]),
+            (Some(a), Some(b)) if a == b => covers(&p[1..], &o[1..]),
+            _ => false,
+        }
+    }
+    let (p, o): (Vec<char>, Vec<char>) = (pattern.chars().collect(), other.chars().collect());
+    covers(&p, &o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn a_pattern_covers_what_it_matches_whatever_that_matches() {
+        for (pattern, other, covers) in [
+            (
+                "arn:aws:ecr:*:*:repository/*",
+                "arn:aws:ecr:eu-west-1:123456789012:repository/goldenpath/kong",
+                true,
+            ),
+            (
+                "arn:aws:ecr:*:*:repository/*",
+                "arn:aws:ecr:*:*:repository/team/*",
+                true,
+            ),
+            (
+                "arn:aws:ecr:*:*:repository/team/*",
+                "arn:aws:ecr:*:*:repository/*",
+                false,
+            ),
+            (
+                "arn:aws:secretsmanager:*:*:secret:a-??????",
+                "arn:aws:secretsmanager:*:*:secret:a-??????",
+                true,
+            ),
+            (
+                "arn:aws:secretsmanager:*:*:secret:a-??????",
+                "arn:aws:secretsmanager:*:*:secret:a-*",
+                false,
+            ),
+            (
+                "arn:aws:secretsmanager:*:*:secret:a-*",
+                "arn:aws:secretsmanager:*:*:secret:a-??????",
+                true,
+            ),
+            ("*", "arn:aws:s3:::goldenpath-dev-loki", true),
+            (
+                "arn:aws:s3:::goldenpath-dev-loki",
+                "arn:aws:s3:::goldenpath-dev-loki-2",
+                false,
+            ),
+            (
+                "arn:aws:iam::*:role/goldenpath-dev-external-dns",
+                "arn:aws:iam::*:role/goldenpath-dev-external-secrets",
+                false,
+            ),
+        ] {
+            assert_eq!(
+                iam_pattern_covers(pattern, other),
+                covers,
+                "{pattern} covers {other}"
+            );
+        }
+    }
     use crate::contract::{Origin, ValuesLayer};
     use crate::plan::{Selection, plan};
     use crate::platform::Scope;
@@ -269,6 +360,46 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// An image's own repository is granted only when no wider grant (images found in
+    /// Applications may come from any repository) covers it.
+    #[test]
+    fn a_grant_another_covers_is_left_out() {
+        let values = ValuesLayer::from_yaml(
+            "bootstrap: {mode: persistent, env: dev}\nplatform: {rdsAvailable: true}\n",
+            Origin::File("values.yaml".into()),
+        )
+        .and_then(ValuesLayer::validate)
+        .expect("valid");
+        let ecr = |discover: bool| {
+            let config = Config::from_yaml(
+                &format!("checks:\n  image-architecture:\n    discover: {discover}\n    images:\n    - {{app: kong, image: \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/goldenpath/kong:3.9.1\"}}\n"),
+                "preflight.yaml",
+            )
+            .expect("a config");
+            let selection = Selection {
+                only: vec!["image-architecture".into()],
+                ..Selection::default()
+            };
+            let plan = plan(&values, &config, Scope::Gate(Tier::One), &selection).expect("plans");
+            statements(&iam_policy(&plan).expect("ECR"))
+        };
+        let actions = vec![
+            "ecr:BatchGetImage".to_owned(),
+            "ecr:GetDownloadUrlForLayer".to_owned(),
+        ];
+        assert_eq!(
+            ecr(true),
+            vec![("arn:aws:ecr:*:*:repository/*".to_owned(), actions.clone())]
+        );
+        assert_eq!(
+            ecr(false),
+            vec![(
+                "arn:aws:ecr:eu-west-1:123456789012:repository/goldenpath/kong".to_owned(),
+                actions
+            )]
+        );
     }
 
     #[test]

@@ -16,6 +16,25 @@ fn moto_server() -> PathBuf {
     )
 }
 
+/// moto's server, started as its `moto_server` script starts it, with its IAM enforcement
+/// corrected where it decided otherwise than IAM for the calls preflight makes (a GET's
+/// signature, the resources of the calls, IAM's `?` wildcard): see the file. Nothing changes
+/// while IAM is not enforced.
+const MOTO_SERVER: &str = include_str!("moto_server.py");
+
+/// The Python interpreter of a script, from its `#!` line.
+fn python_of(script: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(script)
+        .unwrap_or_else(|e| panic!("{} is unreadable: {e}", script.display()));
+    let interpreter = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("#!"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{} has no #! line", script.display()));
+    PathBuf::from(interpreter)
+}
+
 /// A running moto server.
 pub(crate) struct Moto {
     pub(crate) url: String,
@@ -35,7 +54,9 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(&program)
+        let child = Command::new(python_of(&program))
+            .arg("-c")
+            .arg(MOTO_SERVER)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -392,17 +413,89 @@ impl Moto {
     /// IAM policies (moto's `INITIAL_NO_AUTH_ACTION_COUNT`, set to 0 through its reset-auth
     /// API). Set up the AWS state first: the test's own clients have no IAM identity.
     pub(crate) fn enforce_iam(&self) {
+        self.enforce_iam_after(0);
+    }
+
+    /// [`Moto::enforce_iam`] after `unauthenticated` more requests, which moto serves without
+    /// looking at their signature: an unsigned STS `AssumeRoleWithWebIdentity` (which AWS
+    /// authorizes by the web identity token and the role's trust policy, and moto, enforcing,
+    /// would refuse for want of a signature) is then the one request let through.
+    pub(crate) fn enforce_iam_after(&self, unauthenticated: u32) {
+        self.reset_auth(&unauthenticated.to_string());
+    }
+
+    /// Stops authorizing requests, so that the test's own clients can change IAM again.
+    pub(crate) fn stop_enforcing_iam(&self) {
+        self.reset_auth("inf");
+    }
+
+    fn reset_auth(&self, count: &str) {
         use std::io::{Read, Write};
         let authority = self.url.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(authority).expect("moto answers");
         write!(
             stream,
-            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{count}",
+            count.len()
         )
         .expect("writes");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("reads");
         assert!(answer.starts_with("HTTP/1.1 200"), "reset-auth: {answer}");
+    }
+
+    /// moto's whole state, as its `/moto-api/data.json` dumps it.
+    pub(crate) fn state(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let authority = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(authority).expect("moto answers");
+        write!(
+            stream,
+            "GET /moto-api/data.json HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("writes");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("reads");
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("data.json: {e}: {answer}"))
+    }
+
+    /// The roles STS handed credentials for so far, as moto keeps them: `role_arn`,
+    /// `session_name`, `access_key_id`, `secret_access_key`, `session_token`.
+    pub(crate) fn assumed_roles(&self) -> Vec<serde_json::Value> {
+        self.state()["sts"]["AssumedRole"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Creates an IAM user whose only permissions are the inline policy `policy` (a JSON
+    /// document) and returns its access key id and secret.
+    pub(crate) async fn user_with_policy(&self, name: &str, policy: &str) -> (String, String) {
+        let key = self.user_without_permissions(name).await;
+        self.iam()
+            .await
+            .put_user_policy()
+            .user_name(name)
+            .policy_name("preflight")
+            .policy_document(policy)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto takes {name}'s policy: {e:?}"));
+        key
+    }
+
+    /// Gives a role the inline policy `policy` (a JSON document).
+    pub(crate) async fn put_role_policy(&self, role: &str, policy: &str) {
+        self.iam()
+            .await
+            .put_role_policy()
+            .role_name(role)
+            .policy_name("preflight")
+            .policy_document(policy)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto takes {role}'s policy: {e:?}"));
     }
 }
 
@@ -573,6 +666,117 @@ impl Drop for S3Stub {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         // Wakes the accepting thread, which then sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A stand-in for an AWS JSON service that throttles: it answers the first `throttled`
+/// requests as AWS does when a caller exceeds its rate (400 `ThrottlingException`, with a
+/// request id and no other effect), then forwards every request to moto as it came and
+/// moto's answer back as it went. It records when each request arrived and whether it was
+/// throttled; reached with a per-service endpoint variable (`AWS_ENDPOINT_URL_SECRETS_MANAGER`);
+/// stopped when dropped.
+pub(crate) struct ThrottleStub {
+    pub(crate) url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(Instant, bool)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+}
+
+impl ThrottleStub {
+    /// Starts the stub in front of `moto`, throttling the first `throttled` requests
+    /// (`usize::MAX`: every one).
+    pub(crate) fn start(moto: &Moto, throttled: usize) -> ThrottleStub {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, stopped) = (requests.clone(), stop.clone());
+        let upstream = moto.url.trim_start_matches("http://").to_owned();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let throttle = {
+                    let mut log = log.lock().unwrap();
+                    let throttle = log.len() < throttled;
+                    log.push((Instant::now(), throttle));
+                    throttle
+                };
+                let upstream = upstream.clone();
+                std::thread::spawn(move || serve_throttled(stream, &upstream, throttle));
+            }
+        });
+        ThrottleStub {
+            url: format!("http://127.0.0.1:{port}"),
+            requests,
+            stop,
+            port,
+        }
+    }
+
+    /// When each request arrived, and whether it was throttled, in order.
+    pub(crate) fn requests(&self) -> Vec<(Instant, bool)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// One request to [`ThrottleStub`]: read whole, then throttled or forwarded.
+fn serve_throttled(mut stream: std::net::TcpStream, upstream: &str, throttle: bool) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+    let mut head = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("content-length:") {
+            length = n.trim().parse().unwrap_or(0);
+        }
+        // One request per connection: both sides are told so.
+        if !lower.starts_with("connection:") {
+            head.push(line);
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let answer = if throttle {
+        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nx-amzn-RequestId: 6d4f1c2e-throttled\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    } else {
+        let Ok(mut moto) = std::net::TcpStream::connect(upstream) else {
+            return;
+        };
+        let mut request = head.concat().into_bytes();
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        request.extend_from_slice(&body);
+        let mut answer = Vec::new();
+        if moto.write_all(&request).is_err() || moto.read_to_end(&mut answer).is_err() {
+            return;
+        }
+        answer
+    };
+    let _ = stream.write_all(&answer);
+}
+
+impl Drop for ThrottleStub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
     }
 }

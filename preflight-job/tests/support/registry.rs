@@ -11,7 +11,9 @@
 //!   `GetDownloadUrlForLayer`, so the stub answers that one operation itself, in the shape
 //!   AWS documents (`downloadUrl`, `layerDigest`; `LayersNotFoundException` for an unknown
 //!   digest), with a URL of the registry's storage, and forwards every other request to
-//!   moto unchanged.
+//!   moto unchanged. It first forwards that one to moto too, which authorizes it like any
+//!   ECR action before failing: when moto enforces IAM and refuses the caller, its refusal
+//!   is the answer.
 //!
 //! Both can instead point their storage URLs somewhere else ([`Registry::redirect_storage_to`],
 //! [`EcrFront::hand_out`]), e.g. a closed port with a presigned query, to see what a failed
@@ -622,6 +624,12 @@ async fn front(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if target == GET_DOWNLOAD_URL {
+        // moto authorizes the action before finding it not implemented (500): a 4xx is the
+        // caller refused.
+        let authorized = forward(parts.clone(), body.clone(), moto).await;
+        if authorized.status().is_client_error() {
+            return authorized;
+        }
         *counter.lock().unwrap() += 1;
         let request: Value = serde_json::from_slice(&body).unwrap_or_default();
         let layer = request["layerDigest"]

@@ -26,7 +26,6 @@ use aws_sdk_eks::error::SdkError;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
 use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIDConnectProviderError;
 use aws_sdk_iam::operation::get_role::GetRoleError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -1028,39 +1027,6 @@ pub(crate) fn judge(
     .evidence("provider", provider_hint)
 }
 
-/// Maps a failed call the way every AWS check does, except that an HTTP 403 whose body the SDK
-/// could not read is a denial.
-///
-/// Real IAM answers errors in the query protocol's envelope, `ErrorResponse/Error/Code`, which
-/// the SDK reads (`AccessDenied` then maps to `aws-forbidden` in [`super::failure`]), so this
-/// fallback never sees them. moto (5.x, `_RESTError`) wraps its authorization errors one level
-/// deeper, `ErrorResponse/Errors/Error/Code` (the EC2 shape), and the SDK finds no code in
-/// that; the end-to-end tests of denied calls run against moto and need the fallback. Any 403
-/// whose body cannot be read (moto, a proxy answering for IAM) is taken as what IAM's own 403s
-/// are: the caller may not make that call.
-fn failed<E>(action: &str, what: &str, err: &SdkError<E>) -> Attempt
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let unread = err.as_service_error().is_some_and(|e| e.code().is_none());
-    if unread
-        && err
-            .raw_response()
-            .is_some_and(|r| r.status().as_u16() == 403)
-    {
-        return Attempt::settled(
-            Outcome::fail(
-                "aws-forbidden",
-                format!("not allowed to {action} for {what} (HTTP 403)"),
-            )
-            .hint(format!(
-                "Allow {action} to the role preflight runs as (its IRSA role in the cluster)."
-            )),
-        );
-    }
-    super::failure(action, what, err)
-}
-
 /// Maps a failed `GetRole`: a missing role is this check's own finding.
 fn role_failure(name: &str, err: &SdkError<GetRoleError>) -> Result<Role, Box<Attempt>> {
     if err
@@ -1069,7 +1035,7 @@ fn role_failure(name: &str, err: &SdkError<GetRoleError>) -> Result<Role, Box<At
     {
         return Ok(Role::Missing);
     }
-    Err(Box::new(failed(
+    Err(Box::new(super::failure(
         "iam:GetRole",
         &format!("IAM role {name}"),
         err,
@@ -1102,7 +1068,7 @@ async fn get_provider(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Registered
         {
             Ok(Registered::No)
         }
-        Err(e) => Err(Box::new(failed(
+        Err(e) => Err(Box::new(super::failure(
             "iam:GetOpenIDConnectProvider",
             &format!("OIDC provider {arn}"),
             &e,
@@ -1121,7 +1087,7 @@ fn cluster_failure(name: &str, err: &SdkError<DescribeClusterError>) -> Attempt 
                 .hint("Set checks.irsa-roles.clusterName to the cluster's name, or checks.irsa-roles.oidcIssuer to its issuer URL (aws eks describe-cluster --name <name> --query cluster.identity.oidc.issuer)."),
         );
     }
-    failed("eks:DescribeCluster", &format!("EKS cluster {name}"), err)
+    super::failure("eks:DescribeCluster", &format!("EKS cluster {name}"), err)
 }
 
 /// The `irsa-roles` check.
