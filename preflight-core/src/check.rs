@@ -345,4 +345,3 @@ impl<'de> serde::Deserialize<'de> for ObjectRef {
         }
     }
 }
-

@@ -142,4 +142,3 @@ pub(crate) fn rule_values(rules: &Rules) -> Vec<Value> {
         })
         .collect()
 }
-

@@ -257,7 +257,9 @@ impl Serialize for CheckResult {
                 _ => None,
             },
             timeout: match self.end {
-                End::TimedOut { limit } => Some(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)),
+                End::TimedOut { limit } => {
+                    Some(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
+                }
                 _ => None,
             },
             attempts: self.attempts,
@@ -312,7 +314,13 @@ mod tests {
     #[test]
     fn serializes_each_end_with_its_state() {
         let cases = [
-            (End::Judged(Outcome::pass("ok", "fine")), "judged", "pass", "ok", true),
+            (
+                End::Judged(Outcome::pass("ok", "fine")),
+                "judged",
+                "pass",
+                "ok",
+                true,
+            ),
             (
                 End::Blocked {
                     by: "crds",

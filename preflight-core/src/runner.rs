@@ -10,7 +10,7 @@ use futures::future::select_all;
 use kube::api::WatchParams;
 use kube::core::{Request, WatchEvent};
 use serde::Deserialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,37 @@ pub struct RunOptions {
     pub settings: RunnerSettings,
     /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting.
     pub wait: Option<Duration>,
+}
+
+/// What the runner tells an observer while a run goes on, so that a reporter can show
+/// progress (which checks are still pending, and why) without polling the checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The check's dependencies passed and its first attempt starts.
+    Started {
+        /// The check.
+        id: &'static str,
+    },
+    /// An attempt failed, and the check waits for a change (or its backoff) to try again.
+    Waiting {
+        /// The check.
+        id: &'static str,
+        /// Attempts made so far.
+        attempt: u32,
+        /// What the last attempt found: the reason it is still waiting.
+        outcome: Outcome,
+    },
+    /// The check ended, for good or cut short.
+    Ended(CheckResult),
+}
+
+/// Where events go; a closed receiver is fine (nobody is watching any more).
+type Events = Option<mpsc::UnboundedSender<Event>>;
+
+fn emit(events: &Events, event: Event) {
+    if let Some(tx) = events {
+        let _ = tx.send(event);
+    }
 }
 
 /// What a dependant needs to know of a finished check.
@@ -52,6 +83,27 @@ pub async fn run(
     ctx: &Context,
     options: &RunOptions,
     cancel: &CancellationToken,
+) -> RunResults {
+    run_inner(plan, ctx, options, cancel, None).await
+}
+
+/// [`run`], telling `events` as each check starts, waits and ends.
+pub async fn run_with_events(
+    plan: &Plan,
+    ctx: &Context,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+    events: mpsc::UnboundedSender<Event>,
+) -> RunResults {
+    run_inner(plan, ctx, options, cancel, Some(events)).await
+}
+
+async fn run_inner(
+    plan: &Plan,
+    ctx: &Context,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+    events: Events,
 ) -> RunResults {
     let started_at = jiff::Timestamp::now();
     let start = Instant::now();
@@ -77,10 +129,16 @@ pub async fn run(
             .filter_map(|n| Some((*n, receivers.get(n)?.clone())))
             .collect();
         let done = senders.remove(entry.meta.id);
-        let (entry, ctx, options, cancel) =
-            (entry.clone(), ctx.clone(), options.clone(), cancel.clone());
+        let (entry, ctx, options, cancel, events) = (
+            entry.clone(),
+            ctx.clone(),
+            options.clone(),
+            cancel.clone(),
+            events.clone(),
+        );
         tasks.spawn(async move {
-            let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel).await;
+            let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel, &events).await;
+            emit(&events, Event::Ended(result.clone()));
             if let Some(done) = done {
                 let _ = done.send(Some(Settled {
                     ok: matches!(&result.end, End::Judged(o) if o.status.is_ok()),
@@ -103,7 +161,11 @@ pub async fn run(
         .iter()
         .zip(checks)
         .map(|(entry, result)| {
-            result.unwrap_or_else(|| CheckResult::new(&entry.meta, End::Crashed))
+            result.unwrap_or_else(|| {
+                let crashed = CheckResult::new(&entry.meta, End::Crashed);
+                emit(&events, Event::Ended(crashed.clone()));
+                crashed
+            })
         })
         .collect();
     let end = if cancel.is_cancelled() {
@@ -128,15 +190,15 @@ async fn run_check(
     options: &RunOptions,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
+    events: &Events,
 ) -> CheckResult {
     let meta = &entry.meta;
-    let unsettled = |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| {
-        CheckResult {
+    let unsettled =
+        |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| CheckResult {
             attempts,
             duration: started.elapsed(),
             ..CheckResult::new(meta, End::Unsettled { last, cut_by })
-        }
-    };
+        };
 
     // Wait for dependencies; a failed one blocks this check.
     let waiting = Instant::now();
@@ -169,6 +231,7 @@ async fn run_check(
     }
 
     let started = Instant::now();
+    emit(events, Event::Started { id: meta.id });
     let settings = &options.settings;
     let mut backoff = ExponentialBuilder::default()
         .with_min_delay(settings.backoff_initial)
@@ -220,6 +283,14 @@ async fn run_check(
             return cut(outcome, Cut::Deadline);
         }
         tracing::info!(check = meta.id, attempt = attempts, code = %outcome.code, "waiting: {}", outcome.message);
+        emit(
+            events,
+            Event::Waiting {
+                id: meta.id,
+                attempt: attempts,
+                outcome: outcome.clone(),
+            },
+        );
         let delay = backoff.next().unwrap_or(settings.backoff_max);
         let wake = async {
             match &retry {
@@ -316,9 +387,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::reads::Reads;
     use crate::check::{Check, CheckMeta, Family};
     use crate::contract::Ceiling;
+    use crate::reads::Reads;
     use crate::tier::Tier;
 
     /// A check with a bug: it panics.

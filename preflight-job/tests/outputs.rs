@@ -56,6 +56,7 @@ async fn writes_every_output_at_once() {
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_follows_schema(&report);
     assert_eq!(report["verdict"], "failed");
     let junit = std::fs::read_to_string(&junit_path).unwrap();
     assert!(

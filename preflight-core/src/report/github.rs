@@ -158,16 +158,22 @@ pub fn step_summary(report: &Report) -> String {
         };
         let _ = writeln!(out, "**{}.**\n", md(&reason));
     }
-    let c = &report.cluster;
+    let mut about = sentence(&plural(report.checks.len(), "check"));
+    if let Some(tier) = report.tier {
+        let _ = write!(about, " of tier {tier} ({})", tier.name());
+    }
+    if let Some(c) = &report.cluster {
+        let _ = write!(
+            about,
+            " on the {} {} cluster {}",
+            md(&c.mode),
+            md(&c.env),
+            code(&c.host_suffix)
+        );
+    }
     let _ = writeln!(
         out,
-        "{} of tier {} ({}) on the {} {} cluster {} in {}: {}.\n",
-        sentence(&plural(report.checks.len(), "check")),
-        report.tier,
-        report.tier.name(),
-        md(&c.mode),
-        md(&c.env),
-        code(&c.host_suffix),
+        "{about} in {}: {}.\n",
         short_duration(report.duration),
         tally(report)
     );
@@ -225,8 +231,8 @@ pub fn step_summary(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     #[test]
     fn escapes_workflow_commands() {
@@ -247,8 +253,10 @@ mod tests {
     #[test]
     fn an_annotation_is_one_line_whatever_the_text() {
         let mut report = passing_report();
-        report.checks[1].end = End::Judged(Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
-            .hint("first: a, b\nsecond"));
+        report.checks[1].end = End::Judged(
+            Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
+                .hint("first: a, b\nsecond"),
+        );
         let text = annotations(&report);
         assert_eq!(
             text,

@@ -118,17 +118,18 @@ fn detail(r: &CheckResult) -> String {
 pub fn human(report: &Report, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
-    let c = &report.cluster;
-    let _ = writeln!(
-        out,
-        "{} · {} ({}) · {} {} cluster {}",
+    let mut heading = format!(
+        "{} · {}",
         p.paint(BOLD, &format!("preflight {}", report.preflight_version)),
-        report.subject(),
-        report.tier.name(),
-        c.mode,
-        c.env,
-        c.host_suffix
+        report.subject()
     );
+    if let Some(tier) = report.tier {
+        let _ = write!(heading, " ({})", tier.name());
+    }
+    if let Some(c) = &report.cluster {
+        let _ = write!(heading, " · {} {} cluster {}", c.mode, c.env, c.host_suffix);
+    }
+    let _ = writeln!(out, "{heading}");
     let width = report.checks.iter().map(|r| r.id.len()).max().unwrap_or(0);
     // "  × " then the id column then two spaces.
     let column = 4 + width + 2;

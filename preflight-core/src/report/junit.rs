@@ -55,11 +55,7 @@ fn case(r: &CheckResult) -> TestCase {
         ("fail", _) => failure(r, r.outcome().message.clone()),
         ("unsettled", _) => failure(
             r,
-            format!(
-                "did not settle ({}): {}",
-                cut_short(r),
-                r.outcome().message
-            ),
+            format!("did not settle ({}): {}", cut_short(r), r.outcome().message),
         ),
         _ => skipped(r.outcome().message.clone()),
     };
@@ -96,13 +92,7 @@ pub fn junit(report: &Report) -> String {
     junit.set_time(report.duration);
     for tier in Tier::ALL {
         let mut suite = TestSuite::new(suite_name(tier));
-        suite.add_test_cases(
-            report
-                .checks
-                .iter()
-                .filter(|r| r.tier == tier)
-                .map(case),
-        );
+        suite.add_test_cases(report.checks.iter().filter(|r| r.tier == tier).map(case));
         suite.add_test_cases(
             report
                 .left_out
@@ -122,8 +112,8 @@ pub fn junit(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     /// Checks what a consumer's XML parser needs, without one: a prolog, one root, elements
     /// that nest and close in order, quoted attributes, and only known entities.
@@ -234,9 +224,11 @@ mod tests {
     #[test]
     fn escapes_markup_and_drops_what_xml_cannot_hold() {
         let mut report = passing_report();
-        report.checks[0].end = End::Judged(Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
-            .hint("a > b & c < d\nsecond line")
-            .evidence("k&", "<v>"));
+        report.checks[0].end = End::Judged(
+            Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
+                .hint("a > b & c < d\nsecond line")
+                .evidence("k&", "<v>"),
+        );
         let xml = junit(&report);
         assert_well_formed(&xml);
         assert!(!xml.contains('\u{1b}'), "{xml}");

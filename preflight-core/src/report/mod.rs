@@ -28,6 +28,11 @@ use crate::tier::Tier;
 /// The JSON report's schema id; bumped on any incompatible change.
 pub const SCHEMA: &str = "preflight.report/v1";
 
+/// The JSON Schema (draft 2020-12) of the JSON report, [`SCHEMA`]; published in the
+/// repository as `preflight-core/schema/report-v1.schema.json`, and checked against every
+/// report the test suite writes.
+pub const JSON_SCHEMA: &str = include_str!("../../schema/report-v1.schema.json");
+
 /// The verdict of the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -92,13 +97,16 @@ pub struct Report {
     pub schema: &'static str,
     /// The preflight version that wrote it.
     pub preflight_version: &'static str,
-    /// The tier checked (cumulative), or the tier of the app whose hook ran.
-    pub tier: Tier,
+    /// The tier checked (cumulative), or the tier of the app whose hook ran; absent only
+    /// when the run was stopped before it knew (see [`Report::stopped_early`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
     /// The app whose own hook ran (`--app`); absent for a tier's gate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<&'static str>,
-    /// The cluster.
-    pub cluster: ClusterSummary,
+    /// The cluster; absent only when the run was stopped before its values were known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSummary>,
     /// When the run started.
     pub started_at: jiff::Timestamp,
     /// How long it took.
@@ -122,9 +130,41 @@ impl Report {
     /// What ran, for headings: `tier 2`, or `app backstage`.
     #[must_use]
     pub fn subject(&self) -> String {
-        match self.app {
-            Some(app) => format!("app {app}"),
-            None => format!("tier {}", self.tier),
+        match (self.app, self.tier) {
+            (Some(app), _) => format!("app {app}"),
+            (None, Some(tier)) => format!("tier {tier}"),
+            (None, None) => "run".to_owned(),
+        }
+    }
+
+    /// The report of a run stopped (by SIGTERM or SIGINT) before its checks started: nothing
+    /// was checked, so the run is unsettled (exit 3). `tier` and `app` are what the command line
+    /// asked for, and `values` the bootstrap values if they were known by then; `notes` say
+    /// where the run was.
+    #[must_use]
+    pub fn stopped_early(
+        tier: Option<Tier>,
+        app: Option<&'static str>,
+        values: Option<&Values>,
+        started_at: jiff::Timestamp,
+        duration: Duration,
+        notes: Vec<String>,
+    ) -> Self {
+        let verdict = Verdict::Unsettled;
+        Report {
+            schema: SCHEMA,
+            preflight_version: env!("CARGO_PKG_VERSION"),
+            tier,
+            app,
+            cluster: values.map(ClusterSummary::from),
+            started_at,
+            duration,
+            end: RunEnd::Interrupted,
+            verdict,
+            exit_code: verdict.exit_code(),
+            checks: Vec::new(),
+            left_out: Vec::new(),
+            notes,
         }
     }
 
@@ -135,12 +175,12 @@ impl Report {
         Report {
             schema: SCHEMA,
             preflight_version: env!("CARGO_PKG_VERSION"),
-            tier: plan.tier,
+            tier: Some(plan.tier),
             app: match plan.scope {
                 Scope::App(app) => Some(app.name),
                 Scope::Gate(_) => None,
             },
-            cluster: ClusterSummary::from(values),
+            cluster: Some(ClusterSummary::from(values)),
             started_at: results.started_at,
             duration: results.duration,
             end: results.end,
@@ -237,7 +277,9 @@ fn cut_short(r: &CheckResult) -> String {
             "still failing when interrupted, after {}",
             plural(n as usize, "attempt")
         ),
-        (Cut::Deadline, 0) => "cut short by the deadline before its first attempt finished".to_owned(),
+        (Cut::Deadline, 0) => {
+            "cut short by the deadline before its first attempt finished".to_owned()
+        }
         (Cut::Deadline, n) => format!(
             "still failing at the deadline after {}",
             plural(n as usize, "attempt")
@@ -384,8 +426,8 @@ fn short_duration(d: Duration) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::outcome::Outcome;
     use crate::contract::{Origin, ValuesLayer};
+    use crate::outcome::Outcome;
 
     pub(crate) fn test_values() -> Values {
         ValuesLayer::from_yaml(
@@ -413,9 +455,9 @@ pub(crate) mod tests {
         Report {
             schema: SCHEMA,
             preflight_version: "0.1.0",
-            tier,
+            tier: Some(tier),
             app: None,
-            cluster: ClusterSummary::from(&test_values()),
+            cluster: Some(ClusterSummary::from(&test_values())),
             started_at: "2026-01-23T10:00:00Z".parse().expect("timestamp"),
             duration: Duration::from_millis(1234),
             end,

@@ -97,6 +97,13 @@ pub fn termination_message(report: &Report) -> String {
         text.push('\n');
         text.push_str(&line(r));
     }
+    // A run stopped before any check ran has only its notes to say where it stopped.
+    if report.checks.is_empty() {
+        for note in &report.notes {
+            text.push('\n');
+            text.push_str(note);
+        }
+    }
     if !report.left_out.is_empty() {
         let ids: Vec<&str> = report.left_out.iter().map(|l| l.id).collect();
         text.push_str("\nnot run: ");
@@ -129,8 +136,8 @@ fn truncate(text: String) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     #[test]
     fn puts_required_failures_first() {
@@ -148,7 +155,8 @@ mod tests {
     #[test]
     fn keeps_each_check_on_one_line() {
         let mut report = passing_report();
-        report.checks[1].end = End::Judged(Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that"));
+        report.checks[1].end =
+            End::Judged(Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that"));
         let text = termination_message(&report);
         assert!(
             text.contains("\n× nodes-ready [c]: first second — hint: do this\n"),
@@ -182,7 +190,7 @@ mod tests {
         // Lines are whole: every kept line is one of the full lines.
         let full = ["preflight tier 1.5: FAILED (exit 1): 200 failed".to_owned()]
             .into_iter()
-            .chain(report.checks.iter().map(|r| line(r)))
+            .chain(report.checks.iter().map(line))
             .collect::<Vec<_>>();
         let kept = text.strip_suffix(CUT).unwrap_or_default();
         for l in kept.lines() {

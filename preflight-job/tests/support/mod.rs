@@ -682,14 +682,20 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// The JSON report, when the run was asked for `--output json` on stdout.
+    /// The JSON report, when the run was asked for `--output json` on stdout; it must follow
+    /// the published schema. (Or the plan document, from `preflight plan -o json`.)
     pub(crate) fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let report: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
                 self.stdout, self.stderr
             )
-        })
+        });
+        // The plan document (`preflight plan -o json`) is read here too, with its own schema.
+        if report["schema"] != "preflight.plan/v1" {
+            assert_follows_schema(&report);
+        }
+        report
     }
 
     /// The result of one check in the JSON report.
@@ -703,6 +709,22 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
     }
+}
+
+/// Fails unless `report` is valid under the published JSON Schema of the report.
+pub(crate) fn assert_follows_schema(report: &Value) {
+    static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        let schema = serde_json::from_str(preflight_core::report::JSON_SCHEMA).unwrap();
+        jsonschema::validator_for(&schema).unwrap()
+    });
+    let errors: Vec<String> = VALIDATOR
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report breaks its schema: {errors:#?}\n{report:#}"
+    );
 }
 
 /// Runs a command to completion (with a generous safety timeout: a hang is a failure).

@@ -13,10 +13,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Retry, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider, app_named};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 /// The IAM action every read here needs.

@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
-use crate::reads::Reads;
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::check::ObjectRef;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.irsa`.

@@ -34,11 +34,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::TierGatingSettings;
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{self, NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// The annotation ArgoCD orders a sync by.
