@@ -23,6 +23,8 @@ pub enum Family {
     Aws,
     /// An HTTPS endpoint of an app (Keycloak).
     Http,
+    /// Anything else: a check of a tool built on this crate, bringing its own clients.
+    Other,
 }
 
 /// A check's identity and place in the plan.

@@ -167,7 +167,7 @@ pub(crate) async fn describe(
 
 /// The platform's RDS instance of an environment: `goldenpath-{env}`.
 #[must_use]
-pub fn instance_identifier(configured: Option<&str>, env: &str) -> String {
+pub(crate) fn instance_identifier(configured: Option<&str>, env: &str) -> String {
     configured.map_or_else(|| format!("goldenpath-{env}"), str::to_owned)
 }
 

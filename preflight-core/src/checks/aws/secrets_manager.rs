@@ -24,7 +24,7 @@ const ACTION: &str = "secretsmanager:GetSecretValue";
 
 /// The platform's name of an app's remote database secret: `goldenpath/{env}/{app}/postgres`.
 #[must_use]
-pub fn remote_secret_name(env: &str, app: &str) -> String {
+pub(crate) fn remote_secret_name(env: &str, app: &str) -> String {
     format!("goldenpath/{env}/{app}/postgres")
 }
 

@@ -31,7 +31,7 @@ impl Default for IrsaSettings {
 }
 
 /// The annotation EKS's pod identity webhook reads.
-pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// A ServiceAccount's annotations.
 #[derive(Clone, Debug, Default, Deserialize)]
