@@ -1,6 +1,7 @@
 //! `preflight`: parses, loads, runs, reports, and maps the verdict to an exit code. All logic
 //! lives in `preflight-core`.
 
+mod access;
 mod cli;
 mod outputs;
 mod progress;
@@ -10,7 +11,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use preflight_core::access;
 use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
 use preflight_core::reads::KubeRead;
@@ -27,7 +27,7 @@ use preflight_core::runner::{RunOptions, run, run_with_events};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, Common, IamPolicyArgs, PlanArgs, RbacArgs, RunArgs};
+use crate::cli::{Cli, Command, Common, PlanArgs, RunArgs};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -67,11 +67,11 @@ fn main() -> ExitCode {
         }
         Some(Command::Rbac(args)) => {
             let sub = matches.subcommand_matches("rbac").unwrap_or(&matches);
-            show_rbac(&args, sub)
+            access::show_rbac(&args, sub)
         }
         Some(Command::IamPolicy(args)) => {
             let sub = matches.subcommand_matches("iam-policy").unwrap_or(&matches);
-            show_iam_policy(&args, sub)
+            access::show_iam_policy(&args, sub)
         }
         None => signalled(&runtime)
             .and_then(|cancel| runtime.block_on(run_checks(&cli.run, &matches, cancel))),
@@ -146,48 +146,11 @@ fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     Ok(exit::PASSED)
 }
 
-/// The plan of an offline command: values from the file and flags only.
-fn offline_plan(common: &Common, matches: &ArgMatches) -> anyhow::Result<Plan> {
-    let config = load_config(common)?;
-    let values = validate(file_layer(common)?.merge(common.layer(matches)), common)?;
-    make_plan(&values, &config, common)
-}
-
 fn print(text: &str) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(exit::PASSED)
-}
-
-fn show_rbac(args: &RbacArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let plan = offline_plan(&args.common, matches)?;
-    let mut extra = Vec::new();
-    if !args.no_cluster_values {
-        let cm = parse_configmap(&args.values_configmap)?;
-        extra.push(KubeRead {
-            group: "",
-            resource: "configmaps",
-            namespace: Some(cm.namespace),
-            names: vec![cm.name],
-        });
-    }
-    print(&access::rbac(&plan, &args.namespace, &extra))
-}
-
-fn show_iam_policy(args: &IamPolicyArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let plan = offline_plan(&args.common, matches)?;
-    match access::iam_policy(&plan) {
-        Some(policy) => print(&policy),
-        None => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "preflight: no AWS check is planned for tier {}: no IAM policy is needed",
-                plan.tier
-            );
-            Ok(exit::PASSED)
-        }
-    }
 }
 
 fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
