@@ -121,10 +121,7 @@ async fn gate() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "no Kubernetes client: {e}");
         }
     }
-    let options = RunOptions {
-        settings: Config::default().runner,
-        wait: None,
-    };
+    let options = RunOptions::default();
     let results = run(&plan, &ctx, &options, &CancellationToken::new()).await;
     let report = Report::new(&plan, &values, results, Vec::new());
 

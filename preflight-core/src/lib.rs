@@ -65,7 +65,7 @@
 //! )?;
 //!
 //! // No Kubernetes client in this context: kube-api says so, the tool's own check passes.
-//! let options = RunOptions { settings: Config::default().runner, wait: None };
+//! let options = RunOptions::default();
 //! let results = run(&plan, &Context::default(), &options, &CancellationToken::new()).await;
 //! let report = Report::new(&plan, &values, results, Vec::new());
 //!

@@ -23,12 +23,31 @@ use crate::plan::Plan;
 use crate::result::{CheckResult, Cut, End, RunEnd, RunResults};
 
 /// How long to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// Per-attempt timeout and backoff.
     pub settings: RunnerSettings,
-    /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting.
+    /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting, and the
+    /// whole run within one attempt timeout (see [`spent`](Self::spent)).
     pub wait: Option<Duration>,
+    /// Time the caller already spent on this run before the checks (reading its values from
+    /// the cluster). A run without `--wait` promises to end within one attempt timeout of its
+    /// start: checks that run after others (and after that read) get what is left of it, and
+    /// at least [`MIN_ATTEMPT`], so an endpoint that never answers costs one timeout, not one
+    /// per step.
+    pub spent: Duration,
+}
+
+/// The shortest time an attempt gets when a run without `--wait` is near its end, so that a
+/// check late in a chain is still tried rather than timed out unasked.
+pub const MIN_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// When attempts must end: the `--wait` deadline, or without one, the end of the run's single
+/// attempt timeout.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Deadline(Instant),
+    Budget(Instant),
 }
 
 /// What the runner tells an observer while a run goes on, so that a reporter can show
@@ -107,7 +126,16 @@ async fn run_inner(
 ) -> RunResults {
     let started_at = jiff::Timestamp::now();
     let start = Instant::now();
-    let deadline = options.wait.map(|w| start + w);
+    let limit = match options.wait {
+        Some(w) => Limit::Deadline(start + w),
+        None => Limit::Budget(
+            start
+                + options
+                    .settings
+                    .attempt_timeout
+                    .saturating_sub(options.spent),
+        ),
+    };
 
     let mut senders = HashMap::new();
     let mut receivers = HashMap::new();
@@ -137,7 +165,7 @@ async fn run_inner(
             events.clone(),
         );
         tasks.spawn(async move {
-            let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel, &events).await;
+            let result = run_check(&entry, deps, &ctx, &options, limit, &cancel, &events).await;
             emit(&events, Event::Ended(result.clone()));
             if let Some(done) = done {
                 let _ = done.send(Some(Settled {
@@ -188,10 +216,14 @@ async fn run_check(
     deps: Vec<(&'static str, watch::Receiver<Option<Settled>>)>,
     ctx: &Context,
     options: &RunOptions,
-    deadline: Option<Instant>,
+    run_limit: Limit,
     cancel: &CancellationToken,
     events: &Events,
 ) -> CheckResult {
+    let deadline = match run_limit {
+        Limit::Deadline(d) => Some(d),
+        Limit::Budget(_) => None,
+    };
     let meta = &entry.meta;
     let unsettled =
         |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| CheckResult {
@@ -244,11 +276,14 @@ async fn run_check(
     loop {
         attempts += 1;
         let attempt_started = Instant::now();
-        let limit = match deadline {
-            Some(d) => settings
+        let limit = match run_limit {
+            Limit::Deadline(d) => settings
                 .attempt_timeout
                 .min(d.saturating_duration_since(attempt_started)),
-            None => settings.attempt_timeout,
+            Limit::Budget(b) => settings.attempt_timeout.min(
+                b.saturating_duration_since(attempt_started)
+                    .max(MIN_ATTEMPT),
+            ),
         };
         let attempt = tokio::select! {
             biased;
@@ -455,10 +490,7 @@ mod tests {
             ],
             left_out: Vec::new(),
         };
-        let options = RunOptions {
-            settings: RunnerSettings::default(),
-            wait: None,
-        };
+        let options = RunOptions::default();
         let results = run(
             &plan,
             &Context::default(),

@@ -357,6 +357,9 @@ async fn prepare(
     let options = RunOptions {
         settings: config.runner.clone(),
         wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
+        // Without --wait, the ConfigMap read and the checks share one attempt timeout: an API
+        // server that never answers costs one timeout, not one per step.
+        spent: start.elapsed(),
     };
     Ok(Ready {
         plan,
@@ -445,11 +448,7 @@ async fn stopped_early(
     if let Some(values) = &values
         && let Ok(plan) = make_plan(values, &config.unwrap_or_default(), common)
     {
-        let options = RunOptions {
-            settings: Default::default(),
-            wait: None,
-        };
-        let results = run(&plan, &Context::default(), &options, cancel).await;
+        let results = run(&plan, &Context::default(), &RunOptions::default(), cancel).await;
         return Report::new(&plan, values, results, notes);
     }
     let app = common.app.as_deref().and_then(|a| app_scope(a).ok());

@@ -617,6 +617,12 @@ impl Cluster {
         cmd
     }
 
+    /// [`Cluster::preflight`] without leaving the AWS checks out: the caller points them at an
+    /// endpoint of its own.
+    pub(crate) fn preflight_every_check(&self, args: &[&str]) -> tokio::process::Command {
+        self.command(args)
+    }
+
     /// [`Cluster::preflight`] with every check, the AWS ones against `moto`.
     pub(crate) fn preflight_aws(
         &self,
