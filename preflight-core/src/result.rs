@@ -104,10 +104,14 @@ impl End {
                 last: Some(outcome),
                 ..
             } => Cow::Borrowed(outcome),
-            End::Blocked { by, .. } => Cow::Owned(Outcome::new(
+            End::Blocked { by, settled } => Cow::Owned(Outcome::new(
                 Status::Skip,
                 "blocked",
-                format!("not run: {by} did not pass"),
+                if *settled {
+                    format!("not run: {by} did not pass")
+                } else {
+                    format!("not run: {by} did not settle")
+                },
             )),
             End::Unsettled {
                 last: None,
@@ -126,7 +130,13 @@ impl End {
             End::TimedOut { limit } => Cow::Owned(
                 Outcome::fail(
                     "timed-out",
-                    format!("no answer within {}", humantime::format_duration(*limit)),
+                    // In milliseconds at most: a limit cut by the run's end is not a round number.
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(Duration::from_millis(
+                            u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)
+                        ))
+                    ),
                 )
                 .hint(TIMEOUT_HINT),
             ),

@@ -196,7 +196,18 @@ async fn run_inner(
             })
         })
         .collect();
-    let end = if cancel.is_cancelled() {
+    // How the run ended follows from how its checks did: a signal that lands after the last
+    // check settled changes nothing.
+    let interrupted = checks.iter().any(|c| {
+        matches!(
+            c.end,
+            End::Unsettled {
+                cut_by: Cut::Interruption,
+                ..
+            }
+        )
+    });
+    let end = if interrupted {
         RunEnd::Interrupted
     } else if checks.iter().any(|c| !c.settled()) {
         RunEnd::DeadlineReached

@@ -6,7 +6,7 @@ mod cli;
 mod outputs;
 mod progress;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -40,7 +40,17 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("preflight_core=info,kube_client=off,warn")
+                // On a terminal the live progress line says what the run waits for; the
+                // per-attempt log lines would only break it up. In a Pod's log they are the
+                // record of each attempt.
+                let core = if std::io::stderr().is_terminal() {
+                    "warn"
+                } else {
+                    "info"
+                };
+                tracing_subscriber::EnvFilter::new(format!(
+                    "preflight_core={core},kube_client=off,warn"
+                ))
             }),
         )
         .init();
@@ -224,7 +234,6 @@ async fn cluster_values(
 
 /// Where a run is before its checks start, and what it knows by then: what a report of a run
 /// stopped there can say.
-#[derive(Default)]
 struct Stage {
     /// What the run is doing, as "stopped while …" reads it.
     doing: &'static str,
@@ -243,6 +252,17 @@ struct Ready {
     options: RunOptions,
 }
 
+impl Default for Stage {
+    fn default() -> Self {
+        Stage {
+            doing: "starting",
+            config: None,
+            values: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
 type SharedStage = std::sync::Arc<std::sync::Mutex<Stage>>;
 
 fn set_doing(stage: &SharedStage, doing: &'static str) {
@@ -251,17 +271,10 @@ fn set_doing(stage: &SharedStage, doing: &'static str) {
     }
 }
 
-/// Runs blocking work (reading files, which may be FIFOs or slow mounts, and parsing trust
-/// stores) off the async threads, so that a signal can still end the run while it hangs.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    tokio::task::spawn_blocking(work).await?
-}
-
 /// Everything before the checks: settings, values (file, cluster, flags), the plan, and the
 /// clients the plan needs. Each step says where it is in `stage`, for a report of a run
-/// stopped there.
+/// stopped there. It runs on a thread of its own (see `run_checks`), so its file reads may
+/// block (a FIFO, a stuck mount) without holding up the signal handling.
 async fn prepare(
     args: RunArgs,
     flags: ValuesLayer,
@@ -270,10 +283,7 @@ async fn prepare(
 ) -> anyhow::Result<Ready> {
     let common = args.common.clone();
     set_doing(&stage, "loading the settings");
-    let mut config = {
-        let common = common.clone();
-        blocking(move || load_config(&common)).await?
-    };
+    let mut config = load_config(&common)?;
     if let Some(t) = args.attempt_timeout {
         config.runner.attempt_timeout = t;
     }
@@ -281,10 +291,7 @@ async fn prepare(
         s.config = Some(config.clone());
     }
     set_doing(&stage, "loading the values file");
-    let mut layers = {
-        let common = common.clone();
-        blocking(move || file_layer(&common)).await?
-    };
+    let mut layers = file_layer(&common)?;
     let configmap = parse_configmap(&args.values_configmap)?;
     let connect = || {
         kube_client(
@@ -337,16 +344,10 @@ async fn prepare(
         .iter()
         .any(|e| e.meta.family == Family::Http || e.check.uses_http())
     {
-        let ca_bundle = config.checks.keycloak_realm.ca_bundle.clone();
-        let timeout = config.runner.attempt_timeout;
-        let http = blocking(move || {
-            Ok(preflight_core::connect::http_client(
-                ca_bundle.as_deref(),
-                timeout,
-            )?)
-        })
-        .await?;
-        ctx = ctx.with_http(http);
+        ctx = ctx.with_http(preflight_core::connect::http_client(
+            config.checks.keycloak_realm.ca_bundle.as_deref(),
+            config.runner.attempt_timeout,
+        )?);
     }
     if plan.checks.iter().any(|e| !e.check.reads().iam.is_empty()) {
         ctx = ctx.with_aws(&preflight_core::connect::aws().await);
@@ -385,9 +386,14 @@ async fn run_checks(
     )?;
     let flags = common.layer(matches);
     let stage = SharedStage::default();
-    // The preparation runs as a task of its own, so that however it hangs (a FIFO for a
-    // values file, an API server that never answers), a signal ends the run here.
-    let mut preparing = tokio::spawn(prepare(args.clone(), flags, start, stage.clone()));
+    // The preparation runs on a thread of its own, so that however it hangs (a FIFO for a
+    // values file, an API server that never answers), a signal ends the run here. Not on a
+    // worker thread: the AWS SDK and kube read their config files synchronously, and a worker
+    // stuck in such a read can leave no thread to poll the I/O driver, which is where signals
+    // arrive.
+    let handle = tokio::runtime::Handle::current();
+    let task = prepare(args.clone(), flags, start, stage.clone());
+    let mut preparing = tokio::task::spawn_blocking(move || handle.block_on(task));
     let ready = tokio::select! {
         biased;
         () = cancel.cancelled() => {
@@ -482,6 +488,17 @@ fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> std::io::Result<Cancel
             _ = int.recv() => tracing::warn!("SIGINT: stopping and reporting what is known"),
         }
         token.cancel();
+        // The handlers stay installed: a second signal must still end the process, even if
+        // writing the report hangs (an output on a stuck mount).
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "preflight: second signal: exiting without a report"
+        );
+        std::process::exit(exit::UNSETTLED);
     });
     Ok(cancel)
 }

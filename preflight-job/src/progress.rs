@@ -103,7 +103,19 @@ fn line(
         .iter()
         .filter_map(|id| {
             let why = match pending.get(id)? {
-                Pending::Queued(needs) => format!("after {}", needs.join(", ")),
+                // Only the dependencies still pending: those that passed hold nothing up.
+                Pending::Queued(needs) => {
+                    let open: Vec<&str> = needs
+                        .iter()
+                        .copied()
+                        .filter(|n| pending.contains_key(n))
+                        .collect();
+                    if open.is_empty() {
+                        "starting".to_owned()
+                    } else {
+                        format!("after {}", open.join(", "))
+                    }
+                }
                 Pending::Running => "first attempt running".to_owned(),
                 Pending::Waiting { code, message } => format!("{code}: {message}"),
             };
@@ -119,11 +131,10 @@ fn line(
     )
 }
 
-/// The terminal's width from $COLUMNS, or the usual 80.
+/// The width of the terminal on stderr, or the usual 80 when it does not say.
 fn columns() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|&c: &usize| c >= 20)
+    terminal_size::terminal_size_of(std::io::stderr())
+        .map(|(width, _)| usize::from(width.0))
+        .filter(|&c| c >= 20)
         .unwrap_or(80)
 }

@@ -66,7 +66,11 @@ impl Outputs {
             "{termination}"
         );
         assert!(self.read("summary.md").contains("INTERRUPTED"));
-        assert!(self.read("report.xml").contains("<testsuites"));
+        assert!(
+            self.read("report.xml").contains("<failure"),
+            "JUnit never reads as a green suite: {}",
+            self.read("report.xml")
+        );
         report
     }
 }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    CheckResult, Report, Verdict, cut_short, plural, short_duration, status_label, tally,
-    verdict_reason, verdict_word,
+    CheckResult, Label, Report, Verdict, cut_short, plural, short_duration, tally, verdict_reason,
+    verdict_word,
 };
 use crate::outcome::Status;
 
@@ -26,10 +26,10 @@ fn escape_property(s: &str) -> String {
 /// The annotation level of a check, if it gets one. An advisory failure is a warning: it does
 /// not fail the run, and an error annotation would say it did.
 fn level(r: &CheckResult) -> Option<&'static str> {
-    match status_label(r) {
-        "fail" | "unsettled" if r.required => Some("error"),
-        "fail" | "unsettled" | "warn" => Some("warning"),
-        _ => None,
+    match Label::of(r) {
+        Label::Fail | Label::Unsettled if r.required => Some("error"),
+        Label::Fail | Label::Unsettled | Label::Warn => Some("warning"),
+        Label::Pass | Label::Blocked | Label::Skipped => None,
     }
 }
 
@@ -96,15 +96,15 @@ fn code(s: &str) -> String {
 }
 
 fn status_cell(r: &CheckResult) -> &'static str {
-    match status_label(r) {
-        "pass" => "✅ pass",
-        "warn" => "⚠️ warn",
-        "fail" if r.required => "❌ fail",
-        "fail" => "❌ fail (advisory)",
-        "unsettled" if r.required => "⏳ unsettled",
-        "unsettled" => "⏳ unsettled (advisory)",
-        "blocked" => "⏭️ blocked",
-        _ => "⏭️ skipped",
+    match Label::of(r) {
+        Label::Pass => "✅ pass",
+        Label::Warn => "⚠️ warn",
+        Label::Fail if r.required => "❌ fail",
+        Label::Fail => "❌ fail (advisory)",
+        Label::Unsettled if r.required => "⏳ unsettled",
+        Label::Unsettled => "⏳ unsettled (advisory)",
+        Label::Blocked => "⏭️ blocked",
+        Label::Skipped => "⏭️ skipped",
     }
 }
 
@@ -195,7 +195,7 @@ pub fn step_summary(report: &Report) -> String {
     let hints: Vec<(&CheckResult, String)> = report
         .checks
         .iter()
-        .filter(|r| matches!(status_label(r), "warn" | "fail" | "unsettled"))
+        .filter(|r| Label::of(r).shows_hint())
         .filter_map(|r| Some((r, r.outcome().hint.clone()?)))
         .collect();
     if !hints.is_empty() {

@@ -3,7 +3,7 @@
 
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 
-use super::{CheckResult, Report, cut_short, status_label};
+use super::{CheckResult, Label, Report, blocked_text, cut_short};
 use crate::plan::LeftOut;
 use crate::tier::Tier;
 
@@ -48,20 +48,19 @@ fn failure(r: &CheckResult, message: String) -> TestCaseStatus {
 }
 
 fn case(r: &CheckResult) -> TestCase {
-    let status = match (status_label(r), r.blocked_by()) {
-        ("blocked", Some(dep)) if r.settled() => skipped(format!("blocked by {dep}")),
-        ("blocked", Some(dep)) => skipped(format!("blocked by {dep}, which did not settle")),
-        ("pass" | "warn", _) => TestCaseStatus::success(),
-        ("fail", _) => failure(r, r.outcome().message.clone()),
-        ("unsettled", _) => failure(
+    let status = match Label::of(r) {
+        Label::Blocked => skipped(blocked_text(r).unwrap_or_default()),
+        Label::Pass | Label::Warn => TestCaseStatus::success(),
+        Label::Fail => failure(r, r.outcome().message.clone()),
+        Label::Unsettled => failure(
             r,
             format!("did not settle ({}): {}", cut_short(r), r.outcome().message),
         ),
-        _ => skipped(r.outcome().message.clone()),
+        Label::Skipped => skipped(r.outcome().message.clone()),
     };
     let mut case = TestCase::new(r.id, status);
     case.set_classname(classname(r.tier)).set_time(r.duration);
-    if status_label(r) == "warn" {
+    if Label::of(r) == Label::Warn {
         // A passing case has no message; the warning would be lost without this.
         case.set_system_out(format!("warning [{}]: {}", r.outcome().code, details(r)));
     }
@@ -103,6 +102,16 @@ pub fn junit(report: &Report) -> String {
         if suite.tests > 0 {
             junit.add_test_suite(suite);
         }
+    }
+    // A run stopped before any check ran must not read as an empty, green suite.
+    if report.checks.is_empty() && report.verdict != super::Verdict::Passed {
+        let mut suite = TestSuite::new("preflight");
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(report.notes.join("; "))
+            .set_type("interrupted");
+        suite.add_test_case(TestCase::new("preflight-run", status));
+        junit.add_test_suite(suite);
     }
     // Writing to memory fails only on an I/O error, which a String cannot have.
     junit.to_string().unwrap_or_default()

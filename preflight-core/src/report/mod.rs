@@ -222,13 +222,15 @@ pub struct Counts {
 }
 
 /// A settled failure of a required check fails the run, even if the run was then cut short:
-/// that answer is already known. Otherwise anything unsettled, or an interruption, leaves the
-/// run unsettled.
+/// that answer is already known. Otherwise a required check that did not settle leaves the
+/// run unsettled, and so does an interruption before any check ran; a deadline or a signal
+/// that cut only advisory checks short does not.
 fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     let required = || checks.iter().filter(|c| c.required);
     if checks.iter().any(CheckResult::failed_for_good) {
         Verdict::Failed
-    } else if end == RunEnd::Interrupted || required().any(|c| !c.settled()) {
+    } else if required().any(|c| !c.settled()) || (end == RunEnd::Interrupted && checks.is_empty())
+    {
         Verdict::Unsettled
     } else if required().any(|c| c.blocked_by().is_some()) {
         // Blocked by an advisory check that failed: the required check never ran.
@@ -238,19 +240,54 @@ fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     }
 }
 
-/// A short label for each status, as the human report and summaries show it.
-#[must_use]
-pub fn status_label(r: &CheckResult) -> &'static str {
-    match &r.end {
-        End::Blocked { .. } => "blocked",
-        End::Unsettled { .. } => "unsettled",
-        End::TimedOut { .. } | End::Crashed => "fail",
-        End::Judged(outcome) => match outcome.status {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skipped",
-        },
+/// How every format shows a check, from how it ended: the one place an [`End`] becomes a
+/// label, so that formats `match` on it (without a catch-all arm) and never on strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Label {
+    Pass,
+    Warn,
+    /// A final failure: judged, timed out or crashed.
+    Fail,
+    /// Cut short while still failing.
+    Unsettled,
+    Blocked,
+    /// Judged not applicable.
+    Skipped,
+}
+
+impl Label {
+    fn of(r: &CheckResult) -> Self {
+        match &r.end {
+            End::Blocked { .. } => Label::Blocked,
+            End::Unsettled { .. } => Label::Unsettled,
+            End::TimedOut { .. } | End::Crashed => Label::Fail,
+            End::Judged(outcome) => match outcome.status {
+                Status::Pass => Label::Pass,
+                Status::Warn => Label::Warn,
+                Status::Fail => Label::Fail,
+                Status::Skip => Label::Skipped,
+            },
+        }
+    }
+
+    /// Whether a format shows the check's hint: the things to act on.
+    const fn shows_hint(self) -> bool {
+        match self {
+            Label::Warn | Label::Fail | Label::Unsettled => true,
+            Label::Pass | Label::Blocked | Label::Skipped => false,
+        }
+    }
+}
+
+/// "blocked by crds", or "…, which did not settle" when the dependency was cut short: worded
+/// once for every format.
+fn blocked_text(r: &CheckResult) -> Option<String> {
+    match r.end {
+        End::Blocked { by, settled: true } => Some(format!("blocked by {by}")),
+        End::Blocked { by, settled: false } => {
+            Some(format!("blocked by {by}, which did not settle"))
+        }
+        _ => None,
     }
 }
 
@@ -290,32 +327,32 @@ fn cut_short(r: &CheckResult) -> String {
 /// The checks per label, most important first and only the labels that occur, e.g.
 /// "2 failed (1 advisory), 1 blocked, 7 passed". Shared so that every format counts alike.
 fn tally(report: &Report) -> String {
-    let count = |label: &str| {
+    let count = |label: Label| {
         report
             .checks
             .iter()
-            .filter(|r| status_label(r) == label)
+            .filter(|r| Label::of(r) == label)
             .count()
     };
     let advisory = report
         .checks
         .iter()
-        .filter(|r| !r.required && status_label(r) == "fail")
+        .filter(|r| !r.required && Label::of(r) == Label::Fail)
         .count();
     let mut parts = Vec::new();
     for (label, word) in [
-        ("fail", "failed"),
-        ("unsettled", "unsettled"),
-        ("blocked", "blocked"),
-        ("skipped", "skipped"),
-        ("warn", "warned"),
-        ("pass", "passed"),
+        (Label::Fail, "failed"),
+        (Label::Unsettled, "unsettled"),
+        (Label::Blocked, "blocked"),
+        (Label::Skipped, "skipped"),
+        (Label::Warn, "warned"),
+        (Label::Pass, "passed"),
     ] {
         let n = count(label);
         if n == 0 {
             continue;
         }
-        if label == "fail" && advisory > 0 {
+        if label == Label::Fail && advisory > 0 {
             parts.push(format!("{n} {word} ({advisory} advisory)"));
         } else {
             parts.push(format!("{n} {word}"));
@@ -349,7 +386,7 @@ fn verdict_reason(report: &Report) -> Option<String> {
     let reason = match (report.verdict, report.end) {
         (Verdict::Passed, _) => {
             let warned = count(&|r| r.status() == Status::Warn);
-            let advisory = count(&|r| !r.required && status_label(r) == "fail");
+            let advisory = count(&|r| !r.required && Label::of(r) == Label::Fail);
             let mut parts = Vec::new();
             if warned > 0 {
                 parts.push(plural(warned, "warning"));
@@ -362,11 +399,11 @@ fn verdict_reason(report: &Report) -> Option<String> {
         (Verdict::Failed, _) => {
             let mut parts = Vec::new();
             for (label, verb) in [
-                ("fail", "failed"),
-                ("blocked", "blocked"),
-                ("unsettled", "did not settle"),
+                (Label::Fail, "failed"),
+                (Label::Blocked, "blocked"),
+                (Label::Unsettled, "did not settle"),
             ] {
-                let n = count(&|r| r.required && status_label(r) == label);
+                let n = count(&|r| r.required && Label::of(r) == label);
                 if n == 0 {
                     continue;
                 }
@@ -628,8 +665,17 @@ pub(crate) mod tests {
             (
                 RunEnd::Interrupted,
                 vec![result_with(Pass, true, true, false)],
-                Verdict::Unsettled,
+                Verdict::Passed,
             ),
+            (
+                RunEnd::Interrupted,
+                vec![
+                    result_with(Pass, true, true, false),
+                    result_with(Fail, false, false, false),
+                ],
+                Verdict::Passed,
+            ),
+            (RunEnd::Interrupted, vec![], Verdict::Unsettled),
             (
                 completed,
                 vec![
