@@ -92,6 +92,15 @@ const COMMANDS: &[(&str, Class)] = &[
     ("preflight --app NAME", Exempt(TEMPLATE)),
     ("preflight plan", Exempt(PROSE)),
     ("kubectl wait", Exempt(PROSE)),
+    ("kubectl logs", Exempt(PROSE)),
+    (
+        "cargo run -p preflight-core --example custom_gate",
+        Exempt(
+            "runs against the current kubeconfig's cluster; the same code runs in the crate's \
+             doc test against no cluster, and the example is built and its judge tested by the \
+             suite",
+        ),
+    ),
     // Run as an ArgoCD hook.
     (
         "kubectl kustomize hooks/tier-2/job",
