@@ -14,6 +14,7 @@ use crate::tier::Tier;
 /// Which outside system a check talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Family {
     /// The Kubernetes API.
     Kubernetes,

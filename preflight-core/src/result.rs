@@ -18,6 +18,7 @@ use crate::tier::Tier;
 /// What cut a check short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Cut {
     /// The `--wait` deadline passed.
     Deadline,
@@ -27,6 +28,7 @@ pub enum Cut {
 
 /// How one check's part in a run ended. Only the runner sets it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum End {
     /// The check judged what it found; the outcome is final, whatever its status.
     Judged(Outcome),
@@ -57,6 +59,7 @@ pub enum End {
 /// [`End`] as a word: the JSON report's `state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum State {
     /// [`End::Judged`].
     Judged,
@@ -282,6 +285,7 @@ impl Serialize for CheckResult {
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum RunEnd {
     /// Every check settled.
     Completed,

@@ -53,6 +53,7 @@ enum Limit {
 /// What the runner tells an observer while a run goes on, so that a reporter can show
 /// progress (which checks are still pending, and why) without polling the checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The check's dependencies passed and its first attempt starts.
     Started {

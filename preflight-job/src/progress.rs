@@ -67,6 +67,8 @@ pub(crate) async fn show(
                     pending.insert(id, Pending::Waiting { code: outcome.code, message });
                 }
                 Some(Event::Ended(result)) => { pending.remove(result.id); }
+                // An event this reporter does not know yet changes nothing it shows.
+                Some(_) => {}
                 None => break,
             },
             _ = ticks.tick() => {
