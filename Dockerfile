@@ -4,7 +4,10 @@
 # The hooks run it with a read-only root file system: preflight writes nothing but its
 # termination message (/dev/termination-log, mounted by the kubelet).
 
-ARG RUST_VERSION=1.89
+# The workspace's rust-version: the image builds with the declared minimum, the highest
+# rust-version among the locked dependencies of the binary (preflight-job/tests/toolchain.rs
+# derives it from `cargo metadata` and fails when a dependency bump needs a newer Rust).
+ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS chef
 # OpenSSL headers for native-tls and kube's openssl-tls; cargo-chef caches the dependencies.

@@ -9,12 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(./scripts/test-venv.sh)
 cargo build -q -p fake-kube -p preflight-job
+# Where cargo put them: ./target, or $CARGO_TARGET_DIR (or build.target-dir) when set.
+bin=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 loads=()
 for crd in tests/fixtures/crds/*.yaml; do loads+=(--load "$crd"); done
-./target/debug/fake-kube --nodes 3 --template tests/fixtures/k8s-nodelist-eks-real.json \
+"$bin"/fake-kube --nodes 3 --template tests/fixtures/k8s-nodelist-eks-real.json \
   "${loads[@]}" --load tests/fixtures/cluster-healthy.yaml --kubeconfig "$work/kubeconfig" >"$work/server.out" &
 pids+=($!)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -37,6 +40,6 @@ image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/goldenpath/kong:3.9.1
 status=0
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo \
   AWS_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true \
-  ./target/debug/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml \
+  "$bin"/preflight --kubeconfig "$work/kubeconfig" --values examples/values.yaml \
   --config "$work/preflight.yaml" "$@" || status=$?
 exit "$status"

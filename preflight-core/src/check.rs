@@ -14,6 +14,7 @@ use crate::tier::Tier;
 /// Which outside system a check talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Family {
     /// The Kubernetes API.
     Kubernetes,
@@ -23,6 +24,8 @@ pub enum Family {
     Aws,
     /// An HTTPS endpoint of an app (Keycloak).
     Http,
+    /// Anything else: a check of a tool built on this crate, bringing its own clients.
+    Other,
 }
 
 /// A check's identity and place in the plan.
@@ -345,4 +348,3 @@ impl<'de> serde::Deserialize<'de> for ObjectRef {
         }
     }
 }
-

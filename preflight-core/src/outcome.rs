@@ -103,11 +103,11 @@ impl Outcome {
 }
 
 /// The hint for an attempt that got no answer in time.
-pub const TIMEOUT_HINT: &str = "The endpoint accepted no request in time: packets dropped by a security group, NACL or firewall look like this. Raise runner.attemptTimeout only for an endpoint known to be slow.";
+pub(crate) const TIMEOUT_HINT: &str = "The endpoint accepted no request in time: packets dropped by a security group, NACL or firewall look like this. Raise runner.attemptTimeout only for an endpoint known to be slow.";
 
 /// Lists names for a message, at most `max` of them, then "and N more".
 #[must_use]
-pub fn name_list<S: AsRef<str>>(names: &[S], max: usize) -> String {
+pub(crate) fn name_list<S: AsRef<str>>(names: &[S], max: usize) -> String {
     let shown: Vec<&str> = names.iter().take(max).map(AsRef::as_ref).collect();
     let mut out = shown.join(", ");
     if names.len() > max {

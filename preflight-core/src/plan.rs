@@ -61,6 +61,20 @@ pub enum PlanError {
         /// What provides it.
         provider: Provider,
     },
+    /// A check added to a plan ([`Plan::add`]) under an id the plan already has.
+    #[error("check {id:?} is already in the plan")]
+    Duplicate {
+        /// The id.
+        id: &'static str,
+    },
+    /// A check added to a plan ([`Plan::add`]) that needs a check the plan does not have.
+    #[error("check {id:?} needs {need:?}, which is not in the plan")]
+    MissingDependency {
+        /// The check added.
+        id: &'static str,
+        /// What it needs.
+        need: &'static str,
+    },
 }
 
 /// A check left out of the plan, and why.
@@ -90,6 +104,29 @@ pub struct Plan {
     pub checks: Vec<Entry>,
     /// Every other check, with its reason.
     pub left_out: Vec<LeftOut>,
+}
+
+impl Plan {
+    /// Adds a check of the caller's own after the planned ones: a tool built on this crate
+    /// runs it with the built-in checks, through the same runner and reports. Its `needs` must
+    /// name checks already in the plan (a failure of one blocks it), and its id must be new.
+    ///
+    /// # Errors
+    /// [`PlanError::Duplicate`] or [`PlanError::MissingDependency`].
+    pub fn add(&mut self, meta: CheckMeta, check: Arc<dyn Check>) -> Result<(), PlanError> {
+        if self.checks.iter().any(|e| e.meta.id == meta.id) {
+            return Err(PlanError::Duplicate { id: meta.id });
+        }
+        if let Some(need) = meta
+            .needs
+            .iter()
+            .find(|n| !self.checks.iter().any(|e| e.meta.id == **n))
+        {
+            return Err(PlanError::MissingDependency { id: meta.id, need });
+        }
+        self.checks.push(Entry { meta, check });
+        Ok(())
+    }
 }
 
 /// The checks picked on the command line.

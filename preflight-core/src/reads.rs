@@ -58,7 +58,7 @@ impl KubeRead {
 /// name (`resourceNames`): Secrets and ConfigMaps, whose other objects it has no business
 /// seeing.
 #[must_use]
-pub fn read_by_name(group: &str, resource: &str) -> bool {
+pub(crate) fn read_by_name(group: &str, resource: &str) -> bool {
     group.is_empty() && matches!(resource, "secrets" | "configmaps")
 }
 
@@ -142,4 +142,3 @@ pub(crate) fn rule_values(rules: &Rules) -> Vec<Value> {
         })
         .collect()
 }
-

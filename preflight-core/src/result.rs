@@ -18,6 +18,7 @@ use crate::tier::Tier;
 /// What cut a check short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Cut {
     /// The `--wait` deadline passed.
     Deadline,
@@ -27,6 +28,7 @@ pub enum Cut {
 
 /// How one check's part in a run ended. Only the runner sets it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum End {
     /// The check judged what it found; the outcome is final, whatever its status.
     Judged(Outcome),
@@ -57,6 +59,7 @@ pub enum End {
 /// [`End`] as a word: the JSON report's `state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum State {
     /// [`End::Judged`].
     Judged,
@@ -104,10 +107,14 @@ impl End {
                 last: Some(outcome),
                 ..
             } => Cow::Borrowed(outcome),
-            End::Blocked { by, .. } => Cow::Owned(Outcome::new(
+            End::Blocked { by, settled } => Cow::Owned(Outcome::new(
                 Status::Skip,
                 "blocked",
-                format!("not run: {by} did not pass"),
+                if *settled {
+                    format!("not run: {by} did not pass")
+                } else {
+                    format!("not run: {by} did not settle")
+                },
             )),
             End::Unsettled {
                 last: None,
@@ -126,7 +133,13 @@ impl End {
             End::TimedOut { limit } => Cow::Owned(
                 Outcome::fail(
                     "timed-out",
-                    format!("no answer within {}", humantime::format_duration(*limit)),
+                    // In milliseconds at most: a limit cut by the run's end is not a round number.
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(Duration::from_millis(
+                            u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)
+                        ))
+                    ),
                 )
                 .hint(TIMEOUT_HINT),
             ),
@@ -257,7 +270,9 @@ impl Serialize for CheckResult {
                 _ => None,
             },
             timeout: match self.end {
-                End::TimedOut { limit } => Some(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)),
+                End::TimedOut { limit } => {
+                    Some(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
+                }
                 _ => None,
             },
             attempts: self.attempts,
@@ -270,6 +285,7 @@ impl Serialize for CheckResult {
 /// How the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum RunEnd {
     /// Every check settled.
     Completed,
@@ -312,7 +328,13 @@ mod tests {
     #[test]
     fn serializes_each_end_with_its_state() {
         let cases = [
-            (End::Judged(Outcome::pass("ok", "fine")), "judged", "pass", "ok", true),
+            (
+                End::Judged(Outcome::pass("ok", "fine")),
+                "judged",
+                "pass",
+                "ok",
+                true,
+            ),
             (
                 End::Blocked {
                     by: "crds",

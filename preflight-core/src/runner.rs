@@ -10,7 +10,7 @@ use futures::future::select_all;
 use kube::api::WatchParams;
 use kube::core::{Request, WatchEvent};
 use serde::Deserialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -23,12 +23,63 @@ use crate::plan::Plan;
 use crate::result::{CheckResult, Cut, End, RunEnd, RunResults};
 
 /// How long to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// Per-attempt timeout and backoff.
     pub settings: RunnerSettings,
-    /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting.
+    /// The overall deadline (`--wait`). `None`: one attempt per check, no waiting, and the
+    /// whole run within one attempt timeout (see [`spent`](Self::spent)).
     pub wait: Option<Duration>,
+    /// Time the caller already spent on this run before the checks (reading its values from
+    /// the cluster). A run without `--wait` promises to end within one attempt timeout of its
+    /// start: checks that run after others (and after that read) get what is left of it, and
+    /// at least [`MIN_ATTEMPT`], so an endpoint that never answers costs one timeout, not one
+    /// per step.
+    pub spent: Duration,
+}
+
+/// The shortest time an attempt gets when a run without `--wait` is near its end, so that a
+/// check late in a chain is still tried rather than timed out unasked.
+pub const MIN_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// When attempts must end: the `--wait` deadline, or without one, the end of the run's single
+/// attempt timeout.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Deadline(Instant),
+    Budget(Instant),
+}
+
+/// What the runner tells an observer while a run goes on, so that a reporter can show
+/// progress (which checks are still pending, and why) without polling the checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The check's dependencies passed and its first attempt starts.
+    Started {
+        /// The check.
+        id: &'static str,
+    },
+    /// An attempt failed, and the check waits for a change (or its backoff) to try again.
+    Waiting {
+        /// The check.
+        id: &'static str,
+        /// Attempts made so far.
+        attempt: u32,
+        /// What the last attempt found: the reason it is still waiting.
+        outcome: Outcome,
+    },
+    /// The check ended, for good or cut short.
+    Ended(CheckResult),
+}
+
+/// Where events go; a closed receiver is fine (nobody is watching any more).
+type Events = Option<mpsc::UnboundedSender<Event>>;
+
+fn emit(events: &Events, event: Event) {
+    if let Some(tx) = events {
+        let _ = tx.send(event);
+    }
 }
 
 /// What a dependant needs to know of a finished check.
@@ -53,9 +104,39 @@ pub async fn run(
     options: &RunOptions,
     cancel: &CancellationToken,
 ) -> RunResults {
+    run_inner(plan, ctx, options, cancel, None).await
+}
+
+/// [`run`], telling `events` as each check starts, waits and ends.
+pub async fn run_with_events(
+    plan: &Plan,
+    ctx: &Context,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+    events: mpsc::UnboundedSender<Event>,
+) -> RunResults {
+    run_inner(plan, ctx, options, cancel, Some(events)).await
+}
+
+async fn run_inner(
+    plan: &Plan,
+    ctx: &Context,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+    events: Events,
+) -> RunResults {
     let started_at = jiff::Timestamp::now();
     let start = Instant::now();
-    let deadline = options.wait.map(|w| start + w);
+    let limit = match options.wait {
+        Some(w) => Limit::Deadline(start + w),
+        None => Limit::Budget(
+            start
+                + options
+                    .settings
+                    .attempt_timeout
+                    .saturating_sub(options.spent),
+        ),
+    };
 
     let mut senders = HashMap::new();
     let mut receivers = HashMap::new();
@@ -77,10 +158,16 @@ pub async fn run(
             .filter_map(|n| Some((*n, receivers.get(n)?.clone())))
             .collect();
         let done = senders.remove(entry.meta.id);
-        let (entry, ctx, options, cancel) =
-            (entry.clone(), ctx.clone(), options.clone(), cancel.clone());
+        let (entry, ctx, options, cancel, events) = (
+            entry.clone(),
+            ctx.clone(),
+            options.clone(),
+            cancel.clone(),
+            events.clone(),
+        );
         tasks.spawn(async move {
-            let result = run_check(&entry, deps, &ctx, &options, deadline, &cancel).await;
+            let result = run_check(&entry, deps, &ctx, &options, limit, &cancel, &events).await;
+            emit(&events, Event::Ended(result.clone()));
             if let Some(done) = done {
                 let _ = done.send(Some(Settled {
                     ok: matches!(&result.end, End::Judged(o) if o.status.is_ok()),
@@ -103,10 +190,25 @@ pub async fn run(
         .iter()
         .zip(checks)
         .map(|(entry, result)| {
-            result.unwrap_or_else(|| CheckResult::new(&entry.meta, End::Crashed))
+            result.unwrap_or_else(|| {
+                let crashed = CheckResult::new(&entry.meta, End::Crashed);
+                emit(&events, Event::Ended(crashed.clone()));
+                crashed
+            })
         })
         .collect();
-    let end = if cancel.is_cancelled() {
+    // How the run ended follows from how its checks did: a signal that lands after the last
+    // check settled changes nothing.
+    let interrupted = checks.iter().any(|c| {
+        matches!(
+            c.end,
+            End::Unsettled {
+                cut_by: Cut::Interruption,
+                ..
+            }
+        )
+    });
+    let end = if interrupted {
         RunEnd::Interrupted
     } else if checks.iter().any(|c| !c.settled()) {
         RunEnd::DeadlineReached
@@ -126,17 +228,21 @@ async fn run_check(
     deps: Vec<(&'static str, watch::Receiver<Option<Settled>>)>,
     ctx: &Context,
     options: &RunOptions,
-    deadline: Option<Instant>,
+    run_limit: Limit,
     cancel: &CancellationToken,
+    events: &Events,
 ) -> CheckResult {
+    let deadline = match run_limit {
+        Limit::Deadline(d) => Some(d),
+        Limit::Budget(_) => None,
+    };
     let meta = &entry.meta;
-    let unsettled = |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| {
-        CheckResult {
+    let unsettled =
+        |last: Option<Outcome>, cut_by: Cut, attempts: u32, started: Instant| CheckResult {
             attempts,
             duration: started.elapsed(),
             ..CheckResult::new(meta, End::Unsettled { last, cut_by })
-        }
-    };
+        };
 
     // Wait for dependencies; a failed one blocks this check.
     let waiting = Instant::now();
@@ -169,6 +275,7 @@ async fn run_check(
     }
 
     let started = Instant::now();
+    emit(events, Event::Started { id: meta.id });
     let settings = &options.settings;
     let mut backoff = ExponentialBuilder::default()
         .with_min_delay(settings.backoff_initial)
@@ -181,11 +288,14 @@ async fn run_check(
     loop {
         attempts += 1;
         let attempt_started = Instant::now();
-        let limit = match deadline {
-            Some(d) => settings
+        let limit = match run_limit {
+            Limit::Deadline(d) => settings
                 .attempt_timeout
                 .min(d.saturating_duration_since(attempt_started)),
-            None => settings.attempt_timeout,
+            Limit::Budget(b) => settings.attempt_timeout.min(
+                b.saturating_duration_since(attempt_started)
+                    .max(MIN_ATTEMPT),
+            ),
         };
         let attempt = tokio::select! {
             biased;
@@ -220,6 +330,14 @@ async fn run_check(
             return cut(outcome, Cut::Deadline);
         }
         tracing::info!(check = meta.id, attempt = attempts, code = %outcome.code, "waiting: {}", outcome.message);
+        emit(
+            events,
+            Event::Waiting {
+                id: meta.id,
+                attempt: attempts,
+                outcome: outcome.clone(),
+            },
+        );
         let delay = backoff.next().unwrap_or(settings.backoff_max);
         let wake = async {
             match &retry {
@@ -316,9 +434,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::reads::Reads;
     use crate::check::{Check, CheckMeta, Family};
     use crate::contract::Ceiling;
+    use crate::reads::Reads;
     use crate::tier::Tier;
 
     /// A check with a bug: it panics.
@@ -384,10 +502,7 @@ mod tests {
             ],
             left_out: Vec::new(),
         };
-        let options = RunOptions {
-            settings: RunnerSettings::default(),
-            wait: None,
-        };
+        let options = RunOptions::default();
         let results = run(
             &plan,
             &Context::default(),

@@ -1,18 +1,19 @@
 //! `preflight`: parses, loads, runs, reports, and maps the verdict to an exit code. All logic
 //! lives in `preflight-core`.
 
+mod access;
 mod cli;
 mod outputs;
+mod progress;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use preflight_core::access;
-use preflight_core::reads::KubeRead;
 use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
+use preflight_core::reads::KubeRead;
 use std::time::Duration;
 
 use preflight_core::connect::kube_client;
@@ -22,11 +23,11 @@ use preflight_core::outcome::error_chain;
 use preflight_core::plan::{Plan, Selection, app_scope, plan};
 use preflight_core::platform::Scope;
 use preflight_core::report::{self, Report};
-use preflight_core::runner::{RunOptions, run};
+use preflight_core::runner::{RunOptions, run, run_with_events};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, Common, IamPolicyArgs, PlanArgs, RbacArgs, RunArgs};
+use crate::cli::{Cli, Command, Common, PlanArgs, RunArgs};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -39,7 +40,17 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PREFLIGHT_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("preflight_core=info,kube_client=off,warn")
+                // On a terminal the live progress line says what the run waits for; the
+                // per-attempt log lines would only break it up. In a Pod's log they are the
+                // record of each attempt.
+                let core = if std::io::stderr().is_terminal() {
+                    "warn"
+                } else {
+                    "info"
+                };
+                tracing_subscriber::EnvFilter::new(format!(
+                    "preflight_core={core},kube_client=off,warn"
+                ))
             }),
         )
         .init();
@@ -62,22 +73,30 @@ fn main() -> ExitCode {
         }
         Some(Command::Run(args)) => {
             let sub = matches.subcommand_matches("run").unwrap_or(&matches);
-            runtime.block_on(run_checks(&args, sub))
+            signalled(&runtime).and_then(|cancel| runtime.block_on(run_checks(&args, sub, cancel)))
         }
         Some(Command::Rbac(args)) => {
             let sub = matches.subcommand_matches("rbac").unwrap_or(&matches);
-            show_rbac(&args, sub)
+            access::show_rbac(&args, sub)
         }
         Some(Command::IamPolicy(args)) => {
             let sub = matches.subcommand_matches("iam-policy").unwrap_or(&matches);
-            show_iam_policy(&args, sub)
+            access::show_iam_policy(&args, sub)
         }
-        None => runtime.block_on(run_checks(&cli.run, &matches)),
+        None => signalled(&runtime)
+            .and_then(|cancel| runtime.block_on(run_checks(&cli.run, &matches, cancel))),
     };
+    // A step stopped by a signal may leave a thread blocked (a FIFO that is never written):
+    // the process ends now rather than wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => fail(&e),
     }
+}
+
+fn signalled(runtime: &tokio::runtime::Runtime) -> anyhow::Result<CancellationToken> {
+    cancel_on_signal(runtime).context("cannot handle SIGTERM and SIGINT")
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
@@ -137,48 +156,11 @@ fn show_plan(args: &PlanArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     Ok(exit::PASSED)
 }
 
-/// The plan of an offline command: values from the file and flags only.
-fn offline_plan(common: &Common, matches: &ArgMatches) -> anyhow::Result<Plan> {
-    let config = load_config(common)?;
-    let values = validate(file_layer(common)?.merge(common.layer(matches)), common)?;
-    make_plan(&values, &config, common)
-}
-
 fn print(text: &str) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(exit::PASSED)
-}
-
-fn show_rbac(args: &RbacArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let plan = offline_plan(&args.common, matches)?;
-    let mut extra = Vec::new();
-    if !args.no_cluster_values {
-        let cm = parse_configmap(&args.values_configmap)?;
-        extra.push(KubeRead {
-            group: "",
-            resource: "configmaps",
-            namespace: Some(cm.namespace),
-            names: vec![cm.name],
-        });
-    }
-    print(&access::rbac(&plan, &args.namespace, &extra))
-}
-
-fn show_iam_policy(args: &IamPolicyArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let plan = offline_plan(&args.common, matches)?;
-    match access::iam_policy(&plan) {
-        Some(policy) => print(&policy),
-        None => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "preflight: no AWS check is planned for tier {}: no IAM policy is needed",
-                plan.tier
-            );
-            Ok(exit::PASSED)
-        }
-    }
 }
 
 fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
@@ -250,20 +232,66 @@ async fn cluster_values(
     }
 }
 
-async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let start = Instant::now();
-    let common = &args.common;
-    // Every output is opened before anything is read or checked: one that cannot be written
-    // is a usage error now, not after a whole run.
-    let sinks = outputs::open(
-        &outputs::parse(&args.outputs)?,
-        args.termination_message_path.as_deref(),
-    )?;
-    let mut config = load_config(common)?;
+/// Where a run is before its checks start, and what it knows by then: what a report of a run
+/// stopped there can say.
+struct Stage {
+    /// What the run is doing, as "stopped while …" reads it.
+    doing: &'static str,
+    /// The settings, once loaded.
+    config: Option<Config>,
+    /// The bootstrap values, once known.
+    values: Option<Values>,
+    notes: Vec<String>,
+}
+
+/// A run ready to start its checks.
+struct Ready {
+    plan: Plan,
+    values: Values,
+    ctx: Context,
+    options: RunOptions,
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Stage {
+            doing: "starting",
+            config: None,
+            values: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+type SharedStage = std::sync::Arc<std::sync::Mutex<Stage>>;
+
+fn set_doing(stage: &SharedStage, doing: &'static str) {
+    if let Ok(mut s) = stage.lock() {
+        s.doing = doing;
+    }
+}
+
+/// Everything before the checks: settings, values (file, cluster, flags), the plan, and the
+/// clients the plan needs. Each step says where it is in `stage`, for a report of a run
+/// stopped there. It runs on a thread of its own (see `run_checks`), so its file reads may
+/// block (a FIFO, a stuck mount) without holding up the signal handling.
+async fn prepare(
+    args: RunArgs,
+    flags: ValuesLayer,
+    start: Instant,
+    stage: SharedStage,
+) -> anyhow::Result<Ready> {
+    let common = args.common.clone();
+    set_doing(&stage, "loading the settings");
+    let mut config = load_config(&common)?;
     if let Some(t) = args.attempt_timeout {
         config.runner.attempt_timeout = t;
     }
-    let mut layers = file_layer(common)?;
+    if let Ok(mut s) = stage.lock() {
+        s.config = Some(config.clone());
+    }
+    set_doing(&stage, "loading the values file");
+    let mut layers = file_layer(&common)?;
     let configmap = parse_configmap(&args.values_configmap)?;
     let connect = || {
         kube_client(
@@ -278,7 +306,9 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     if args.no_cluster_values {
         notes.push("bootstrap ConfigMap not read (--no-cluster-values)".to_owned());
     } else {
+        set_doing(&stage, "connecting to the Kubernetes API");
         let c = connect().await?;
+        set_doing(&stage, "reading the bootstrap ConfigMap");
         let limit = args.wait.map_or(config.runner.attempt_timeout, |w| {
             config.runner.attempt_timeout.min(w)
         });
@@ -287,19 +317,20 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         }
         client = Some(c);
     }
-    let values = validate(layers.merge(common.layer(matches)), common)?;
-    let plan = make_plan(&values, &config, common)?;
+    set_doing(&stage, "planning");
+    let values = validate(layers.merge(flags), &common)?;
+    if let Ok(mut s) = stage.lock() {
+        s.values = Some(values.clone());
+        s.notes.clone_from(&notes);
+    }
+    let plan = make_plan(&values, &config, &common)?;
+    set_doing(&stage, "building the clients");
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
+        set_doing(&stage, "connecting to the Kubernetes API");
         client = Some(connect().await?);
+        set_doing(&stage, "building the clients");
     }
-
-    let cancel = CancellationToken::new();
-    let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
-    let options = RunOptions {
-        settings: config.runner.clone(),
-        wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
-    };
     let mut ctx = client
         .into_iter()
         .fold(Context::default(), Context::with_kube);
@@ -321,10 +352,78 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     if plan.checks.iter().any(|e| !e.check.reads().iam.is_empty()) {
         ctx = ctx.with_aws(&preflight_core::connect::aws().await);
     }
-    let results = run(&plan, &ctx, &options, &cancel).await;
-    signals.abort();
+    if let Ok(mut s) = stage.lock() {
+        s.notes.clone_from(&notes);
+    }
+    let options = RunOptions {
+        settings: config.runner.clone(),
+        wait: args.wait.map(|w| w.saturating_sub(start.elapsed())),
+        // Without --wait, the ConfigMap read and the checks share one attempt timeout: an API
+        // server that never answers costs one timeout, not one per step.
+        spent: start.elapsed(),
+    };
+    Ok(Ready {
+        plan,
+        values,
+        ctx,
+        options,
+    })
+}
 
-    let report = Report::new(&plan, &values, results, notes);
+async fn run_checks(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    cancel: CancellationToken,
+) -> anyhow::Result<i32> {
+    let start = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    let common = &args.common;
+    // Every output is opened before anything is read or checked: one that cannot be written
+    // is a usage error now, not after a whole run.
+    let sinks = outputs::open(
+        &outputs::parse(&args.outputs)?,
+        args.termination_message_path.as_deref(),
+    )?;
+    let flags = common.layer(matches);
+    let stage = SharedStage::default();
+    // The preparation runs on a thread of its own, so that however it hangs (a FIFO for a
+    // values file, an API server that never answers), a signal ends the run here. Not on a
+    // worker thread: the AWS SDK and kube read their config files synchronously, and a worker
+    // stuck in such a read can leave no thread to poll the I/O driver, which is where signals
+    // arrive.
+    let handle = tokio::runtime::Handle::current();
+    let task = prepare(args.clone(), flags, start, stage.clone());
+    let mut preparing = tokio::task::spawn_blocking(move || handle.block_on(task));
+    let ready = tokio::select! {
+        biased;
+        () = cancel.cancelled() => {
+            preparing.abort();
+            None
+        }
+        prepared = &mut preparing => Some(prepared??),
+    };
+    let report = match ready {
+        Some(ready) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let progress = args.wait.map(|w| {
+                let planned = ready
+                    .plan
+                    .checks
+                    .iter()
+                    .map(|e| (e.meta.id, e.meta.needs.clone()))
+                    .collect();
+                tokio::spawn(progress::show(planned, rx, start + w))
+            });
+            let results =
+                run_with_events(&ready.plan, &ready.ctx, &ready.options, &cancel, tx).await;
+            if let Some(progress) = progress {
+                let _ = progress.await;
+            }
+            let notes = stage.lock().map(|s| s.notes.clone()).unwrap_or_default();
+            Report::new(&ready.plan, &ready.values, results, notes)
+        }
+        None => stopped_early(common, &stage, started_at, start, &cancel).await,
+    };
     // A report that cannot be written after the run (a full disk) is said, but the run's own
     // verdict stands: CI must not read a failed gate as a usage error, nor a pass as a failure.
     for e in sinks.write(&report) {
@@ -337,16 +436,69 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     Ok(report.exit_code)
 }
 
-/// Cancels the run on SIGTERM (Kubernetes stopping the hook Pod) or SIGINT (Ctrl-C), so the
-/// partial report is still written.
-async fn cancel_on_signal(cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return;
+/// The report of a run stopped by a signal before its checks started. With the values known,
+/// it lists every planned check as interrupted before its first attempt (the runner, given
+/// the cancelled token, says so for each); before that, it says only where the run stopped.
+async fn stopped_early(
+    common: &Common,
+    stage: &SharedStage,
+    started_at: jiff::Timestamp,
+    start: Instant,
+    cancel: &CancellationToken,
+) -> Report {
+    let (doing, config, values, mut notes) = match stage.lock() {
+        Ok(s) => (s.doing, s.config.clone(), s.values.clone(), s.notes.clone()),
+        Err(_) => ("starting", None, None, Vec::new()),
     };
-    tokio::select! {
-        _ = term.recv() => tracing::warn!("SIGTERM: stopping and reporting what is known"),
-        _ = tokio::signal::ctrl_c() => tracing::warn!("SIGINT: stopping and reporting what is known"),
+    notes.push(format!("stopped while {doing}: no check ran"));
+    if let Some(values) = &values
+        && let Ok(plan) = make_plan(values, &config.unwrap_or_default(), common)
+    {
+        let results = run(&plan, &Context::default(), &RunOptions::default(), cancel).await;
+        return Report::new(&plan, values, results, notes);
     }
-    cancel.cancel();
+    let app = common.app.as_deref().and_then(|a| app_scope(a).ok());
+    let (tier, app) = match app {
+        Some(Scope::App(app)) => (Some(app.tier), Some(app.name)),
+        _ => (common.tier, None),
+    };
+    Report::stopped_early(
+        tier,
+        app,
+        values.as_ref(),
+        started_at,
+        start.elapsed(),
+        notes,
+    )
+}
+
+/// Handles SIGTERM (Kubernetes stopping the hook Pod) and SIGINT (Ctrl-C) from the moment it
+/// returns: each cancels the run, so that the partial report is still written. Registered
+/// before anything else happens, so that no moment of a run dies with the default action.
+fn cancel_on_signal(runtime: &tokio::runtime::Runtime) -> std::io::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _guard = runtime.enter();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    runtime.spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::warn!("SIGTERM: stopping and reporting what is known"),
+            _ = int.recv() => tracing::warn!("SIGINT: stopping and reporting what is known"),
+        }
+        token.cancel();
+        // The handlers stay installed: a second signal must still end the process, even if
+        // writing the report hangs (an output on a stuck mount).
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "preflight: second signal: exiting without a report"
+        );
+        std::process::exit(exit::UNSETTLED);
+    });
+    Ok(cancel)
 }

@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::io::Read as _;
+use std::time::Duration;
+
 use serde_json::json;
 use support::*;
 
@@ -34,6 +37,8 @@ async fn writes_every_output_at_once() {
         termination.to_str().unwrap(),
     ]);
     cmd.env("GITHUB_STEP_SUMMARY", &summary);
+    // Only the pipe may keep the colours out: nothing else says no colour.
+    colour_left_to_the_stream(&mut cmd);
     let run = run(cmd).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
 
@@ -45,7 +50,8 @@ async fn writes_every_output_at_once() {
     assert!(run.stdout.contains("✔ kube-api"), "{}", run.stdout);
     assert!(
         !run.stdout.contains('\u{1b}'),
-        "no colour when stdout is not a terminal"
+        "no colour when stdout is not a terminal, even with NO_COLOR unset:\n{}",
+        run.stdout
     );
     assert!(
         run.stdout
@@ -56,6 +62,7 @@ async fn writes_every_output_at_once() {
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_follows_schema(&report);
     assert_eq!(report["verdict"], "failed");
     let junit = std::fs::read_to_string(&junit_path).unwrap();
     assert!(
@@ -243,5 +250,109 @@ async fn a_report_that_cannot_be_written_after_the_run_keeps_the_runs_exit_code(
         failed.stderr.contains("(the run's exit code 1 stands)"),
         "{}",
         failed.stderr
+    );
+}
+
+/// Leaves the choice of colour to whether stdout is a terminal: the harness's `NO_COLOR` and any
+/// `CLICOLOR`/`CLICOLOR_FORCE` of the caller removed, and a colour-capable `TERM`, as a terminal
+/// emulator sets it (without `TERM`, a terminal is taken to be one that cannot show colour).
+fn colour_left_to_the_stream(cmd: &mut tokio::process::Command) {
+    cmd.env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm-256color");
+}
+
+/// Runs the binary with its stdout on a new pseudo-terminal, as in an operator's terminal
+/// (stderr stays a pipe), and returns what it wrote there as the run's stdout.
+async fn on_a_terminal(mut cmd: tokio::process::Command) -> Run {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    // Close-on-exec, both ends: a process that another test spawns meanwhile must not inherit
+    // the terminal, or it would stay open after this run and its reader would never end.
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .expect("a pseudo-terminal");
+    grantpt(&controller).expect("grantpt");
+    unlockpt(&controller).expect("unlockpt");
+    let name = ptsname(&controller, Vec::new()).expect("the terminal's name");
+    let terminal = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("the terminal opens");
+    cmd.stdout(std::fs::File::from(terminal));
+    let child = cmd.spawn().expect("preflight starts");
+    // Our copy of the terminal closed: the controller's reads end once the child's does.
+    drop(cmd);
+
+    let mut controller = std::fs::File::from(controller);
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0; 4096];
+        loop {
+            match controller.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EIO: every copy of the terminal is closed, all it held was read.
+                Err(_) => break,
+            }
+        }
+        out
+    });
+    let run = finish(child, Duration::from_secs(60)).await;
+    let written = tokio::task::spawn_blocking(move || reader.join().expect("the reader"))
+        .await
+        .expect("the reader");
+    Run {
+        stdout: String::from_utf8_lossy(&written).into_owned(),
+        ..run
+    }
+}
+
+/// The human report is coloured on a terminal, and never with `NO_COLOR`: the real binary on
+/// a pseudo-terminal, `NO_COLOR` unset, paints a failure red and a pass green; the same run on
+/// the same kind of terminal with `NO_COLOR=1` writes the same report without one escape byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_human_report_is_coloured_on_a_terminal_and_never_with_no_color() {
+    let cluster = Cluster::healthy().await;
+    cluster
+        .kube
+        .delete("networking.k8s.io/v1", "IngressClass", None, "kong")
+        .unwrap();
+
+    let mut cmd = cluster.preflight(&["--tier", "1.5"]);
+    colour_left_to_the_stream(&mut cmd);
+    let coloured = on_a_terminal(cmd).await;
+    assert_eq!(coloured.code, 1, "{}", coloured.stderr);
+    assert!(
+        coloured
+            .stdout
+            .contains("\u{1b}[31m×\u{1b}[0m ingress-class"),
+        "a red failure on the terminal:\n{:?}",
+        coloured.stdout
+    );
+    assert!(
+        coloured.stdout.contains("\u{1b}[32m✔\u{1b}[0m kube-api"),
+        "a green pass on the terminal:\n{:?}",
+        coloured.stdout
+    );
+
+    let mut cmd = cluster.preflight(&["--tier", "1.5"]);
+    colour_left_to_the_stream(&mut cmd);
+    cmd.env("NO_COLOR", "1");
+    let plain = on_a_terminal(cmd).await;
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+    assert!(
+        plain.stdout.contains("× ingress-class") && plain.stdout.contains("✔ kube-api"),
+        "the report on the terminal:\n{}",
+        plain.stdout
+    );
+    assert!(
+        !plain.stdout.contains('\u{1b}'),
+        "no colour with NO_COLOR:\n{:?}",
+        plain.stdout
     );
 }

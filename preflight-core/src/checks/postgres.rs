@@ -22,15 +22,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use tokio_postgres::config::SslMode as WireSslMode;
 
-use crate::reads::{IamGrant, KubeRead, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, KubeWatch, Site};
 use crate::checks::aws::{
     RemoteSecret, fetch_remote, instance_identifier, remote_secret_grant, remote_secret_name,
 };
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::check::ObjectRef;
 use crate::outcome::{Outcome, Status, error_chain};
 use crate::platform::{NeededBy, Provider, Scope, app_named};
+use crate::reads::{IamGrant, KubeRead, Reads};
 use crate::tier::Tier;
 
 /// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).

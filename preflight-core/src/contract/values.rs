@@ -572,8 +572,7 @@ impl ValuesLayer {
             }
             Some(h)
                 if mode.value == Mode::Persistent
-                    && crate::dns::build_subdomain(&h.value, &zone)
-                        .is_some() =>
+                    && crate::dns::build_subdomain(&h.value, &zone).is_some() =>
             {
                 problem(
                     "dns.hostSuffix",

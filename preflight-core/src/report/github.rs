@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    CheckResult, Report, Verdict, cut_short, plural, short_duration, status_label, tally,
-    verdict_reason, verdict_word,
+    CheckResult, Label, Report, Verdict, cut_short, plural, short_duration, tally, verdict_reason,
+    verdict_word,
 };
 use crate::outcome::Status;
 
@@ -26,10 +26,10 @@ fn escape_property(s: &str) -> String {
 /// The annotation level of a check, if it gets one. An advisory failure is a warning: it does
 /// not fail the run, and an error annotation would say it did.
 fn level(r: &CheckResult) -> Option<&'static str> {
-    match status_label(r) {
-        "fail" | "unsettled" if r.required => Some("error"),
-        "fail" | "unsettled" | "warn" => Some("warning"),
-        _ => None,
+    match Label::of(r) {
+        Label::Fail | Label::Unsettled if r.required => Some("error"),
+        Label::Fail | Label::Unsettled | Label::Warn => Some("warning"),
+        Label::Pass | Label::Blocked | Label::Skipped => None,
     }
 }
 
@@ -96,15 +96,15 @@ fn code(s: &str) -> String {
 }
 
 fn status_cell(r: &CheckResult) -> &'static str {
-    match status_label(r) {
-        "pass" => "✅ pass",
-        "warn" => "⚠️ warn",
-        "fail" if r.required => "❌ fail",
-        "fail" => "❌ fail (advisory)",
-        "unsettled" if r.required => "⏳ unsettled",
-        "unsettled" => "⏳ unsettled (advisory)",
-        "blocked" => "⏭️ blocked",
-        _ => "⏭️ skipped",
+    match Label::of(r) {
+        Label::Pass => "✅ pass",
+        Label::Warn => "⚠️ warn",
+        Label::Fail if r.required => "❌ fail",
+        Label::Fail => "❌ fail (advisory)",
+        Label::Unsettled if r.required => "⏳ unsettled",
+        Label::Unsettled => "⏳ unsettled (advisory)",
+        Label::Blocked => "⏭️ blocked",
+        Label::Skipped => "⏭️ skipped",
     }
 }
 
@@ -158,16 +158,22 @@ pub fn step_summary(report: &Report) -> String {
         };
         let _ = writeln!(out, "**{}.**\n", md(&reason));
     }
-    let c = &report.cluster;
+    let mut about = sentence(&plural(report.checks.len(), "check"));
+    if let Some(tier) = report.tier {
+        let _ = write!(about, " of tier {tier} ({})", tier.name());
+    }
+    if let Some(c) = &report.cluster {
+        let _ = write!(
+            about,
+            " on the {} {} cluster {}",
+            md(&c.mode),
+            md(&c.env),
+            code(&c.host_suffix)
+        );
+    }
     let _ = writeln!(
         out,
-        "{} of tier {} ({}) on the {} {} cluster {} in {}: {}.\n",
-        sentence(&plural(report.checks.len(), "check")),
-        report.tier,
-        report.tier.name(),
-        md(&c.mode),
-        md(&c.env),
-        code(&c.host_suffix),
+        "{about} in {}: {}.\n",
         short_duration(report.duration),
         tally(report)
     );
@@ -189,7 +195,7 @@ pub fn step_summary(report: &Report) -> String {
     let hints: Vec<(&CheckResult, String)> = report
         .checks
         .iter()
-        .filter(|r| matches!(status_label(r), "warn" | "fail" | "unsettled"))
+        .filter(|r| Label::of(r).shows_hint())
         .filter_map(|r| Some((r, r.outcome().hint.clone()?)))
         .collect();
     if !hints.is_empty() {
@@ -225,8 +231,8 @@ pub fn step_summary(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     #[test]
     fn escapes_workflow_commands() {
@@ -247,8 +253,10 @@ mod tests {
     #[test]
     fn an_annotation_is_one_line_whatever_the_text() {
         let mut report = passing_report();
-        report.checks[1].end = End::Judged(Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
-            .hint("first: a, b\nsecond"));
+        report.checks[1].end = End::Judged(
+            Outcome::fail("odd:code,x", "100% broken\r\n::error::injected")
+                .hint("first: a, b\nsecond"),
+        );
         let text = annotations(&report);
         assert_eq!(
             text,

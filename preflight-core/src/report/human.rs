@@ -5,7 +5,8 @@ use anstyle::{AnsiColor, Style};
 use std::fmt::Write as _;
 
 use super::{
-    CheckResult, Report, cut_short, plural, short_duration, status_label, tally, verdict_line,
+    CheckResult, Label, Report, blocked_text, cut_short, plural, short_duration, tally,
+    verdict_line,
 };
 use crate::contract::Values;
 use crate::plan::{LeftOut, Plan};
@@ -40,12 +41,12 @@ impl Painter {
 /// The symbol of a check and its colour. An advisory failure is yellow: it is a failure, but
 /// it does not fail the run.
 fn mark(r: &CheckResult) -> (&'static str, Style) {
-    match status_label(r) {
-        "pass" => ("✔", GREEN),
-        "warn" => ("‼", YELLOW),
-        "fail" | "unsettled" if !r.required => ("×", YELLOW),
-        "fail" | "unsettled" => ("×", RED),
-        _ => ("-", DIM),
+    match Label::of(r) {
+        Label::Pass => ("✔", GREEN),
+        Label::Warn => ("‼", YELLOW),
+        Label::Fail | Label::Unsettled if !r.required => ("×", YELLOW),
+        Label::Fail | Label::Unsettled => ("×", RED),
+        Label::Blocked | Label::Skipped => ("-", DIM),
     }
 }
 
@@ -89,16 +90,12 @@ fn left_out_lines(left_out: &[LeftOut]) -> Vec<String> {
 
 /// What follows a check's id: the message, with what made the result special first.
 fn detail(r: &CheckResult) -> String {
-    if let Some(dep) = r.blocked_by() {
-        // The runner's message only repeats the dependency ("not run: crds did not pass").
-        return if r.settled() {
-            format!("blocked by {dep}")
-        } else {
-            format!("blocked by {dep}, which did not settle")
-        };
+    // The runner's message only repeats the dependency ("not run: crds did not pass").
+    if let Some(text) = blocked_text(r) {
+        return text;
     }
     let mut marks = Vec::new();
-    if !r.required && !r.status().is_ok() && status_label(r) != "skipped" {
+    if !r.required && matches!(Label::of(r), Label::Fail | Label::Unsettled) {
         marks.push("advisory".to_owned());
     }
     if !r.settled() {
@@ -118,17 +115,18 @@ fn detail(r: &CheckResult) -> String {
 pub fn human(report: &Report, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
-    let c = &report.cluster;
-    let _ = writeln!(
-        out,
-        "{} · {} ({}) · {} {} cluster {}",
+    let mut heading = format!(
+        "{} · {}",
         p.paint(BOLD, &format!("preflight {}", report.preflight_version)),
-        report.subject(),
-        report.tier.name(),
-        c.mode,
-        c.env,
-        c.host_suffix
+        report.subject()
     );
+    if let Some(tier) = report.tier {
+        let _ = write!(heading, " ({})", tier.name());
+    }
+    if let Some(c) = &report.cluster {
+        let _ = write!(heading, " · {} {} cluster {}", c.mode, c.env, c.host_suffix);
+    }
+    let _ = writeln!(out, "{heading}");
     let width = report.checks.iter().map(|r| r.id.len()).max().unwrap_or(0);
     // "  × " then the id column then two spaces.
     let column = 4 + width + 2;
@@ -136,14 +134,14 @@ pub fn human(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "\n{}", p.paint(BOLD, &tier_heading(tier)));
         for r in checks {
             let (symbol, style) = mark(r);
-            let label = status_label(r);
+            let label = Label::of(r);
             let text = hang(&detail(r), column);
             let text = match label {
-                "blocked" | "skipped" => p.paint(DIM, &text),
-                _ => text,
+                Label::Blocked | Label::Skipped => p.paint(DIM, &text),
+                Label::Pass | Label::Warn | Label::Fail | Label::Unsettled => text,
             };
             let _ = writeln!(out, "  {} {:<width$}  {text}", p.paint(style, symbol), r.id);
-            if let ("warn" | "fail" | "unsettled", Some(hint)) = (label, &r.outcome().hint) {
+            if let (true, Some(hint)) = (label.shows_hint(), &r.outcome().hint) {
                 let hint = hang(&format!("hint: {hint}"), column + "hint: ".len());
                 let _ = writeln!(out, "{:column$}{}", "", p.paint(DIM, &hint));
             }

@@ -159,4 +159,85 @@ mod tests {
         assert_eq!(crds["reason"], "above the requested tier 1");
         assert_eq!(crds["neededBy"]["tier"], "1.5");
     }
+
+    /// Closes every object schema that lists its properties.
+    fn closed(schema: &mut serde_json::Value) {
+        if let Some(object) = schema.as_object_mut() {
+            if object.contains_key("properties") && object.get("type") == Some(&"object".into()) {
+                object.insert("additionalProperties".into(), false.into());
+            }
+            object.values_mut().for_each(closed);
+        } else if let Some(items) = schema.as_array_mut() {
+            items.iter_mut().for_each(closed);
+        }
+    }
+
+    /// Every way a check can end, in one report, is valid under the published schema; and
+    /// the schema is strict enough to reject a state without the field that goes with it.
+    #[test]
+    fn reports_follow_the_published_json_schema() {
+        use std::time::Duration;
+
+        use crate::result::{CheckResult, Cut, End};
+
+        let mut schema: serde_json::Value =
+            serde_json::from_str(crate::report::JSON_SCHEMA).expect("the schema is JSON");
+        // The published schema is open, as readers of a growing v1 need; closed here, so that
+        // a field the report writes but the schema does not describe fails this test.
+        closed(&mut schema);
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let mut report = failing_report();
+        let template = report.checks[0].clone();
+        for end in [
+            End::TimedOut {
+                limit: Duration::from_secs(10),
+            },
+            End::Crashed,
+            End::Unsettled {
+                last: None,
+                cut_by: Cut::Interruption,
+            },
+            End::Blocked {
+                by: "crds",
+                settled: false,
+            },
+        ] {
+            report.checks.push(CheckResult {
+                end,
+                ..template.clone()
+            });
+        }
+        report.app = Some("backstage");
+        let value: serde_json::Value = serde_json::from_str(&json(&report)).expect("json");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let passing: serde_json::Value =
+            serde_json::from_str(&json(&crate::report::tests::passing_report())).expect("json");
+        assert!(validator.is_valid(&passing));
+
+        for (path, broken) in [
+            ("/checks/3/blockedBy", serde_json::Value::Null),
+            ("/checks/5/cutBy", serde_json::Value::Null),
+            ("/checks/6/timeoutMs", serde_json::Value::Null),
+            ("/checks/0/state", "finished".into()),
+            ("/checks/0/undocumented", true.into()),
+            ("/exitCode", 2.into()),
+        ] {
+            let mut doc = value.clone();
+            let (parent, key) = path.rsplit_once('/').expect("a path");
+            let object = doc
+                .pointer_mut(parent)
+                .and_then(serde_json::Value::as_object_mut)
+                .expect("an object");
+            if broken.is_null() {
+                object.remove(key);
+            } else {
+                object.insert(key.to_owned(), broken);
+            }
+            assert!(!validator.is_valid(&doc), "{path} broken, still valid");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 
-use super::{CheckResult, Report, cut_short, status_label};
+use super::{CheckResult, Label, Report, blocked_text, cut_short};
 use crate::plan::LeftOut;
 use crate::tier::Tier;
 
@@ -48,24 +48,19 @@ fn failure(r: &CheckResult, message: String) -> TestCaseStatus {
 }
 
 fn case(r: &CheckResult) -> TestCase {
-    let status = match (status_label(r), r.blocked_by()) {
-        ("blocked", Some(dep)) if r.settled() => skipped(format!("blocked by {dep}")),
-        ("blocked", Some(dep)) => skipped(format!("blocked by {dep}, which did not settle")),
-        ("pass" | "warn", _) => TestCaseStatus::success(),
-        ("fail", _) => failure(r, r.outcome().message.clone()),
-        ("unsettled", _) => failure(
+    let status = match Label::of(r) {
+        Label::Blocked => skipped(blocked_text(r).unwrap_or_default()),
+        Label::Pass | Label::Warn => TestCaseStatus::success(),
+        Label::Fail => failure(r, r.outcome().message.clone()),
+        Label::Unsettled => failure(
             r,
-            format!(
-                "did not settle ({}): {}",
-                cut_short(r),
-                r.outcome().message
-            ),
+            format!("did not settle ({}): {}", cut_short(r), r.outcome().message),
         ),
-        _ => skipped(r.outcome().message.clone()),
+        Label::Skipped => skipped(r.outcome().message.clone()),
     };
     let mut case = TestCase::new(r.id, status);
     case.set_classname(classname(r.tier)).set_time(r.duration);
-    if status_label(r) == "warn" {
+    if Label::of(r) == Label::Warn {
         // A passing case has no message; the warning would be lost without this.
         case.set_system_out(format!("warning [{}]: {}", r.outcome().code, details(r)));
     }
@@ -96,13 +91,7 @@ pub fn junit(report: &Report) -> String {
     junit.set_time(report.duration);
     for tier in Tier::ALL {
         let mut suite = TestSuite::new(suite_name(tier));
-        suite.add_test_cases(
-            report
-                .checks
-                .iter()
-                .filter(|r| r.tier == tier)
-                .map(case),
-        );
+        suite.add_test_cases(report.checks.iter().filter(|r| r.tier == tier).map(case));
         suite.add_test_cases(
             report
                 .left_out
@@ -114,6 +103,16 @@ pub fn junit(report: &Report) -> String {
             junit.add_test_suite(suite);
         }
     }
+    // A run stopped before any check ran must not read as an empty, green suite.
+    if report.checks.is_empty() && report.verdict != super::Verdict::Passed {
+        let mut suite = TestSuite::new("preflight");
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(report.notes.join("; "))
+            .set_type("interrupted");
+        suite.add_test_case(TestCase::new("preflight-run", status));
+        junit.add_test_suite(suite);
+    }
     // Writing to memory fails only on an I/O error, which a String cannot have.
     junit.to_string().unwrap_or_default()
 }
@@ -122,8 +121,8 @@ pub fn junit(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     /// Checks what a consumer's XML parser needs, without one: a prolog, one root, elements
     /// that nest and close in order, quoted attributes, and only known entities.
@@ -234,9 +233,11 @@ mod tests {
     #[test]
     fn escapes_markup_and_drops_what_xml_cannot_hold() {
         let mut report = passing_report();
-        report.checks[0].end = End::Judged(Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
-            .hint("a > b & c < d\nsecond line")
-            .evidence("k&", "<v>"));
+        report.checks[0].end = End::Judged(
+            Outcome::fail("c", "<b>\"quoted\" & 'single'</b> \u{1b}[31m")
+                .hint("a > b & c < d\nsecond line")
+                .evidence("k&", "<v>"),
+        );
         let xml = junit(&report);
         assert_well_formed(&xml);
         assert!(!xml.contains('\u{1b}'), "{xml}");

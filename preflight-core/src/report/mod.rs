@@ -28,6 +28,11 @@ use crate::tier::Tier;
 /// The JSON report's schema id; bumped on any incompatible change.
 pub const SCHEMA: &str = "preflight.report/v1";
 
+/// The JSON Schema (draft 2020-12) of the JSON report, [`SCHEMA`]; published in the
+/// repository as `preflight-core/schema/report-v1.schema.json`, and checked against every
+/// report the test suite writes.
+pub const JSON_SCHEMA: &str = include_str!("../../schema/report-v1.schema.json");
+
 /// The verdict of the whole run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -92,13 +97,16 @@ pub struct Report {
     pub schema: &'static str,
     /// The preflight version that wrote it.
     pub preflight_version: &'static str,
-    /// The tier checked (cumulative), or the tier of the app whose hook ran.
-    pub tier: Tier,
+    /// The tier checked (cumulative), or the tier of the app whose hook ran; absent only
+    /// when the run was stopped before it knew (see [`Report::stopped_early`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
     /// The app whose own hook ran (`--app`); absent for a tier's gate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<&'static str>,
-    /// The cluster.
-    pub cluster: ClusterSummary,
+    /// The cluster; absent only when the run was stopped before its values were known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSummary>,
     /// When the run started.
     pub started_at: jiff::Timestamp,
     /// How long it took.
@@ -122,9 +130,41 @@ impl Report {
     /// What ran, for headings: `tier 2`, or `app backstage`.
     #[must_use]
     pub fn subject(&self) -> String {
-        match self.app {
-            Some(app) => format!("app {app}"),
-            None => format!("tier {}", self.tier),
+        match (self.app, self.tier) {
+            (Some(app), _) => format!("app {app}"),
+            (None, Some(tier)) => format!("tier {tier}"),
+            (None, None) => "run".to_owned(),
+        }
+    }
+
+    /// The report of a run stopped (by SIGTERM or SIGINT) before its checks started: nothing
+    /// was checked, so the run is unsettled (exit 3). `tier` and `app` are what the command line
+    /// asked for, and `values` the bootstrap values if they were known by then; `notes` say
+    /// where the run was.
+    #[must_use]
+    pub fn stopped_early(
+        tier: Option<Tier>,
+        app: Option<&'static str>,
+        values: Option<&Values>,
+        started_at: jiff::Timestamp,
+        duration: Duration,
+        notes: Vec<String>,
+    ) -> Self {
+        let verdict = Verdict::Unsettled;
+        Report {
+            schema: SCHEMA,
+            preflight_version: env!("CARGO_PKG_VERSION"),
+            tier,
+            app,
+            cluster: values.map(ClusterSummary::from),
+            started_at,
+            duration,
+            end: RunEnd::Interrupted,
+            verdict,
+            exit_code: verdict.exit_code(),
+            checks: Vec::new(),
+            left_out: Vec::new(),
+            notes,
         }
     }
 
@@ -135,12 +175,12 @@ impl Report {
         Report {
             schema: SCHEMA,
             preflight_version: env!("CARGO_PKG_VERSION"),
-            tier: plan.tier,
+            tier: Some(plan.tier),
             app: match plan.scope {
                 Scope::App(app) => Some(app.name),
                 Scope::Gate(_) => None,
             },
-            cluster: ClusterSummary::from(values),
+            cluster: Some(ClusterSummary::from(values)),
             started_at: results.started_at,
             duration: results.duration,
             end: results.end,
@@ -182,13 +222,15 @@ pub struct Counts {
 }
 
 /// A settled failure of a required check fails the run, even if the run was then cut short:
-/// that answer is already known. Otherwise anything unsettled, or an interruption, leaves the
-/// run unsettled.
+/// that answer is already known. Otherwise a required check that did not settle leaves the
+/// run unsettled, and so does an interruption before any check ran; a deadline or a signal
+/// that cut only advisory checks short does not.
 fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     let required = || checks.iter().filter(|c| c.required);
     if checks.iter().any(CheckResult::failed_for_good) {
         Verdict::Failed
-    } else if end == RunEnd::Interrupted || required().any(|c| !c.settled()) {
+    } else if required().any(|c| !c.settled()) || (end == RunEnd::Interrupted && checks.is_empty())
+    {
         Verdict::Unsettled
     } else if required().any(|c| c.blocked_by().is_some()) {
         // Blocked by an advisory check that failed: the required check never ran.
@@ -198,19 +240,54 @@ fn verdict(end: RunEnd, checks: &[CheckResult]) -> Verdict {
     }
 }
 
-/// A short label for each status, as the human report and summaries show it.
-#[must_use]
-pub fn status_label(r: &CheckResult) -> &'static str {
-    match &r.end {
-        End::Blocked { .. } => "blocked",
-        End::Unsettled { .. } => "unsettled",
-        End::TimedOut { .. } | End::Crashed => "fail",
-        End::Judged(outcome) => match outcome.status {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skipped",
-        },
+/// How every format shows a check, from how it ended: the one place an [`End`] becomes a
+/// label, so that formats `match` on it (without a catch-all arm) and never on strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Label {
+    Pass,
+    Warn,
+    /// A final failure: judged, timed out or crashed.
+    Fail,
+    /// Cut short while still failing.
+    Unsettled,
+    Blocked,
+    /// Judged not applicable.
+    Skipped,
+}
+
+impl Label {
+    fn of(r: &CheckResult) -> Self {
+        match &r.end {
+            End::Blocked { .. } => Label::Blocked,
+            End::Unsettled { .. } => Label::Unsettled,
+            End::TimedOut { .. } | End::Crashed => Label::Fail,
+            End::Judged(outcome) => match outcome.status {
+                Status::Pass => Label::Pass,
+                Status::Warn => Label::Warn,
+                Status::Fail => Label::Fail,
+                Status::Skip => Label::Skipped,
+            },
+        }
+    }
+
+    /// Whether a format shows the check's hint: the things to act on.
+    const fn shows_hint(self) -> bool {
+        match self {
+            Label::Warn | Label::Fail | Label::Unsettled => true,
+            Label::Pass | Label::Blocked | Label::Skipped => false,
+        }
+    }
+}
+
+/// "blocked by crds", or "…, which did not settle" when the dependency was cut short: worded
+/// once for every format.
+fn blocked_text(r: &CheckResult) -> Option<String> {
+    match r.end {
+        End::Blocked { by, settled: true } => Some(format!("blocked by {by}")),
+        End::Blocked { by, settled: false } => {
+            Some(format!("blocked by {by}, which did not settle"))
+        }
+        _ => None,
     }
 }
 
@@ -237,7 +314,9 @@ fn cut_short(r: &CheckResult) -> String {
             "still failing when interrupted, after {}",
             plural(n as usize, "attempt")
         ),
-        (Cut::Deadline, 0) => "cut short by the deadline before its first attempt finished".to_owned(),
+        (Cut::Deadline, 0) => {
+            "cut short by the deadline before its first attempt finished".to_owned()
+        }
         (Cut::Deadline, n) => format!(
             "still failing at the deadline after {}",
             plural(n as usize, "attempt")
@@ -248,32 +327,32 @@ fn cut_short(r: &CheckResult) -> String {
 /// The checks per label, most important first and only the labels that occur, e.g.
 /// "2 failed (1 advisory), 1 blocked, 7 passed". Shared so that every format counts alike.
 fn tally(report: &Report) -> String {
-    let count = |label: &str| {
+    let count = |label: Label| {
         report
             .checks
             .iter()
-            .filter(|r| status_label(r) == label)
+            .filter(|r| Label::of(r) == label)
             .count()
     };
     let advisory = report
         .checks
         .iter()
-        .filter(|r| !r.required && status_label(r) == "fail")
+        .filter(|r| !r.required && Label::of(r) == Label::Fail)
         .count();
     let mut parts = Vec::new();
     for (label, word) in [
-        ("fail", "failed"),
-        ("unsettled", "unsettled"),
-        ("blocked", "blocked"),
-        ("skipped", "skipped"),
-        ("warn", "warned"),
-        ("pass", "passed"),
+        (Label::Fail, "failed"),
+        (Label::Unsettled, "unsettled"),
+        (Label::Blocked, "blocked"),
+        (Label::Skipped, "skipped"),
+        (Label::Warn, "warned"),
+        (Label::Pass, "passed"),
     ] {
         let n = count(label);
         if n == 0 {
             continue;
         }
-        if label == "fail" && advisory > 0 {
+        if label == Label::Fail && advisory > 0 {
             parts.push(format!("{n} {word} ({advisory} advisory)"));
         } else {
             parts.push(format!("{n} {word}"));
@@ -307,7 +386,7 @@ fn verdict_reason(report: &Report) -> Option<String> {
     let reason = match (report.verdict, report.end) {
         (Verdict::Passed, _) => {
             let warned = count(&|r| r.status() == Status::Warn);
-            let advisory = count(&|r| !r.required && status_label(r) == "fail");
+            let advisory = count(&|r| !r.required && Label::of(r) == Label::Fail);
             let mut parts = Vec::new();
             if warned > 0 {
                 parts.push(plural(warned, "warning"));
@@ -320,11 +399,11 @@ fn verdict_reason(report: &Report) -> Option<String> {
         (Verdict::Failed, _) => {
             let mut parts = Vec::new();
             for (label, verb) in [
-                ("fail", "failed"),
-                ("blocked", "blocked"),
-                ("unsettled", "did not settle"),
+                (Label::Fail, "failed"),
+                (Label::Blocked, "blocked"),
+                (Label::Unsettled, "did not settle"),
             ] {
-                let n = count(&|r| r.required && status_label(r) == label);
+                let n = count(&|r| r.required && Label::of(r) == label);
                 if n == 0 {
                     continue;
                 }
@@ -384,8 +463,8 @@ fn short_duration(d: Duration) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::outcome::Outcome;
     use crate::contract::{Origin, ValuesLayer};
+    use crate::outcome::Outcome;
 
     pub(crate) fn test_values() -> Values {
         ValuesLayer::from_yaml(
@@ -413,9 +492,9 @@ pub(crate) mod tests {
         Report {
             schema: SCHEMA,
             preflight_version: "0.1.0",
-            tier,
+            tier: Some(tier),
             app: None,
-            cluster: ClusterSummary::from(&test_values()),
+            cluster: Some(ClusterSummary::from(&test_values())),
             started_at: "2026-01-23T10:00:00Z".parse().expect("timestamp"),
             duration: Duration::from_millis(1234),
             end,
@@ -586,8 +665,17 @@ pub(crate) mod tests {
             (
                 RunEnd::Interrupted,
                 vec![result_with(Pass, true, true, false)],
-                Verdict::Unsettled,
+                Verdict::Passed,
             ),
+            (
+                RunEnd::Interrupted,
+                vec![
+                    result_with(Pass, true, true, false),
+                    result_with(Fail, false, false, false),
+                ],
+                Verdict::Passed,
+            ),
+            (RunEnd::Interrupted, vec![], Verdict::Unsettled),
             (
                 completed,
                 vec![

@@ -2,7 +2,7 @@
 //! Kubernetes keeps at most 4 KiB of it, so the most important lines come first and the cut,
 //! when there is one, is visible.
 
-use super::{CheckResult, Report, cut_short, status_label, tally, verdict_word};
+use super::{CheckResult, Label, Report, blocked_text, cut_short, tally, verdict_word};
 
 /// The most Kubernetes keeps of a termination message, in bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -27,28 +27,28 @@ fn one_line(text: &str) -> String {
 /// required checks that did not settle, then those blocked, then advisory failures and
 /// warnings. None for checks not worth a line.
 fn rank(r: &CheckResult) -> Option<u8> {
-    match (status_label(r), r.required) {
-        ("fail", true) => Some(0),
-        ("unsettled", true) => Some(1),
-        ("blocked", true) => Some(2),
-        ("fail" | "unsettled", false) => Some(3),
-        ("warn", _) => Some(4),
-        _ => None,
+    match (Label::of(r), r.required) {
+        (Label::Fail, true) => Some(0),
+        (Label::Unsettled, true) => Some(1),
+        (Label::Blocked, true) => Some(2),
+        (Label::Fail | Label::Unsettled, false) => Some(3),
+        (Label::Warn, _) => Some(4),
+        (Label::Pass | Label::Skipped, _) | (Label::Blocked, false) => None,
     }
 }
 
 fn line(r: &CheckResult) -> String {
-    let label = status_label(r);
+    let label = Label::of(r);
     let mark = match label {
-        "warn" => "‼",
-        "blocked" | "skipped" => "-",
-        _ => "×",
+        Label::Warn => "‼",
+        Label::Blocked | Label::Skipped => "-",
+        Label::Pass | Label::Fail | Label::Unsettled => "×",
     };
     let mut marks = Vec::new();
-    if !r.required && label != "warn" {
+    if !r.required && label != Label::Warn {
         marks.push("advisory".to_owned());
     }
-    if label == "unsettled" {
+    if label == Label::Unsettled {
         marks.push(cut_short(r));
     }
     let marks = if marks.is_empty() {
@@ -56,11 +56,7 @@ fn line(r: &CheckResult) -> String {
     } else {
         format!(" ({})", marks.join("; "))
     };
-    let message = match r.blocked_by() {
-        Some(dep) if r.settled() => format!("blocked by {dep}"),
-        Some(dep) => format!("blocked by {dep}, which did not settle"),
-        None => one_line(&r.outcome().message),
-    };
+    let message = blocked_text(r).unwrap_or_else(|| one_line(&r.outcome().message));
     let mut text = format!("{mark} {} [{}]{marks}: {message}", r.id, r.outcome().code);
     if r.blocked_by().is_none()
         && let Some(hint) = r.outcome().hint.as_deref().and_then(|h| h.lines().next())
@@ -97,6 +93,13 @@ pub fn termination_message(report: &Report) -> String {
         text.push('\n');
         text.push_str(&line(r));
     }
+    // A run stopped before any check ran has only its notes to say where it stopped.
+    if report.checks.is_empty() {
+        for note in &report.notes {
+            text.push('\n');
+            text.push_str(note);
+        }
+    }
     if !report.left_out.is_empty() {
         let ids: Vec<&str> = report.left_out.iter().map(|l| l.id).collect();
         text.push_str("\nnot run: ");
@@ -129,8 +132,8 @@ fn truncate(text: String) -> String {
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
-    use crate::result::End;
     use crate::report::tests::{failing_report, passing_report};
+    use crate::result::End;
 
     #[test]
     fn puts_required_failures_first() {
@@ -148,7 +151,8 @@ mod tests {
     #[test]
     fn keeps_each_check_on_one_line() {
         let mut report = passing_report();
-        report.checks[1].end = End::Judged(Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that"));
+        report.checks[1].end =
+            End::Judged(Outcome::fail("c", "first\nsecond\n").hint("do this\nthen that"));
         let text = termination_message(&report);
         assert!(
             text.contains("\n× nodes-ready [c]: first second — hint: do this\n"),
@@ -182,7 +186,7 @@ mod tests {
         // Lines are whole: every kept line is one of the full lines.
         let full = ["preflight tier 1.5: FAILED (exit 1): 200 failed".to_owned()]
             .into_iter()
-            .chain(report.checks.iter().map(|r| line(r)))
+            .chain(report.checks.iter().map(line))
             .collect::<Vec<_>>();
         let kept = text.strip_suffix(CUT).unwrap_or_default();
         for l in kept.lines() {

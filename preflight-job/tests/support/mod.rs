@@ -617,6 +617,12 @@ impl Cluster {
         cmd
     }
 
+    /// [`Cluster::preflight`] without leaving the AWS checks out: the caller points them at an
+    /// endpoint of its own.
+    pub(crate) fn preflight_every_check(&self, args: &[&str]) -> tokio::process::Command {
+        self.command(args)
+    }
+
     /// [`Cluster::preflight`] with every check, the AWS ones against `moto`.
     pub(crate) fn preflight_aws(
         &self,
@@ -687,14 +693,20 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// The JSON report, when the run was asked for `--output json` on stdout.
+    /// The JSON report, when the run was asked for `--output json` on stdout; it must follow
+    /// the published schema. (Or the plan document, from `preflight plan -o json`.)
     pub(crate) fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let report: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
                 self.stdout, self.stderr
             )
-        })
+        });
+        // The plan document (`preflight plan -o json`) is read here too, with its own schema.
+        if report["schema"] != "preflight.plan/v1" {
+            assert_follows_schema(&report);
+        }
+        report
     }
 
     /// The result of one check in the JSON report.
@@ -708,6 +720,35 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
     }
+}
+
+/// Fails unless `report` is valid under the published JSON Schema of the report, closed: the
+/// published schema leaves objects open for readers of a growing v1, and here every field the
+/// binary writes must be one the schema describes.
+pub(crate) fn assert_follows_schema(report: &Value) {
+    fn closed(schema: &mut Value) {
+        if let Some(object) = schema.as_object_mut() {
+            if object.contains_key("properties") && object.get("type") == Some(&"object".into()) {
+                object.insert("additionalProperties".into(), false.into());
+            }
+            object.values_mut().for_each(closed);
+        } else if let Some(items) = schema.as_array_mut() {
+            items.iter_mut().for_each(closed);
+        }
+    }
+    static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        let mut schema = serde_json::from_str(preflight_core::report::JSON_SCHEMA).unwrap();
+        closed(&mut schema);
+        jsonschema::validator_for(&schema).unwrap()
+    });
+    let errors: Vec<String> = VALIDATOR
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report breaks its schema: {errors:#?}\n{report:#}"
+    );
 }
 
 /// Runs a command to completion (with a generous safety timeout: a hang is a failure).

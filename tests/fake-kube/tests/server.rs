@@ -1013,17 +1013,29 @@ async fn lists_thousands_of_real_nodes_in_a_few_milliseconds_a_page() {
     assert!(slowest < Duration::from_millis(500), "{pages:?}");
 }
 
+/// The real kubectl, from the test virtualenv (`scripts/test-venv.sh`, which `tests/run.sh`
+/// runs), or the one `PREFLIGHT_KUBECTL` names. Missing, it fails the test: a compatibility
+/// test that passes without the client it is about proves nothing.
+fn kubectl_program() -> PathBuf {
+    let path = std::env::var_os("PREFLIGHT_KUBECTL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/kubectl"),
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "kubectl is missing at {}: run ./scripts/test-venv.sh (./tests/run.sh does), or name one \
+         with PREFLIGHT_KUBECTL",
+        path.display()
+    );
+    path
+}
+
+/// kubectl reads the fake server as it reads a real one: `--chunk-size` pages the node list
+/// with `limit` and the server's `continue` tokens, the pages together hold every node once and
+/// in order; aggregated discovery, `auth whoami` and a real `NotFound` status.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_kubectl_lists_nodes_in_chunks() {
-    // The real kubectl from the test virtualenv (scripts/test-venv.sh), or the system's.
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/kubectl");
-    let kubectl_path = [venv.as_path(), Path::new("/usr/bin/kubectl")]
-        .into_iter()
-        .find(|p| p.exists());
-    let Some(kubectl_path) = kubectl_path else {
-        eprintln!("no kubectl (run ./tests/run.sh): skipping the kubectl compatibility test");
-        return;
-    };
+    let kubectl_path = kubectl_program();
     let kube = FakeKube::start().await.expect("starts");
     for n in fake_kube::nodes_from_template(&template(), 5, true) {
         kube.apply(n).expect("applies");
@@ -1032,7 +1044,7 @@ async fn real_kubectl_lists_nodes_in_chunks() {
     let kubeconfig = home.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig).expect("writes");
     let kubectl = |args: &[&str]| {
-        let out = std::process::Command::new(kubectl_path)
+        let out = std::process::Command::new(&kubectl_path)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(args)
@@ -1066,12 +1078,24 @@ async fn real_kubectl_lists_nodes_in_chunks() {
             .map(|i| format!("ip-10-0-0-{i}.ec2.internal"))
             .collect::<Vec<_>>()
     );
-    let limits = kube
+    // Three pages of at most two: the first without a continue token, each next one with the
+    // token the page before it returned.
+    let pages: Vec<String> = kube
         .requests()
         .iter()
         .filter(|r| r.path == "/api/v1/nodes" && r.query.contains("limit=2"))
-        .count();
-    assert_eq!(limits, 3, "kubectl paged through the fake server");
+        .map(|r| r.query.clone())
+        .collect();
+    assert_eq!(
+        pages.len(),
+        3,
+        "kubectl paged through the fake server: {pages:?}"
+    );
+    assert!(!pages[0].contains("continue="), "{pages:?}");
+    assert!(
+        pages[1..].iter().all(|q| q.contains("continue=")),
+        "{pages:?}"
+    );
 
     assert!(
         !kube.requests().iter().any(|r| r.path == "/apis/apps/v1"),

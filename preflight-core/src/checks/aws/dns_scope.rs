@@ -3,14 +3,14 @@
 //! persistent cluster's never writes into a build subdomain. Ownership is read from
 //! ExternalDNS's TXT registry in the base domain's hosted zones.
 
-use crate::dns::{DnsName, ownership};
 use super::route53_zone::{Zone, zones_within};
-use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::Mode;
+use crate::dns::{DnsName, ownership};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 use serde::{Deserialize, Serialize};

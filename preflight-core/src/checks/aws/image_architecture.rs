@@ -44,13 +44,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::reads::{IamGrant, KubeRead, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, APPLICATIONS, NODES, SECRETS};
-use crate::check::ObjectRef;
 use crate::outcome::{Outcome, Status, name_list};
 use crate::platform::{APPS, NeededBy, Provider, Scope, app_named, app_names};
+use crate::reads::{IamGrant, KubeRead, Reads};
 use crate::tier::Tier;
 
 use reference::ImageRef;

@@ -29,13 +29,13 @@ use aws_sdk_iam::operation::get_role::GetRoleError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::reads::{IamGrant, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::check::ObjectRef;
 use crate::contract::PlatformFlag;
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 /// The action a pod's IRSA credentials come from.

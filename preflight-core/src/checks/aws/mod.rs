@@ -14,15 +14,16 @@ pub use dns_scope::{DnsScope, DnsScopeSettings, Scope};
 pub use image_architecture::{ConfiguredImage, ImageArchitecture, ImageArchitectureSettings};
 pub use irsa_roles::{IrsaRoleSettings, IrsaRoles, IrsaRolesSettings};
 pub(crate) use rds_instance::describe as describe_instance;
-pub use rds_instance::{HostInSecret, RdsInstance, RdsSettings, instance_identifier};
+pub(crate) use rds_instance::instance_identifier;
+pub use rds_instance::{HostInSecret, RdsInstance, RdsSettings};
 pub use route53_zone::{Route53Zone, Route53ZoneSettings};
 pub use s3_bucket::{S3Bucket, S3BucketSettings};
 #[cfg(test)]
 pub(crate) use secrets_manager::parse_properties;
-pub(crate) use secrets_manager::{RemoteSecret, fetch_remote, remote_secret_grant};
-pub use secrets_manager::{
-    RemoteSecretSettings, SecretsManager, SecretsManagerSettings, remote_secret_name,
+pub(crate) use secrets_manager::{
+    RemoteSecret, fetch_remote, remote_secret_grant, remote_secret_name,
 };
+pub use secrets_manager::{RemoteSecretSettings, SecretsManager, SecretsManagerSettings};
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;

@@ -4,14 +4,14 @@
 use aws_sdk_rds::error::SdkError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 
-use crate::reads::{IamGrant, KubeRead, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::check::ObjectRef;
 use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{IamGrant, KubeRead, Reads};
 use crate::tier::Tier;
 
 use serde::{Deserialize, Serialize};
@@ -167,7 +167,7 @@ pub(crate) async fn describe(
 
 /// The platform's RDS instance of an environment: `goldenpath-{env}`.
 #[must_use]
-pub fn instance_identifier(configured: Option<&str>, env: &str) -> String {
+pub(crate) fn instance_identifier(configured: Option<&str>, env: &str) -> String {
     configured.map_or_else(|| format!("goldenpath-{env}"), str::to_owned)
 }
 

@@ -1,12 +1,12 @@
 //! `route53-zone`: the base domain's hosted zone exists, public or private as configured, so
 //! ExternalDNS has somewhere to write.
 
-use crate::dns::DnsName;
-use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
+use crate::dns::DnsName;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 use serde::{Deserialize, Serialize};

@@ -17,12 +17,12 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use serde::{Deserialize, Serialize};
 
-use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::PlatformFlag;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 /// `HeadBucket`'s IAM action.

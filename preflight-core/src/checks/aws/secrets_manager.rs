@@ -13,10 +13,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::reads::{IamGrant, Reads};
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Retry, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{NeededBy, Provider, app_named};
+use crate::reads::{IamGrant, Reads};
 use crate::tier::Tier;
 
 /// The IAM action every read here needs.
@@ -24,7 +24,7 @@ const ACTION: &str = "secretsmanager:GetSecretValue";
 
 /// The platform's name of an app's remote database secret: `goldenpath/{env}/{app}/postgres`.
 #[must_use]
-pub fn remote_secret_name(env: &str, app: &str) -> String {
+pub(crate) fn remote_secret_name(env: &str, app: &str) -> String {
     format!("goldenpath/{env}/{app}/postgres")
 }
 

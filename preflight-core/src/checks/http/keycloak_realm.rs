@@ -5,13 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reads::{KubeRead, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::checks::kubernetes::fetch::{self, SECRETS};
-use crate::check::ObjectRef;
 use crate::outcome::{Outcome, error_chain};
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{KubeRead, Reads};
 
 /// A client whose client-credentials grant proves the realm issues tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]

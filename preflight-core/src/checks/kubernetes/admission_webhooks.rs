@@ -38,11 +38,11 @@ use serde::{Deserialize, Serialize};
 use super::fetch::{
     self, APPLICATIONS, ENDPOINT_SLICES, MUTATING_WEBHOOKS, NAMESPACES, VALIDATING_WEBHOOKS,
 };
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, error_chain};
 use crate::platform::{APPS, NeededBy, Provider, Scope};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.admission-webhooks`.

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, CLUSTER_SECRET_STORES};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.cluster-secret-store`.

@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, DAEMON_SETS};
-use crate::reads::Reads;
-use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::check::ObjectRef;
+use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.cni`.

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, DEPLOYMENTS};
-use crate::reads::Reads;
-use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::check::ObjectRef;
+use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.coredns`.

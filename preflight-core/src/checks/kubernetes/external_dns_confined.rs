@@ -46,14 +46,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, DEPLOYMENTS};
-use crate::reads::Reads;
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::dns::{build_subdomain, is_within};
-use crate::check::ObjectRef;
 use crate::contract::{Mode, Values};
+use crate::dns::{build_subdomain, is_within};
 use crate::outcome::{Outcome, Status};
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.external-dns-confined`.

@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::conditions::{self, Condition};
 use super::fetch::{self, EXTERNAL_SECRETS, SECRETS};
-use crate::reads::{KubeRead, Reads};
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::check::ObjectRef;
 use crate::outcome::{Outcome, name_list};
 use crate::platform::Scope;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::{KubeRead, Reads};
 use crate::tier::Tier;
 
 /// One ExternalSecret of an app and the keys its target Secret must hold.

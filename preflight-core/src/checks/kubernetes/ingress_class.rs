@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, INGRESS_CLASSES};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.ingress-class`.

@@ -25,13 +25,13 @@ use super::IngressClassSettings;
 use super::cluster_issuers::{self, IssuerDoc, IssuerState, Readiness};
 use super::conditions::{self, Condition};
 use super::fetch::{self, CERTIFICATES, CLUSTER_ISSUERS, Fetched, INGRESSES};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context, KubeWatch};
 use crate::check::{Built, Definition, Family, Site};
-use crate::dns::{build_subdomain, is_within};
 use crate::contract::Mode;
+use crate::dns::{build_subdomain, is_within};
 use crate::outcome::{Outcome, Status, name_list};
 use crate::platform::{APPS, NeededBy, Provider, Scope};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.ingress-hosts`.

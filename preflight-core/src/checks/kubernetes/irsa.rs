@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, SERVICE_ACCOUNTS};
-use crate::reads::Reads;
+use crate::check::ObjectRef;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
-use crate::check::ObjectRef;
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.irsa`.
@@ -31,7 +31,7 @@ impl Default for IrsaSettings {
 }
 
 /// The annotation EKS's pod identity webhook reads.
-pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// A ServiceAccount's annotations.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{self, Access, ResourceType};
-use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::Outcome;
 use crate::platform::{NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.kube-api`.

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::reads::Reads;
 use crate::check::{Attempt, Built, Check, Context, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{self, NeededBy, Provider, Scope};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// How many of an Application's failing resources a message names; the rest are counted.

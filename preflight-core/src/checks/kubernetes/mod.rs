@@ -34,11 +34,11 @@ pub use external_dns_confined::{Confinement, ExternalDnsConfined, ExternalDnsCon
 pub use external_secrets::{ExternalSecretSettings, ExternalSecretsSynced, SyncedSecret};
 pub use ingress_class::{IngressClass, IngressClassSettings};
 pub use ingress_hosts::{IngressHosts, IngressHostsSettings};
-pub use irsa::{Irsa, IrsaSettings, ROLE_ARN_ANNOTATION};
+pub use irsa::{Irsa, IrsaSettings};
 pub use kube_api::{KubeApi, KubeApiSettings};
 pub use lower_tiers_healthy::{LowerTiersHealthy, LowerTiersSettings};
 pub use nodes_ready::{NodesReady, NodesSettings};
 pub use observability_crds::{ObservabilityCrdSettings, ObservabilityCrds};
 pub use storage_class::{StorageClass, StorageClassSettings};
-pub use sync_waves::{Band, SYNC_WAVE_ANNOTATION, SyncWaves, SyncWavesSettings, gate_wave};
+pub use sync_waves::{Band, SyncWaves, SyncWavesSettings};
 pub use tier_gating::{Gate, TierGating, TierGatingSettings};

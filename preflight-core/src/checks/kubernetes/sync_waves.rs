@@ -34,15 +34,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::TierGatingSettings;
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{self, NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// The annotation ArgoCD orders a sync by.
-pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 
 /// The waves a tier's Applications may use, both ends included: `[low, high]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -156,7 +156,8 @@ impl SyncWavesSettings {
 /// is the wave before its first app. `None` for a tier without a band (tier 0, whose gate runs
 /// before every app).
 #[must_use]
-pub fn gate_wave(tier: Tier) -> Option<i32> {
+#[cfg(test)]
+fn gate_wave(tier: Tier) -> Option<i32> {
     default_bands().get(&tier).map(|b| b.gate())
 }
 

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::app_of_apps::{self, Listed};
 use super::fetch::{self, APPLICATIONS};
-use crate::reads::Reads;
 use crate::check::{Attempt, Check, Context};
 use crate::check::{Built, Definition, Family, Site};
 use crate::contract::{Ceiling, Mode};
 use crate::outcome::{Outcome, name_list};
 use crate::platform::{self, NeededBy, Provider};
+use crate::reads::Reads;
 use crate::tier::Tier;
 
 /// `checks.tier-gating`.
