@@ -93,6 +93,7 @@ const COMMANDS: &[(&str, Class)] = &[
     ("preflight plan", Exempt(PROSE)),
     ("kubectl wait", Exempt(PROSE)),
     ("kubectl logs", Exempt(PROSE)),
+    ("aws eks get-token", Exempt(PROSE)),
     (
         "cargo run -p preflight-core --example custom_gate",
         Exempt(
