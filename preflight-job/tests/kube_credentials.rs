@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use support::*;
@@ -271,28 +271,6 @@ async fn in_cluster_missing_or_broken_files_are_configuration_errors() {
     ))
     .await;
     assert_eq!(fine.code, 0, "{}\n{}", fine.stdout, fine.stderr);
-}
-
-/// A credential plugin: a script printing `stdout` and `stderr`, then exiting with `status`.
-fn plugin(dir: &Path, name: &str, stdout: &str, stderr: &str, status: i32) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\nprintf '%s\\n' '{stderr}' >&2\nexit {status}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// An `ExecCredential` of `client.authentication.k8s.io/v1` carrying `token`.
-fn exec_credential(token: &str) -> String {
-    json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-        "status": {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}})
-    .to_string()
 }
 
 /// A kubeconfig for the server at `url` whose user runs `plugin`, as `aws eks

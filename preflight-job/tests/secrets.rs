@@ -348,28 +348,6 @@ async fn the_kubeconfig_token_is_never_printed() {
     seen.assert_clean("an interrupted run", &canaries);
 }
 
-/// A credential plugin script: prints `stdout` and `stderr`, exits with `status`.
-fn plugin(dir: &Path, name: &str, stdout: &str, stderr: &str, status: i32) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\nprintf '%s\\n' '{stderr}' >&2\nexit {status}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// An `ExecCredential` carrying `token`.
-fn exec_credential(token: &str) -> String {
-    json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-        "status": {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}})
-    .to_string()
-}
-
 /// The fake server's kubeconfig with its user replaced by `plugin`, given a secret in its
 /// environment.
 fn exec_kubeconfig(cluster: &Cluster, plugin: &Path) -> PathBuf {

@@ -826,3 +826,25 @@ pub(crate) fn render(dir: &str) -> Vec<Value> {
     );
     documents(&String::from_utf8_lossy(&out.stdout))
 }
+
+/// A credential plugin: a script printing `stdout` and `stderr`, then exiting with `status`.
+pub(crate) fn plugin(dir: &Path, name: &str, stdout: &str, stderr: &str, status: i32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\nprintf '%s\\n' '{stderr}' >&2\nexit {status}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// An `ExecCredential` of `client.authentication.k8s.io/v1` carrying `token`.
+pub(crate) fn exec_credential(token: &str) -> String {
+    serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+        "status": {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}})
+    .to_string()
+}
