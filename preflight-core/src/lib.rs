@@ -24,5 +24,6 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod tier;
+pub mod yaml;
 
 pub use tier::Tier;
