@@ -299,6 +299,13 @@ pub trait Check: Send + Sync + fmt::Debug {
     /// (`preflight rbac`, `preflight iam-policy`).
     fn reads(&self) -> crate::reads::Reads;
 
+    /// The CA bundles it trusts, each with the setting that names it. They are read before
+    /// the run ([`Plan::ca_bundles`](crate::plan::Plan::ca_bundles)), so that a bundle that
+    /// cannot be used is a configuration error, not a finding of this check.
+    fn ca_bundles(&self) -> Vec<crate::trust::BundleSetting> {
+        Vec::new()
+    }
+
     /// Whether it makes HTTP requests through [`Context::http`] although its family is not
     /// [`Family::Http`] (a registry's API), so the binary builds that client for it.
     fn uses_http(&self) -> bool {

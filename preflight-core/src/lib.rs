@@ -24,6 +24,7 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod tier;
+pub mod trust;
 pub mod yaml;
 
 pub use tier::Tier;

@@ -15,6 +15,7 @@ use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
 use std::time::Duration;
 
+use preflight_core::checks::http::KEYCLOAK_CA_BUNDLE_SETTING;
 use preflight_core::connect::kube_client;
 use preflight_core::contract::{ConfigMapError, Values, ValuesConfigMap, ValuesLayer};
 use preflight_core::exit;
@@ -29,7 +30,10 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, Common, IamPolicyArgs, PlanArgs, RbacArgs, RunArgs};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => cli::name_the_variable(e).exit(),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -81,7 +85,8 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "preflight: {e:#}");
+    // Each cause once: kube-rs's errors repeat their sources in their own messages.
+    let _ = writeln!(std::io::stderr(), "preflight: {}", error_chain(e.as_ref()));
     ExitCode::from(exit::USAGE as u8)
 }
 
@@ -155,7 +160,7 @@ fn show_rbac(args: &RbacArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     let plan = offline_plan(&args.common, matches)?;
     let mut extra = Vec::new();
     if !args.no_cluster_values {
-        let cm = parse_configmap(&args.values_configmap)?;
+        let cm = args.values_configmap.clone();
         extra.push(KubeRead {
             group: "",
             resource: "configmaps",
@@ -178,20 +183,6 @@ fn show_iam_policy(args: &IamPolicyArgs, matches: &ArgMatches) -> anyhow::Result
             );
             Ok(exit::PASSED)
         }
-    }
-}
-
-fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
-    let (object, key) = spec.split_once(':').unwrap_or((spec, "values.yaml"));
-    match object.split_once('/') {
-        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !key.is_empty() => {
-            Ok(ValuesConfigMap {
-                namespace: namespace.into(),
-                name: name.into(),
-                key: key.into(),
-            })
-        }
-        _ => anyhow::bail!("--values-configmap {spec:?} is not NAMESPACE/NAME[:KEY]"),
     }
 }
 
@@ -256,7 +247,10 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     // Every output is opened before anything is read or checked: one that cannot be written
     // is a usage error now, not after a whole run.
     let sinks = outputs::open(
-        &outputs::parse(&args.outputs)?,
+        &outputs::resolve(
+            &args.outputs,
+            &cli::source_of(matches, "outputs", "--output"),
+        )?,
         args.termination_message_path.as_deref(),
     )?;
     let mut config = load_config(common)?;
@@ -264,7 +258,7 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         config.runner.attempt_timeout = t;
     }
     let mut layers = file_layer(common)?;
-    let configmap = parse_configmap(&args.values_configmap)?;
+    let configmap = args.values_configmap.clone();
     let connect = || {
         kube_client(
             args.kubeconfig.as_deref(),
@@ -289,6 +283,7 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     }
     let values = validate(layers.merge(common.layer(matches)), common)?;
     let plan = make_plan(&values, &config, common)?;
+    check_ca_bundles(&plan, &config, common)?;
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
         client = Some(connect().await?);
@@ -335,6 +330,49 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         );
     }
     Ok(report.exit_code)
+}
+
+/// Reads every CA bundle the planned checks trust, before any of them runs: one that cannot
+/// be used is a configuration error (exit 2) naming the setting, whichever check it serves.
+/// The HTTP client (Keycloak's, shared with the registry checks) trusts Keycloak's bundle
+/// whenever it is built.
+fn check_ca_bundles(plan: &Plan, config: &Config, common: &Common) -> anyhow::Result<()> {
+    let mut bundles = plan.ca_bundles();
+    let http = plan
+        .checks
+        .iter()
+        .any(|e| e.meta.family == Family::Http || e.check.uses_http());
+    if let Some(path) = config
+        .checks
+        .keycloak_realm
+        .ca_bundle
+        .as_ref()
+        .filter(|_| http)
+    {
+        let keycloak = preflight_core::trust::BundleSetting {
+            setting: KEYCLOAK_CA_BUNDLE_SETTING.to_owned(),
+            path: path.clone(),
+        };
+        if !bundles.contains(&keycloak) {
+            bundles.push(keycloak);
+        }
+    }
+    let errors = preflight_core::trust::check_all(&bundles);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let file = common
+        .config
+        .as_ref()
+        .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| format!("  - {file}: {e}: {}", error_chain(&e.source)))
+        .collect();
+    anyhow::bail!(
+        "a CA bundle cannot be used; nothing was checked:\n{}",
+        lines.join("\n")
+    )
 }
 
 /// Cancels the run on SIGTERM (Kubernetes stopping the hook Pod) or SIGINT (Ctrl-C), so the

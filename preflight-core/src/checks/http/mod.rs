@@ -4,4 +4,4 @@
 
 mod keycloak_realm;
 
-pub use keycloak_realm::{ClientCredentials, KeycloakRealm, KeycloakSettings};
+pub use keycloak_realm::{KEYCLOAK_CA_BUNDLE_SETTING, ClientCredentials, KeycloakRealm, KeycloakSettings};
