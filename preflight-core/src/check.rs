@@ -313,8 +313,8 @@ pub trait Check: Send + Sync + fmt::Debug {
     }
 }
 
-/// A namespaced object, `namespace/name`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A namespaced object, `namespace/name`, written so in the settings file and printed so.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectRef {
     /// Its namespace.
     pub namespace: String,
@@ -336,6 +336,13 @@ impl ObjectRef {
             namespace: namespace.into(),
             name: name.into(),
         }
+    }
+}
+
+impl Serialize for ObjectRef {
+    /// As it is read: settings printed read back as the same settings.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -224,4 +224,30 @@ mod tests {
         .expect("parses");
         assert_eq!(example, Config::default());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Settings written in a file read back as written, and print and read back the same.
+        #[test]
+        fn written_settings_read_back(
+            attempt in 1u64..1_000_000,
+            backoff in 0u64..1_000_000,
+            min_ready in 0usize..10_000,
+            disable in proptest::sample::subsequence(crate::checks::ids(), 0..4),
+            namespace in "[a-z][a-z0-9-]{0,10}",
+        ) {
+            let text = format!(
+                "runner:\n  attemptTimeout: {attempt}ms\n  backoffInitial: {backoff}ms\ndisable: [{}]\nchecks:\n  nodes-ready:\n    minReady: {min_ready}\n  coredns:\n    workload: {namespace}/coredns\n",
+                disable.join(", ")
+            );
+            let c = Config::from_yaml(&text, "c.yaml").expect("valid settings");
+            proptest::prop_assert_eq!(c.runner.attempt_timeout, Duration::from_millis(attempt));
+            proptest::prop_assert_eq!(c.runner.backoff_initial, Duration::from_millis(backoff));
+            proptest::prop_assert_eq!(&c.disable, &disable);
+            proptest::prop_assert_eq!(c.checks.nodes_ready.min_ready, min_ready);
+            proptest::prop_assert_eq!(c.checks.coredns.workload.to_string(), format!("{namespace}/coredns"));
+            crate::fuzzing::config(text.as_bytes());
+        }
+    }
 }

@@ -16,6 +16,8 @@ pub mod connect;
 pub mod contract;
 pub(crate) mod dns;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod outcome;
 pub mod plan;
 pub mod platform;

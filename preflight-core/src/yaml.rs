@@ -58,8 +58,15 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8], name: &str) -> Resul
         Ok(text) => from_str(text, name),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            // Lines break at LF, CR and CRLF, as the YAML parser counts them.
+            let is_break = |i: usize| {
+                good[i] == b'\n' || (good[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+            };
+            let line = (0..good.len()).filter(|&i| is_break(i)).count() + 1;
+            let line_start = (0..good.len())
+                .rev()
+                .find(|&i| is_break(i))
+                .map_or(0, |i| i + 1);
             let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
             Err(YamlError {
                 line: u32::try_from(line).ok(),
@@ -214,6 +221,12 @@ mod tests {
     fn text_that_is_not_utf8_is_placed_at_its_first_bad_byte() {
         let e = from_bytes::<Doc>(b"port: 1\nli\xffst: []\n", "doc.yaml").expect_err("not UTF-8");
         assert_eq!(e.place().as_deref(), Some("2:3"));
+        let e = from_bytes::<Doc>(b"port: 1\r\n\rl\xffist: []\n", "doc.yaml").expect_err("CR");
+        assert_eq!(
+            e.place().as_deref(),
+            Some("3:2"),
+            "CRLF and CR break lines: {e}"
+        );
         assert!(e.message.contains("byte 0xff"), "{e}");
     }
 

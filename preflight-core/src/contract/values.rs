@@ -1327,4 +1327,56 @@ mod tests {
             )]
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Values written in a file read back as written, each at its line, and validate (or
+        /// not) without a panic; a valid contract's ceiling follows the V1 rule.
+        #[test]
+        fn written_values_read_back_at_their_lines(
+            mode in "(ephemeral|persistent|[a-z]{0,8})",
+            env in "(dev|prod|[a-z]{1,6})",
+            build_id in proptest::option::of("[a-z0-9-]{1,12}"),
+            rds in proptest::option::of(proptest::bool::ANY),
+            suffix in proptest::option::of("[a-z0-9.-]{1,24}"),
+        ) {
+            let mut text = format!("bootstrap:\n  mode: \"{mode}\"\n  env: \"{env}\"\n");
+            let mut line = 3;
+            let mut build_line = None;
+            if let Some(b) = &build_id {
+                text.push_str(&format!("  buildId: \"{b}\"\n"));
+                line += 1;
+                build_line = Some(line);
+            }
+            if let Some(r) = rds {
+                text.push_str(&format!("platform:\n  rdsAvailable: {r}\n"));
+                line += 2;
+            }
+            if let Some(h) = &suffix {
+                text.push_str(&format!("dns:\n  hostSuffix: \"{h}\"\n"));
+                line += 2;
+            }
+            let layer = layer(&text);
+            let at = |s: &Option<Sourced<String>>| s.as_ref().map(|s| (s.value.clone(), s.source.to_string()));
+            proptest::prop_assert_eq!(at(&layer.mode), Some((mode.clone(), "values.yaml:2".to_owned())));
+            proptest::prop_assert_eq!(at(&layer.env), Some((env.clone(), "values.yaml:3".to_owned())));
+            proptest::prop_assert_eq!(
+                at(&layer.build_id),
+                build_id.clone().zip(build_line).map(|(b, l)| (b, format!("values.yaml:{l}")))
+            );
+            proptest::prop_assert_eq!(layer.rds_available.as_ref().map(|r| r.value), rds);
+            proptest::prop_assert_eq!(at(&layer.host_suffix).map(|h| h.0), suffix.clone());
+            proptest::prop_assert_eq!(
+                at(&layer.host_suffix).map(|h| h.1),
+                suffix.as_ref().map(|_| format!("values.yaml:{line}"))
+            );
+            let _ = layer.clone().validate_with(ContractRules::Adr0180);
+            if let Ok(v) = layer.validate() {
+                let tier = if mode == "ephemeral" { Tier::OneAndHalf } else { Tier::Three };
+                proptest::prop_assert_eq!(v.ceiling.tier, tier);
+                proptest::prop_assert!(is_dns_name(&v.host_suffix.value));
+            }
+        }
+    }
 }
