@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 /// The certificates of a CA bundle, each checked to be an X.509 certificate.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct CaBundle {
     der: Vec<Vec<u8>>,
+    /// The same, parsed once: the RDS bundle holds over a hundred.
+    parsed: Vec<native_tls::Certificate>,
 }
 
 impl fmt::Debug for CaBundle {
@@ -113,7 +115,7 @@ impl CaBundle {
     /// Checks a bundle's text; `name` says in errors what the bundle is (its file).
     pub fn parse(bytes: &[u8], name: &str) -> Result<CaBundle, CaBundleError> {
         parse_pem(bytes)
-            .map(|der| CaBundle { der })
+            .map(|(der, parsed)| CaBundle { der, parsed })
             .map_err(|problem| CaBundleError::Invalid {
                 name: name.to_owned(),
                 problem,
@@ -125,11 +127,17 @@ impl CaBundle {
     pub fn certificates(&self) -> &[Vec<u8>] {
         &self.der
     }
+
+    /// The certificates as the TLS library (OpenSSL, through `native-tls`) holds them.
+    #[must_use]
+    pub fn native_certificates(&self) -> &[native_tls::Certificate] {
+        &self.parsed
+    }
 }
 
 /// The DER of every certificate in a PEM text; blocks of other kinds are skipped, and every
 /// certificate must be an X.509 certificate.
-fn parse_pem(bytes: &[u8]) -> Result<Vec<Vec<u8>>, PemProblem> {
+fn parse_pem(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<native_tls::Certificate>), PemProblem> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) if !text.contains('\0') => text,
         _ => {
@@ -142,6 +150,7 @@ fn parse_pem(bytes: &[u8]) -> Result<Vec<Vec<u8>>, PemProblem> {
         return Err(PemProblem::Empty);
     }
     let mut certificates = Vec::new();
+    let mut parsed = Vec::new();
     let mut others = Vec::new();
     // The certificate being read: its index, first line and base64 body so far.
     let mut open: Option<(usize, usize, String)> = None;
@@ -153,7 +162,9 @@ fn parse_pem(bytes: &[u8]) -> Result<Vec<Vec<u8>>, PemProblem> {
                 let (index, start) = (*index, *start);
                 let body = std::mem::take(body);
                 open = None;
-                certificates.push(certificate(&body, index, start)?);
+                let (der, certificate) = certificate(&body, index, start)?;
+                certificates.push(der);
+                parsed.push(certificate);
             } else if line.starts_with(BEGIN) {
                 return Err(PemProblem::Unterminated {
                     index: *index,
@@ -179,11 +190,15 @@ fn parse_pem(bytes: &[u8]) -> Result<Vec<Vec<u8>>, PemProblem> {
     if certificates.is_empty() {
         return Err(PemProblem::NoCertificate { found: others });
     }
-    Ok(certificates)
+    Ok((certificates, parsed))
 }
 
 /// A certificate's DER from its PEM body, checked to be X.509.
-fn certificate(body: &str, index: usize, line: usize) -> Result<Vec<u8>, PemProblem> {
+fn certificate(
+    body: &str,
+    index: usize,
+    line: usize,
+) -> Result<(Vec<u8>, native_tls::Certificate), PemProblem> {
     let malformed = |reason: String| PemProblem::Malformed {
         index,
         line,
@@ -192,9 +207,9 @@ fn certificate(body: &str, index: usize, line: usize) -> Result<Vec<u8>, PemProb
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)
         .map_err(|e| malformed(format!("its body is not base64 ({e})")))?;
-    native_tls::Certificate::from_der(&der)
+    let certificate = native_tls::Certificate::from_der(&der)
         .map_err(|e| malformed(format!("not an X.509 certificate ({e})")))?;
-    Ok(der)
+    Ok((der, certificate))
 }
 
 /// A CA bundle a check will trust, with the setting that names it.

@@ -19,8 +19,9 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  every required check passed (warnings allowed)
   1  a required check failed
-  2  usage or configuration error (flags, values, config, kubeconfig, a tier above the ceiling,
-     an output that cannot be opened for writing); nothing was checked
+  2  usage or configuration error (flags, variables, values, config, kubeconfig, a CA bundle,
+     a tier above the ceiling, an output that cannot be opened for writing); nothing was
+     checked
   3  the --wait deadline was reached, or the run was interrupted (SIGTERM/SIGINT), before
      every required check settled";
 
@@ -468,5 +469,29 @@ mod tests {
     #[test]
     fn the_cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_positive_and_bounded() {
+        for (text, parsed) in [
+            ("30s", Ok(Duration::from_secs(30))),
+            (" 1h30m ", Ok(Duration::from_secs(5400))),
+            ("7days", Ok(LONGEST)),
+            ("500ms", Ok(Duration::from_millis(500))),
+        ] {
+            assert_eq!(parse_duration(text), parsed, "{text:?}");
+        }
+        for (text, why) in [
+            ("soon", "not a duration (expected number at 0)"),
+            ("", "not a duration"),
+            ("-5s", "a duration is not negative"),
+            ("0s", "no time at all"),
+            ("7days 1s", "longer than the longest accepted"),
+            ("500000000000y", "longer than the longest accepted"),
+            ("99999999999999999999999y", "not a duration"),
+        ] {
+            let e = parse_duration(text).expect_err(text);
+            assert!(e.starts_with(why), "{text:?}: {e}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `preflight`: parses, loads, runs, reports, and maps the verdict to an exit code. All logic
 //! lives in `preflight-core`.
 
+mod ca_bundles;
 mod cli;
 mod outputs;
 
@@ -15,7 +16,6 @@ use preflight_core::check::{Context, Family};
 use preflight_core::config::Config;
 use std::time::Duration;
 
-use preflight_core::checks::http::KEYCLOAK_CA_BUNDLE_SETTING;
 use preflight_core::connect::kube_client;
 use preflight_core::contract::{ConfigMapError, Values, ValuesConfigMap, ValuesLayer};
 use preflight_core::exit;
@@ -283,7 +283,7 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
     }
     let values = validate(layers.merge(common.layer(matches)), common)?;
     let plan = make_plan(&values, &config, common)?;
-    check_ca_bundles(&plan, &config, common)?;
+    ca_bundles::check(&plan, &config, common.config.as_deref())?;
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
         client = Some(connect().await?);
@@ -330,49 +330,6 @@ async fn run_checks(args: &RunArgs, matches: &ArgMatches) -> anyhow::Result<i32>
         );
     }
     Ok(report.exit_code)
-}
-
-/// Reads every CA bundle the planned checks trust, before any of them runs: one that cannot
-/// be used is a configuration error (exit 2) naming the setting, whichever check it serves.
-/// The HTTP client (Keycloak's, shared with the registry checks) trusts Keycloak's bundle
-/// whenever it is built.
-fn check_ca_bundles(plan: &Plan, config: &Config, common: &Common) -> anyhow::Result<()> {
-    let mut bundles = plan.ca_bundles();
-    let http = plan
-        .checks
-        .iter()
-        .any(|e| e.meta.family == Family::Http || e.check.uses_http());
-    if let Some(path) = config
-        .checks
-        .keycloak_realm
-        .ca_bundle
-        .as_ref()
-        .filter(|_| http)
-    {
-        let keycloak = preflight_core::trust::BundleSetting {
-            setting: KEYCLOAK_CA_BUNDLE_SETTING.to_owned(),
-            path: path.clone(),
-        };
-        if !bundles.contains(&keycloak) {
-            bundles.push(keycloak);
-        }
-    }
-    let errors = preflight_core::trust::check_all(&bundles);
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let file = common
-        .config
-        .as_ref()
-        .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
-    let lines: Vec<String> = errors
-        .iter()
-        .map(|e| format!("  - {file}: {e}: {}", error_chain(&e.source)))
-        .collect();
-    anyhow::bail!(
-        "a CA bundle cannot be used; nothing was checked:\n{}",
-        lines.join("\n")
-    )
 }
 
 /// Cancels the run on SIGTERM (Kubernetes stopping the hook Pod) or SIGINT (Ctrl-C), so the

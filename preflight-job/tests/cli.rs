@@ -251,7 +251,10 @@ async fn malformed_values_name_the_file_the_line_and_the_problem() {
             "bootstrap:\n  mode: ephemeral\n  maxTeir: \"1.5\"\n",
             &["values.yaml:3:3: bootstrap.maxTeir: unknown field `maxTeir`"][..],
         ),
-        ("bootstrap: [unclosed\n", &["values.yaml:1:12: bootstrap: "][..]),
+        (
+            "bootstrap: [unclosed\n",
+            &["values.yaml:1:12: bootstrap: "][..],
+        ),
         (
             "bootstrap:\n  mode: sometimes\n  env: dev\n",
             &["values.yaml:2: bootstrap.mode: \"sometimes\" is not a mode"][..],

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use native_tls::{Certificate, Protocol, TlsConnector};
+use native_tls::{Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -426,11 +426,8 @@ fn trust_bundle(builder: &mut native_tls::TlsConnectorBuilder, bundle: &CaBundle
     // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
     // them: a certificate from a public CA must not pass for the RDS instance's.
     builder.disable_built_in_roots(true);
-    for der in bundle.certificates() {
-        // Each was parsed as X.509 when the bundle was read.
-        if let Ok(certificate) = Certificate::from_der(der) {
-            builder.add_root_certificate(certificate);
-        }
+    for certificate in bundle.native_certificates() {
+        builder.add_root_certificate(certificate.clone());
     }
 }
 
