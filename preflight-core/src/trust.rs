@@ -67,7 +67,7 @@ pub enum PemProblem {
         reason: String,
     },
     /// Text without a single certificate.
-    #[error("holds no certificate (no -----BEGIN CERTIFICATE----- line){}", if found.is_empty() {
+    #[error("holds no PEM certificate (no -----BEGIN CERTIFICATE----- line){}", if found.is_empty() {
         String::new()
     } else {
         format!("; it holds {}", found.join(", "))
@@ -300,12 +300,12 @@ mod tests {
             (b"\x00\x01".to_vec(), "the CA bundle ca.pem is not PEM text".into()),
             (
                 b"just some text\n".to_vec(),
-                "the CA bundle ca.pem holds no certificate (no -----BEGIN CERTIFICATE----- line)"
+                "the CA bundle ca.pem holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)"
                     .into(),
             ),
             (
                 b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n".to_vec(),
-                "the CA bundle ca.pem holds no certificate (no -----BEGIN CERTIFICATE----- line); it holds RSA PRIVATE KEY".into(),
+                "the CA bundle ca.pem holds no PEM certificate (no -----BEGIN CERTIFICATE----- line); it holds RSA PRIVATE KEY".into(),
             ),
             (
                 format!("\n{truncated}").into_bytes(),
@@ -357,7 +357,7 @@ mod tests {
         );
         assert!(
             shown[0]
-                .ends_with("bad.pem holds no certificate (no -----BEGIN CERTIFICATE----- line)")
+                .ends_with("bad.pem holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)")
         );
         assert!(
             shown[1].starts_with("c.caBundle: cannot read the CA bundle "),

@@ -439,7 +439,7 @@ async fn every_bad_file_is_a_configuration_error_naming_the_file_the_place_and_t
                 ),
             ],
             &[
-                "kubeconfig-data: cluster \"fake\": certificate-authority-data: the CA bundle in certificate-authority-data holds no certificate",
+                "kubeconfig-data: cluster \"fake\": certificate-authority-data: the CA bundle in certificate-authority-data holds no PEM certificate",
             ],
         ),
         case(
@@ -564,7 +564,7 @@ async fn a_bad_ca_bundle_stops_every_check_alike_before_the_run() {
             &[
                 "a CA bundle cannot be used; nothing was checked",
                 &format!(
-                    "pg-not-pem.yaml: checks.postgres.databases[1].caBundle: the CA bundle {not_pem} holds no certificate (no -----BEGIN CERTIFICATE----- line)"
+                    "pg-not-pem.yaml: checks.postgres.databases[1].caBundle: the CA bundle {not_pem} holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)"
                 ),
             ],
         ),
@@ -628,7 +628,7 @@ async fn a_bad_ca_bundle_stops_every_check_alike_before_the_run() {
                 &keycloak("kc-not-pem.yaml", &not_pem),
             ],
             &[&format!(
-                "kc-not-pem.yaml: checks.keycloak-realm.caBundle: the CA bundle {not_pem} holds no certificate"
+                "kc-not-pem.yaml: checks.keycloak-realm.caBundle: the CA bundle {not_pem} holds no PEM certificate"
             )],
         ),
         case(
