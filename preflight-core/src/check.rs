@@ -302,6 +302,13 @@ pub trait Check: Send + Sync + fmt::Debug {
     /// (`preflight rbac`, `preflight iam-policy`).
     fn reads(&self) -> crate::reads::Reads;
 
+    /// The CA bundles it trusts, each with the setting that names it. They are read before
+    /// the run ([`Plan::ca_bundles`](crate::plan::Plan::ca_bundles)), so that a bundle that
+    /// cannot be used is a configuration error, not a finding of this check.
+    fn ca_bundles(&self) -> Vec<crate::trust::BundleSetting> {
+        Vec::new()
+    }
+
     /// Whether it makes HTTP requests through [`Context::http`] although its family is not
     /// [`Family::Http`] (a registry's API), so the binary builds that client for it.
     fn uses_http(&self) -> bool {
@@ -309,8 +316,8 @@ pub trait Check: Send + Sync + fmt::Debug {
     }
 }
 
-/// A namespaced object, `namespace/name`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A namespaced object, `namespace/name`, written so in the settings file and printed so.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectRef {
     /// Its namespace.
     pub namespace: String,
@@ -332,6 +339,13 @@ impl ObjectRef {
             namespace: namespace.into(),
             name: name.into(),
         }
+    }
+}
+
+impl Serialize for ObjectRef {
+    /// As it is read: settings printed read back as the same settings.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

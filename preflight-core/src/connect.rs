@@ -11,6 +11,8 @@ use futures::future::{BoxFuture, Shared};
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
+use crate::trust::{CaBundle, CaBundleError};
+
 /// Why no Kubernetes client could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -73,27 +75,38 @@ pub enum ConnectError {
         /// The parser's complaint.
         reason: String,
     },
+    /// The context asked for (`--context`, or the kubeconfig's `current-context`) is not in
+    /// the kubeconfig.
+    #[error("the kubeconfig {path} has no context {context:?} (its contexts: {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownContext {
+        /// The file (`$KUBECONFIG` or `~/.kube/config` when none was given).
+        path: String,
+        /// The context asked for.
+        context: String,
+        /// The contexts it has.
+        known: Vec<String>,
+    },
+    /// The CA the kubeconfig names for its cluster cannot be used. kube-rs would skip a
+    /// bundle without a certificate and trust the system's CAs instead, so that the mistake
+    /// would show only as an untrusted server at the first request.
+    #[error("cannot use the kubeconfig {path}: cluster {cluster:?}: {field}")]
+    KubeconfigCa {
+        /// The file (`$KUBECONFIG` or `~/.kube/config` when none was given).
+        path: String,
+        /// The cluster of the context in use.
+        cluster: String,
+        /// `certificate-authority` or `certificate-authority-data`.
+        field: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: Box<CaBundleError>,
+    },
     /// The configuration is complete but the client cannot be built (e.g. a bad certificate).
     #[error("cannot build the Kubernetes client")]
     Client(#[source] kube::Error),
-    /// A CA bundle to trust cannot be read.
-    #[error("cannot read the CA bundle {path}")]
-    CaBundleRead {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A CA bundle holds no usable PEM certificate.
-    #[error("the CA bundle {path} holds no PEM certificate preflight can use")]
-    CaBundleInvalid {
-        /// The file.
-        path: String,
-        /// The parser's complaint, when it had one.
-        #[source]
-        source: Option<reqwest::Error>,
-    },
+    /// A CA bundle to trust cannot be read, or holds no usable certificate.
+    #[error(transparent)]
+    CaBundle(#[from] CaBundleError),
 }
 
 /// Where the kubelet mounts a Pod's ServiceAccount credentials: `token`, `ca.crt` and
@@ -314,6 +327,13 @@ async fn kube_config(
             Err(e) => return Err(kubeconfig_error(None, e)),
         },
     };
+    // kube-rs would skip a CA without a certificate and trust the system's CAs instead.
+    let default_name = if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
+        "$KUBECONFIG"
+    } else {
+        "~/.kube/config"
+    };
+    check_cluster_ca(&file, context, shown.as_deref().unwrap_or(default_name))?;
     let file = non_interactive_exec(file, std::io::stdin().is_terminal());
     kube::Config::from_custom_kubeconfig(file, &options)
         .await
@@ -368,6 +388,65 @@ fn non_interactive_exec(mut file: Kubeconfig, terminal: bool) -> Kubeconfig {
     file
 }
 
+/// Reads the CA of the cluster the kubeconfig's context (`context`, or its current one)
+/// names, as any CA bundle is read. Whatever else is missing is left for kube-rs to report.
+fn check_cluster_ca(
+    file: &Kubeconfig,
+    context: Option<&str>,
+    shown: &str,
+) -> Result<(), ConnectError> {
+    let Some(name) = context.or(file.current_context.as_deref()) else {
+        return Ok(());
+    };
+    let Some(named) = file.contexts.iter().find(|c| c.name == name) else {
+        return Err(ConnectError::UnknownContext {
+            path: shown.to_owned(),
+            context: name.to_owned(),
+            known: file.contexts.iter().map(|c| c.name.clone()).collect(),
+        });
+    };
+    let Some(cluster_name) = named.context.as_ref().map(|c| c.cluster.as_str()) else {
+        return Ok(());
+    };
+    let Some(cluster) = file
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+    else {
+        return Ok(());
+    };
+    let failed = |field, source| ConnectError::KubeconfigCa {
+        path: shown.to_owned(),
+        cluster: cluster_name.to_owned(),
+        field,
+        source: Box::new(source),
+    };
+    // kube-rs reads the data before the file when both are given.
+    if let Some(data) = &cluster.certificate_authority_data {
+        use base64::Engine as _;
+        let field = "certificate-authority-data";
+        let name = "in certificate-authority-data";
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| {
+                failed(
+                    field,
+                    CaBundleError::Invalid {
+                        name: name.to_owned(),
+                        problem: crate::trust::PemProblem::NotBase64 {
+                            reason: e.to_string(),
+                        },
+                    },
+                )
+            })?;
+        CaBundle::parse(&bytes, name).map_err(|e| failed(field, e))?;
+    } else if let Some(path) = &cluster.certificate_authority {
+        CaBundle::read(Path::new(path)).map_err(|e| failed("certificate-authority", e))?;
+    }
+    Ok(())
+}
+
 /// The shared AWS configuration from `aws-config`'s default chain: variables, profiles, IRSA
 /// web identity in the cluster, instance metadata. The SDK's own retries are off: the runner
 /// owns retries (only while `--wait` allows).
@@ -412,25 +491,11 @@ pub fn http_client(
         .min_tls_version(reqwest::tls::Version::TLS_1_2)
         .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = ca_bundle {
-        let shown = || path.display().to_string();
-        let pem = std::fs::read(path).map_err(|source| ConnectError::CaBundleRead {
-            path: shown(),
-            source,
-        })?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            ConnectError::CaBundleInvalid {
-                path: shown(),
-                source: Some(e),
+        for der in CaBundle::read(path)?.certificates() {
+            // Each was parsed as X.509 when the bundle was read.
+            if let Ok(certificate) = reqwest::Certificate::from_der(der) {
+                builder = builder.add_root_certificate(certificate);
             }
-        })?;
-        if certificates.is_empty() {
-            return Err(ConnectError::CaBundleInvalid {
-                path: shown(),
-                source: None,
-            });
-        }
-        for certificate in certificates {
-            builder = builder.add_root_certificate(certificate);
         }
     }
     let building = tokio::task::spawn_blocking(move || builder.build());

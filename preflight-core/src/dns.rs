@@ -135,9 +135,15 @@ pub(crate) fn is_within(name: &str, parent: &str) -> bool {
 /// subdomain belongs to an ephemeral cluster, never to the environment's persistent one.
 pub(crate) fn build_subdomain(name: &str, env_zone: &str) -> Option<String> {
     let zone = DnsName::parse(env_zone);
-    DnsName::parse(name)
-        .build_label(&zone)
-        .map(|label| format!("{label}.{zone}"))
+    let name = DnsName::parse(name);
+    let label = name.labels_under(&zone)?.first().copied()?;
+    // Printed as a name, so that a label holding a dot or an unprintable byte (escaped by
+    // Route53) reads back as the same label.
+    is_build_label(label).then(|| {
+        let mut labels = vec![label.to_vec()];
+        labels.extend(zone.labels.iter().cloned());
+        DnsName { labels }.to_string()
+    })
 }
 
 /// `{type}-` prefixes of ExternalDNS's newer ownership names, for the record types it manages.
@@ -327,6 +333,11 @@ mod tests {
         ] {
             assert_eq!(build_subdomain(name, env).as_deref(), build, "{name}");
         }
+        // A build label holding an escaped dot is printed escaped, so that it reads back.
+        let odd = "app.b-x\\056y.dev.goldenpathidp.io";
+        let build = build_subdomain(odd, env).expect("a build subdomain");
+        assert_eq!(build, "b-x\\.y.dev.goldenpathidp.io");
+        assert!(is_within(odd, &build) && is_within(&build, env));
         assert!(is_within("Grafana.dev.goldenpathidp.io.", env));
         assert!(is_within("*.dev.goldenpathidp.io", env));
         assert!(is_within(env, ".dev.goldenpathidp.io"));

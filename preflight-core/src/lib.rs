@@ -88,6 +88,8 @@ pub mod connect;
 pub mod contract;
 pub(crate) mod dns;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod outcome;
 pub mod plan;
 pub mod platform;
@@ -96,6 +98,8 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod tier;
+pub mod trust;
+pub mod yaml;
 
 pub use tier::Tier;
 

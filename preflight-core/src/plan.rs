@@ -127,6 +127,19 @@ impl Plan {
         self.checks.push(Entry { meta, check });
         Ok(())
     }
+
+    /// The CA bundles its checks trust, each with the setting that names it: read them
+    /// ([`trust::check_all`](crate::trust::check_all)) before the run.
+    #[must_use]
+    pub fn ca_bundles(&self) -> Vec<crate::trust::BundleSetting> {
+        let mut bundles: Vec<crate::trust::BundleSetting> = Vec::new();
+        for bundle in self.checks.iter().flat_map(|e| e.check.ca_bundles()) {
+            if !bundles.contains(&bundle) {
+                bundles.push(bundle);
+            }
+        }
+        bundles
+    }
 }
 
 /// The checks picked on the command line.
@@ -254,6 +267,14 @@ impl Check for Declared {
 
     fn reads(&self) -> crate::reads::Reads {
         self.inner.reads()
+    }
+
+    fn ca_bundles(&self) -> Vec<crate::trust::BundleSetting> {
+        self.inner.ca_bundles()
+    }
+
+    fn uses_http(&self) -> bool {
+        self.inner.uses_http()
     }
 }
 

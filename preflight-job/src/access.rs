@@ -227,7 +227,7 @@ fn generate<T: PartialEq>(
 pub(crate) fn show_rbac(args: &RbacArgs, matches: &ArgMatches) -> anyhow::Result<i32> {
     let mut extra = Vec::new();
     if !args.no_cluster_values {
-        let cm = crate::parse_configmap(&args.values_configmap)?;
+        let cm = args.values_configmap.clone();
         extra.push(KubeRead {
             group: "",
             resource: "configmaps",

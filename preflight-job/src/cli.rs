@@ -5,17 +5,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory as _, Parser, Subcommand};
 use preflight_core::Tier;
 use preflight_core::checks::postgres::{PostgresTarget, SslMode};
-use preflight_core::contract::{Source, Sourced, ValuesLayer};
+use preflight_core::contract::{
+    InvalidConfigMapRef, Source, Sourced, ValuesConfigMap, ValuesLayer,
+};
+use preflight_core::trust::CaBundle;
+
+use crate::outputs::Output;
 
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  every required check passed (warnings allowed)
   1  a required check failed
-  2  usage or configuration error (flags, values, config, kubeconfig, a tier above the ceiling,
-     an output that cannot be opened for writing); nothing was checked
+  2  usage or configuration error (flags, variables, values, config, kubeconfig, a CA bundle,
+     a tier above the ceiling, an output that cannot be opened for writing); nothing was
+     checked
   3  the --wait deadline was reached, or the run was interrupted (SIGTERM/SIGINT), before
      every required check settled";
 
@@ -59,9 +65,10 @@ pub(crate) struct RbacArgs {
         long,
         env = "PREFLIGHT_VALUES_CONFIGMAP",
         default_value = "kube-system/goldenpath-bootstrap:values.yaml",
-        value_name = "NS/NAME[:KEY]"
+        value_name = "NS/NAME[:KEY]",
+        value_parser = parse_configmap
     )]
-    pub values_configmap: String,
+    pub values_configmap: ValuesConfigMap,
     /// The run does not read the bootstrap ConfigMap (no permission for it).
     #[arg(long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
     pub no_cluster_values: bool,
@@ -125,7 +132,8 @@ pub(crate) struct DatabaseFlags {
         long,
         env = "PREFLIGHT_PG_PORT",
         default_value_t = 5432,
-        requires = "pg_host"
+        requires = "pg_host",
+        value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub pg_port: u16,
     /// Login role.
@@ -137,8 +145,8 @@ pub(crate) struct DatabaseFlags {
     /// Certificate checking: require, verify-ca or verify-full.
     #[arg(long, env = "PREFLIGHT_PG_SSL_MODE", default_value = "verify-full", value_parser = ["require", "verify-ca", "verify-full"])]
     pub pg_ssl_mode: String,
-    /// PEM bundle of CAs to trust (e.g. the RDS global bundle).
-    #[arg(long, env = "PREFLIGHT_PG_CA_BUNDLE", value_name = "FILE")]
+    /// PEM bundle of CAs to trust (e.g. the RDS global bundle); read before anything runs.
+    #[arg(long, env = "PREFLIGHT_PG_CA_BUNDLE", value_name = "FILE", value_parser = parse_ca_bundle)]
     pub pg_ca_bundle: Option<PathBuf>,
     /// The role must have CREATEDB.
     #[arg(long, env = "PREFLIGHT_PG_REQUIRE_CREATEDB")]
@@ -245,17 +253,19 @@ pub(crate) struct RunArgs {
         short = 'o',
         env = "PREFLIGHT_OUTPUT",
         value_delimiter = ',',
-        value_name = "FORMAT[=PATH]"
+        value_name = "FORMAT[=PATH]",
+        value_parser = crate::outputs::spec
     )]
-    pub outputs: Vec<String>,
+    pub outputs: Vec<Output>,
 
-    /// Keep re-checking failures that can still change until this deadline (e.g. 5m).
-    /// Default: a single attempt per check.
-    #[arg(help_heading = "Running", long, env = "PREFLIGHT_WAIT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    /// Keep re-checking failures that can still change until this deadline (e.g. 5m; at
+    /// most 7 days). Default: a single attempt per check.
+    #[arg(help_heading = "Running", long, env = "PREFLIGHT_WAIT", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
     pub wait: Option<Duration>,
 
-    /// Longest a single attempt of a check may take (overrides runner.attemptTimeout).
-    #[arg(help_heading = "Running", long, env = "PREFLIGHT_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    /// Longest a single attempt of a check may take (overrides runner.attemptTimeout; at
+    /// most 7 days).
+    #[arg(help_heading = "Running", long, env = "PREFLIGHT_ATTEMPT_TIMEOUT", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
     pub attempt_timeout: Option<Duration>,
 
     /// Kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount.
@@ -272,9 +282,10 @@ pub(crate) struct RunArgs {
         long,
         env = "PREFLIGHT_VALUES_CONFIGMAP",
         default_value = "kube-system/goldenpath-bootstrap:values.yaml",
-        value_name = "NS/NAME[:KEY]"
+        value_name = "NS/NAME[:KEY]",
+        value_parser = parse_configmap
     )]
-    pub values_configmap: String,
+    pub values_configmap: ValuesConfigMap,
 
     /// Do not read the bootstrap ConfigMap.
     #[arg(help_heading = "Running", long, env = "PREFLIGHT_NO_CLUSTER_VALUES")]
@@ -294,6 +305,104 @@ pub(crate) struct RunArgs {
 fn parse_tier(s: &str) -> Result<Tier, String> {
     s.parse()
         .map_err(|e: preflight_core::tier::InvalidTier| e.to_string())
+}
+
+/// The longest `--wait` or `--attempt-timeout`: far beyond any hook's or CI job's own limit,
+/// and far below the durations a deadline cannot be computed for.
+const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration such as `30s`, `5m` or `1h30m`: positive, and at most [`LONGEST`].
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err("a duration is not negative; write e.g. 30s, 5m or 1h30m".to_owned());
+    }
+    let duration = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("not a duration ({e}); write e.g. 30s, 5m or 1h30m"))?;
+    if duration.is_zero() {
+        return Err("no time at all; give at least 1s".to_owned());
+    }
+    if duration > LONGEST {
+        return Err("longer than the longest accepted, 7days".to_owned());
+    }
+    Ok(duration)
+}
+
+fn parse_configmap(s: &str) -> Result<ValuesConfigMap, String> {
+    s.parse().map_err(|e: InvalidConfigMapRef| e.to_string())
+}
+
+/// A CA bundle given on the command line, read now: a bundle that cannot be used is a usage
+/// error before anything runs, named by its flag.
+fn parse_ca_bundle(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match CaBundle::read(&path) {
+        Ok(_) => Ok(path),
+        Err(e) => Err(preflight_core::outcome::error_chain(&e)),
+    }
+}
+
+/// How to name the argument `id` in a message: its flag, or its variable when the value
+/// came from there.
+pub(crate) fn source_of(matches: &ArgMatches, id: &str, flag: &str) -> String {
+    let var = Cli::command()
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .and_then(clap::Arg::get_env)
+        .map(|v| v.to_string_lossy().into_owned());
+    match (matches.value_source(id), var) {
+        (Some(ValueSource::EnvVariable), Some(var)) => format!("${var}"),
+        _ => flag.to_owned(),
+    }
+}
+
+/// Names the variable a bad value came from: clap names only the flag, even when the value
+/// was the flag's `PREFLIGHT_*` variable (clap-rs/clap#5202), and a hook's author looking for
+/// `--wait` in the Pod's arguments would not find it.
+pub(crate) fn name_the_variable(err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return err;
+    }
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        err.get(ContextKind::InvalidArg),
+        err.get(ContextKind::InvalidValue),
+    ) else {
+        return err;
+    };
+    let Some(long) = arg
+        .split_whitespace()
+        .next()
+        .and_then(|flag| flag.strip_prefix("--"))
+    else {
+        return err;
+    };
+    let command = Cli::command();
+    let Some(var) = std::iter::once(&command)
+        .chain(command.get_subcommands())
+        .flat_map(clap::Command::get_arguments)
+        .find(|a| a.get_long() == Some(long))
+        .and_then(clap::Arg::get_env)
+        .map(|v| v.to_string_lossy().into_owned())
+    else {
+        return err;
+    };
+    let flag = format!("--{long}");
+    let on_command_line = std::env::args()
+        .skip(1)
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let from_variable = std::env::var(&var).is_ok_and(|v| v.contains(value.as_str()));
+    if on_command_line || !from_variable {
+        return err;
+    }
+    let rendered = err.render().to_string();
+    let message = rendered
+        .strip_prefix("error: ")
+        .unwrap_or(&rendered)
+        .replacen(&format!("'{arg}'"), &format!("'{arg}' (from ${var})"), 1);
+    clap::Error::raw(err.kind(), message)
 }
 
 impl Common {
@@ -360,5 +469,29 @@ mod tests {
     #[test]
     fn the_cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_positive_and_bounded() {
+        for (text, parsed) in [
+            ("30s", Ok(Duration::from_secs(30))),
+            (" 1h30m ", Ok(Duration::from_secs(5400))),
+            ("7days", Ok(LONGEST)),
+            ("500ms", Ok(Duration::from_millis(500))),
+        ] {
+            assert_eq!(parse_duration(text), parsed, "{text:?}");
+        }
+        for (text, why) in [
+            ("soon", "not a duration (expected number at 0)"),
+            ("", "not a duration"),
+            ("-5s", "a duration is not negative"),
+            ("0s", "no time at all"),
+            ("7days 1s", "longer than the longest accepted"),
+            ("500000000000y", "longer than the longest accepted"),
+            ("99999999999999999999999y", "not a duration"),
+        ] {
+            let e = parse_duration(text).expect_err(text);
+            assert!(e.starts_with(why), "{text:?}: {e}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! lives in `preflight-core`.
 
 mod access;
+mod ca_bundles;
 mod cli;
 mod outputs;
 mod progress;
@@ -30,7 +31,10 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, Common, PlanArgs, RunArgs};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => cli::name_the_variable(e).exit(),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -100,7 +104,8 @@ fn signalled(runtime: &tokio::runtime::Runtime) -> anyhow::Result<CancellationTo
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "preflight: {e:#}");
+    // Each cause once: kube-rs's errors repeat their sources in their own messages.
+    let _ = writeln!(std::io::stderr(), "preflight: {}", error_chain(e.as_ref()));
     ExitCode::from(exit::USAGE as u8)
 }
 
@@ -161,20 +166,6 @@ fn print(text: &str) -> anyhow::Result<i32> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(exit::PASSED)
-}
-
-fn parse_configmap(spec: &str) -> anyhow::Result<ValuesConfigMap> {
-    let (object, key) = spec.split_once(':').unwrap_or((spec, "values.yaml"));
-    match object.split_once('/') {
-        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !key.is_empty() => {
-            Ok(ValuesConfigMap {
-                namespace: namespace.into(),
-                name: name.into(),
-                key: key.into(),
-            })
-        }
-        _ => anyhow::bail!("--values-configmap {spec:?} is not NAMESPACE/NAME[:KEY]"),
-    }
 }
 
 /// Reads the bootstrap ConfigMap as a layer of values, noting what happened. Bounded like any
@@ -292,7 +283,7 @@ async fn prepare(
     }
     set_doing(&stage, "loading the values file");
     let mut layers = file_layer(&common)?;
-    let configmap = parse_configmap(&args.values_configmap)?;
+    let configmap = args.values_configmap.clone();
     let connect = || {
         kube_client(
             args.kubeconfig.as_deref(),
@@ -324,6 +315,8 @@ async fn prepare(
         s.notes.clone_from(&notes);
     }
     let plan = make_plan(&values, &config, &common)?;
+    set_doing(&stage, "reading the CA bundles");
+    ca_bundles::check(&plan, &config, common.config.as_deref())?;
     set_doing(&stage, "building the clients");
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
@@ -381,7 +374,10 @@ async fn run_checks(
     // Every output is opened before anything is read or checked: one that cannot be written
     // is a usage error now, not after a whole run.
     let sinks = outputs::open(
-        &outputs::parse(&args.outputs)?,
+        &outputs::resolve(
+            &args.outputs,
+            &cli::source_of(matches, "outputs", "--output"),
+        )?,
         args.termination_message_path.as_deref(),
     )?;
     let flags = common.layer(matches);

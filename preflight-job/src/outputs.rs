@@ -26,34 +26,42 @@ pub(crate) struct Output {
     pub path: Option<PathBuf>,
 }
 
-/// Parses the `--output` values; the default is the human report on stdout.
-pub(crate) fn parse(specs: &[String]) -> anyhow::Result<Vec<Output>> {
-    if specs.is_empty() {
+/// One `--output` value, `FORMAT[=PATH]`: the parser clap runs on each, so that a bad one is
+/// reported with the flag (or the variable) it came from.
+pub(crate) fn spec(spec: &str) -> Result<Output, String> {
+    let (name, path) = match spec.split_once('=') {
+        Some((n, p)) if !p.is_empty() => (n, Some(PathBuf::from(p))),
+        Some(_) => return Err("the path after '=' is empty".to_owned()),
+        None => (spec, None),
+    };
+    let format = match name {
+        "human" => Format::Human,
+        "json" => Format::Json,
+        "junit" => Format::Junit,
+        "github" if path.is_none() => Format::Github,
+        "github" => {
+            return Err(
+                "github writes annotations to stdout and the summary to $GITHUB_STEP_SUMMARY; it takes no path"
+                    .to_owned(),
+            );
+        }
+        other => {
+            return Err(format!(
+                "unknown format {other:?} (expected human, json, junit or github, each optionally =PATH)"
+            ));
+        }
+    };
+    Ok(Output { format, path })
+}
+
+/// The outputs asked for, the human report on stdout when none was; `source` names where
+/// they were asked for (`--output` or `$PREFLIGHT_OUTPUT`).
+pub(crate) fn resolve(outputs: &[Output], source: &str) -> anyhow::Result<Vec<Output>> {
+    if outputs.is_empty() {
         return Ok(vec![Output {
             format: Format::Human,
             path: None,
         }]);
-    }
-    let mut outputs = Vec::new();
-    for spec in specs {
-        let (name, path) = match spec.split_once('=') {
-            Some((n, p)) if !p.is_empty() => (n, Some(PathBuf::from(p))),
-            Some(_) => bail!("--output {spec}: the path after '=' is empty"),
-            None => (spec.as_str(), None),
-        };
-        let format = match name {
-            "human" => Format::Human,
-            "json" => Format::Json,
-            "junit" => Format::Junit,
-            "github" if path.is_none() => Format::Github,
-            "github" => bail!(
-                "--output {spec}: github writes annotations to stdout and the summary to $GITHUB_STEP_SUMMARY; it takes no path"
-            ),
-            other => bail!(
-                "--output {spec}: unknown format {other:?} (expected human, json, junit or github)"
-            ),
-        };
-        outputs.push(Output { format, path });
     }
     let on_stdout = outputs
         .iter()
@@ -61,10 +69,10 @@ pub(crate) fn parse(specs: &[String]) -> anyhow::Result<Vec<Output>> {
         .count();
     if on_stdout > 1 {
         bail!(
-            "--output: at most one of human, json and junit can go to standard output; give the others a path (json=report.json)"
+            "{source}: at most one of human, json and junit can go to standard output; give the others a path (json=report.json)"
         );
     }
-    Ok(outputs)
+    Ok(outputs.to_vec())
 }
 
 /// A destination opened before anything was checked: standard output or a file.
@@ -200,7 +208,10 @@ mod tests {
 
     #[test]
     fn parses_output_specs() {
-        let specs = |s: &[&str]| parse(&s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>());
+        let specs = |s: &[&str]| -> Result<Vec<Output>, String> {
+            let parsed = s.iter().map(|x| spec(x)).collect::<Result<Vec<_>, _>>()?;
+            resolve(&parsed, "--output").map_err(|e| e.to_string())
+        };
         assert_eq!(
             specs(&[]).expect("default"),
             [Output {
@@ -211,8 +222,17 @@ mod tests {
         let many = specs(&["human", "junit=r.xml", "json=r.json", "github"]).expect("valid");
         assert_eq!(many.len(), 4);
         assert_eq!(many[1].path.as_deref(), Some(Path::new("r.xml")));
-        for bad in [&["xml"][..], &["human", "json"], &["junit="], &["github=x"]] {
-            assert!(specs(bad).is_err(), "{bad:?}");
+        for (bad, message) in [
+            (&["xml"][..], "unknown format \"xml\""),
+            (
+                &["human", "json"],
+                "--output: at most one of human, json and junit",
+            ),
+            (&["junit="], "the path after '=' is empty"),
+            (&["github=x"], "github writes annotations to stdout"),
+        ] {
+            let e = specs(bad).expect_err(message);
+            assert!(e.starts_with(message), "{bad:?}: {e}");
         }
     }
 }

@@ -249,9 +249,12 @@ async fn malformed_values_name_the_file_the_line_and_the_problem() {
     for (text, needles) in [
         (
             "bootstrap:\n  mode: ephemeral\n  maxTeir: \"1.5\"\n",
-            &["values.yaml", "line 3", "unknown field `maxTeir`"][..],
+            &["values.yaml:3:3: bootstrap.maxTeir: unknown field `maxTeir`"][..],
         ),
-        ("bootstrap: [unclosed\n", &["values.yaml", "line 1"][..]),
+        (
+            "bootstrap: [unclosed\n",
+            &["values.yaml:1:12: bootstrap: "][..],
+        ),
         (
             "bootstrap:\n  mode: sometimes\n  env: dev\n",
             &["values.yaml:2: bootstrap.mode: \"sometimes\" is not a mode"][..],
@@ -264,7 +267,7 @@ async fn malformed_values_name_the_file_the_line_and_the_problem() {
             "bootstrap:\n  mode: ephemeral\n  env: dev\n",
             &["bootstrap.buildId: is required when bootstrap.mode is ephemeral"][..],
         ),
-        ("\u{0}\u{1}binary", &["values.yaml"][..]),
+        ("\u{0}\u{1}binary", &["values.yaml:1:1: "][..]),
     ] {
         let values = values_file(&dir, text);
         let run = preflight(&["plan", "--values", values.to_str().unwrap()]).await;
@@ -308,7 +311,8 @@ async fn malformed_config_is_a_usage_error() {
     .await;
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("preflight.yaml") && run.stderr.contains("line 3"),
+        run.stderr
+            .contains("preflight.yaml:3:15: checks.nodes-ready.minReady: "),
         "{}",
         run.stderr
     );

@@ -160,20 +160,6 @@ async fn every_login_failure_is_produced_for_real() {
             "fail",
             "timed-out",
         ),
-        (
-            format!("caBundle: {}", bad_bundle.display()),
-            &[],
-            1,
-            "fail",
-            "ca-bundle-invalid",
-        ),
-        (
-            format!("caBundle: {}", cluster.path("nowhere.pem").display()),
-            &[],
-            1,
-            "fail",
-            "ca-bundle-unreadable",
-        ),
     ];
     for (extra, flags, code, status, outcome) in cases {
         let cfg = config(&cluster, &pg, &extra, false);
@@ -186,6 +172,34 @@ async fn every_login_failure_is_produced_for_real() {
         );
     }
     drop(silent);
+
+    // A bundle that cannot be used is no login failure but a configuration error, found
+    // before any check runs, as for every check that trusts a bundle.
+    for (bundle, problem) in [
+        (
+            bad_bundle.clone(),
+            "has a malformed certificate 1 at line 1: its body is not base64",
+        ),
+        (cluster.path("nowhere.pem"), "cannot read the CA bundle"),
+    ] {
+        let cfg = config(
+            &cluster,
+            &pg,
+            &format!("caBundle: {}", bundle.display()),
+            false,
+        );
+        let run = tier2(&cluster, &cfg, &[]).await;
+        assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("checks.postgres.databases[0].caBundle: ")
+                && run.stderr.contains(&bundle.display().to_string())
+                && run.stderr.contains(problem),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "nothing checked: {}", run.stdout);
+    }
 
     let cfg = config(&cluster, &pg, "", false);
     assert_eq!(

@@ -94,6 +94,7 @@ const COMMANDS: &[(&str, Class)] = &[
     ("kubectl wait", Exempt(PROSE)),
     ("kubectl logs", Exempt(PROSE)),
     ("aws eks get-token", Exempt(PROSE)),
+    ("cargo fuzz", Exempt(PROSE)),
     (
         "cargo run -p preflight-core --example custom_gate",
         Exempt(

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use native_tls::{Certificate, Protocol, TlsConnector};
+use native_tls::{Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -32,6 +32,7 @@ use crate::outcome::{Outcome, Status, error_chain};
 use crate::platform::{NeededBy, Provider, Scope, app_named};
 use crate::reads::{IamGrant, KubeRead, Reads};
 use crate::tier::Tier;
+use crate::trust::{BundleSetting, CaBundle, CaBundleError};
 
 /// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -386,16 +387,6 @@ fn input_hint(outcome: Outcome) -> Outcome {
     outcome.hint(hint)
 }
 
-/// The PEM certificates of a bundle such as the RDS global bundle.
-fn pem_certificates(bundle: &str) -> Vec<String> {
-    let marker = "-----BEGIN CERTIFICATE-----";
-    bundle
-        .split(marker)
-        .skip(1)
-        .map(|body| format!("{marker}{body}"))
-        .collect()
-}
-
 /// Which CAs a login trusts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Trust {
@@ -430,32 +421,25 @@ impl Trust {
     }
 }
 
-/// Adds a PEM bundle's certificates as the only roots; `name` says where it came from.
-fn trust_bundle(
-    builder: &mut native_tls::TlsConnectorBuilder,
-    text: &str,
-    name: &str,
-) -> Result<(), Outcome> {
+/// Adds a bundle's certificates as the only roots.
+fn trust_bundle(builder: &mut native_tls::TlsConnectorBuilder, bundle: &CaBundle) {
     // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
     // them: a certificate from a public CA must not pass for the RDS instance's.
     builder.disable_built_in_roots(true);
-    let pems = pem_certificates(text);
-    if pems.is_empty() {
-        return Err(Outcome::fail(
-            "ca-bundle-invalid",
-            format!("{name} holds no PEM certificate"),
-        ));
+    for certificate in bundle.native_certificates() {
+        builder.add_root_certificate(certificate.clone());
     }
-    for (i, pem) in pems.iter().enumerate() {
-        let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-            Outcome::fail(
-                "ca-bundle-invalid",
-                format!("certificate {} of {name} is malformed: {e}", i + 1),
-            )
-        })?;
-        builder.add_root_certificate(cert);
-    }
-    Ok(())
+}
+
+/// A bundle that cannot be used, as the login's outcome. The run checks every bundle before
+/// it starts (`preflight` exits 2 naming the setting), so this is met only when the file
+/// changed during the run.
+fn bundle_failure(e: &CaBundleError) -> Outcome {
+    let code = match e {
+        CaBundleError::Read { .. } => "ca-bundle-unreadable",
+        CaBundleError::Invalid { .. } => "ca-bundle-invalid",
+    };
+    Outcome::fail(code, error_chain(e))
 }
 
 /// The TLS connector for an `sslMode` and the CAs to trust.
@@ -464,15 +448,14 @@ fn connector(ssl_mode: SslMode, trust: &Trust) -> Result<MakeTlsConnector, Outco
     builder.min_protocol_version(Some(Protocol::Tlsv12));
     match trust {
         Trust::System => {}
-        Trust::Rds => trust_bundle(&mut builder, RDS_CA_BUNDLE, "the RDS CA bundle")?,
+        Trust::Rds => {
+            let bundle = CaBundle::parse(RDS_CA_BUNDLE.as_bytes(), "shipped for RDS")
+                .map_err(|e| bundle_failure(&e))?;
+            trust_bundle(&mut builder, &bundle);
+        }
         Trust::Bundle(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Outcome::fail(
-                    "ca-bundle-unreadable",
-                    format!("cannot read the CA bundle {}: {e}", path.display()),
-                )
-            })?;
-            trust_bundle(&mut builder, &text, &path.display().to_string())?;
+            let bundle = CaBundle::read(path).map_err(|e| bundle_failure(&e))?;
+            trust_bundle(&mut builder, &bundle);
         }
     }
     match ssl_mode {
@@ -773,6 +756,8 @@ impl Connectors {
 /// One database to log in to, with where its credentials come from at this site.
 #[derive(Clone, Debug)]
 struct Login {
+    /// Its place in `checks.postgres.databases`.
+    index: usize,
     target: PostgresTarget,
     source: Source,
     /// The RDS instance whose endpoint is the host when nothing else names one.
@@ -807,7 +792,8 @@ impl PostgresLogin {
         let logins = settings
             .databases
             .iter()
-            .filter_map(|t| {
+            .enumerate()
+            .filter_map(|(index, t)| {
                 // Where it is checked first, then where its credentials come from there.
                 let here = match site.scope {
                     Scope::Gate(tier) => t.tier() <= tier,
@@ -826,6 +812,7 @@ impl PostgresLogin {
                     Scope::App(_) => Source::Secret(t.secret.clone()?),
                 };
                 Some(Login {
+                    index,
                     target: t.clone(),
                     source,
                     rds_instance: instance_identifier(t.rds_instance.as_deref(), env),
@@ -1071,6 +1058,18 @@ impl Check for PostgresLogin {
         reads.iam.sort();
         reads.iam.dedup();
         reads
+    }
+
+    fn ca_bundles(&self) -> Vec<BundleSetting> {
+        self.logins
+            .iter()
+            .filter_map(|l| {
+                Some(BundleSetting {
+                    setting: format!("checks.postgres.databases[{}].caBundle", l.index),
+                    path: l.target.ca_bundle.clone()?,
+                })
+            })
+            .collect()
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
@@ -1407,7 +1406,13 @@ mod tests {
             Trust::of(&bundled, "x.rds.amazonaws.com"),
             Trust::Bundle("/etc/ca.pem".into())
         );
-        assert!(pem_certificates(RDS_CA_BUNDLE).len() > 100);
+        assert!(
+            CaBundle::parse(RDS_CA_BUNDLE.as_bytes(), "RDS")
+                .expect("the shipped bundle")
+                .certificates()
+                .len()
+                > 100
+        );
         assert!(connector(SslMode::VerifyFull, &Trust::Rds).is_ok());
     }
 
@@ -1563,12 +1568,5 @@ mod tests {
             ("grafana", (wrong, None)),
         ]);
         assert_eq!(a.retry, Retry::Backoff, "one failure may still change");
-    }
-
-    #[test]
-    fn splits_pem_bundles() {
-        let bundle = "junk\n-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n";
-        assert_eq!(pem_certificates(bundle).len(), 2);
-        assert!(pem_certificates("nothing").is_empty());
     }
 }

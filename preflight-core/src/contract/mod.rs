@@ -4,7 +4,7 @@ mod configmap;
 mod source;
 mod values;
 
-pub use configmap::{ConfigMapError, ValuesConfigMap};
+pub use configmap::{ConfigMapError, InvalidConfigMapRef, ValuesConfigMap};
 pub use source::{Origin, Source, Sourced};
 pub use values::{
     Ceiling, ContractRules, DEFAULT_BASE_DOMAIN, ENVIRONMENTS, InvalidContractRules, Mode,

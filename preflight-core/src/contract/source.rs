@@ -75,6 +75,25 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// The document with a place in it: `values.yaml:3:7`, or
+    /// `ConfigMap kube-system/goldenpath-bootstrap (key values.yaml, line 3, column 7)`.
+    #[must_use]
+    pub fn place(&self, line: Option<u32>, column: Option<u32>) -> String {
+        match (self, line, column) {
+            (Origin::File(path), Some(l), Some(c)) => format!("{}:{l}:{c}", path.display()),
+            (Origin::File(path), Some(l), None) => format!("{}:{l}", path.display()),
+            (Origin::ConfigMap { object, key }, Some(l), Some(c)) => {
+                format!("ConfigMap {object} (key {key}, line {l}, column {c})")
+            }
+            (Origin::ConfigMap { object, key }, Some(l), None) => {
+                format!("ConfigMap {object} (key {key}, line {l})")
+            }
+            (_, None, _) => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -10,6 +10,7 @@ use serde_saphyr::Spanned;
 
 use super::source::{Origin, Source, Sourced};
 use crate::tier::Tier;
+use crate::yaml::{self, YamlError, is_blank};
 
 /// The platform's base domain, owner of every cluster's hostnames.
 pub const DEFAULT_BASE_DOMAIN: &str = "goldenpathidp.io";
@@ -27,12 +28,12 @@ pub enum ValuesError {
         source: std::io::Error,
     },
     /// The document is not valid YAML of the contract's shape (unknown keys included).
-    #[error("{origin}: {message}")]
+    #[error("{}: {error}", origin.place(error.line, error.column))]
     Parse {
         /// Where the document came from.
-        origin: String,
-        /// The parser's message, with line, column and a snippet.
-        message: String,
+        origin: Origin,
+        /// What is wrong, at which line, column and key.
+        error: Box<YamlError>,
     },
     /// The values parse but break the contract; every problem found is listed.
     #[error("invalid bootstrap values:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -138,13 +139,35 @@ fn located<T>(origin: &Origin, spanned: Option<Spanned<T>>) -> Option<Sourced<T>
 impl ValuesLayer {
     /// Parses a values document. Unknown keys are rejected with their line and column.
     pub fn from_yaml(text: &str, origin: Origin) -> Result<Self, ValuesError> {
-        let doc: Document = if text.trim().is_empty() {
-            Document::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| ValuesError::Parse {
-                origin: origin.to_string(),
-                message: e.to_string(),
-            })?
+        Self::from_document(yaml::from_str(text, &origin.to_string()), text, origin)
+    }
+
+    /// Parses a values document as read from a file or a ConfigMap: text that is not UTF-8 is
+    /// reported at its first bad byte.
+    pub fn from_bytes(bytes: &[u8], origin: Origin) -> Result<Self, ValuesError> {
+        let text = String::from_utf8_lossy(bytes);
+        Self::from_document(yaml::from_bytes(bytes, &origin.to_string()), &text, origin)
+    }
+
+    fn from_document(
+        parsed: Result<Document, YamlError>,
+        text: &str,
+        origin: Origin,
+    ) -> Result<Self, ValuesError> {
+        let doc = match parsed {
+            Ok(doc) => doc,
+            // A document of nothing but comments says nothing: no layer, as an empty one.
+            Err(_) if is_blank(text) => Document::default(),
+            Err(mut error) => {
+                // Each value is read with its place (`Spanned`), whose own field is `value`.
+                if let Some(path) = error.path.strip_suffix(".value") {
+                    error.path = path.to_owned();
+                }
+                return Err(ValuesError::Parse {
+                    origin,
+                    error: Box::new(error),
+                });
+            }
         };
         let o = &origin;
         Ok(ValuesLayer {
@@ -164,11 +187,11 @@ impl ValuesLayer {
 
     /// Reads and parses a values file.
     pub fn from_file(path: &Path) -> Result<Self, ValuesError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ValuesError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ValuesError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml(&text, Origin::File(path.to_owned()))
+        Self::from_bytes(&bytes, Origin::File(path.to_owned()))
     }
 
     /// Overlays `over` on `self`: every field `over` sets wins.
@@ -1235,14 +1258,42 @@ mod tests {
         .expect_err("unknown key");
         let msg = err.to_string();
         assert!(
-            msg.starts_with("v.yaml: ")
-                && msg.contains("line 3")
-                && msg.contains("unknown field `maxTeir`"),
+            msg.starts_with("v.yaml:3:3: bootstrap.maxTeir: unknown field `maxTeir`"),
             "{msg}"
         );
         let err = ValuesLayer::from_yaml("bootstrap: [\n", Origin::File("v.yaml".into()))
             .expect_err("malformed");
-        assert!(err.to_string().starts_with("v.yaml: "), "{err}");
+        assert!(
+            err.to_string().starts_with("v.yaml:1:12: bootstrap: "),
+            "{err}"
+        );
+        // A value read with its place is named by its key alone.
+        let err = ValuesLayer::from_yaml(
+            "platform:\n  rdsAvailable: maybe\n",
+            Origin::ConfigMap {
+                object: "kube-system/goldenpath-bootstrap".into(),
+                key: "values.yaml".into(),
+            },
+        )
+        .expect_err("not a boolean");
+        assert!(
+            err.to_string().starts_with(
+                "ConfigMap kube-system/goldenpath-bootstrap (key values.yaml, line 2, column 17): platform.rdsAvailable: invalid boolean"
+            ),
+            "{err}"
+        );
+        let err =
+            ValuesLayer::from_bytes(b"bootstrap:\n  mode: \xff\n", Origin::File("v.yaml".into()))
+                .expect_err("not UTF-8");
+        assert!(
+            err.to_string()
+                .starts_with("v.yaml:2:9: not UTF-8 text (byte 0xff)"),
+            "{err}"
+        );
+        let layer =
+            ValuesLayer::from_yaml("# filled in by Terraform\n", Origin::File("v.yaml".into()))
+                .expect("comments only");
+        assert_eq!(layer, ValuesLayer::default());
     }
 
     #[test]
@@ -1275,5 +1326,57 @@ mod tests {
                 "--max-tier: bootstrap.maxTier: \"1\" disagrees with bootstrap.mode ephemeral (values.yaml:2): {V1_RULE}"
             )]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Values written in a file read back as written, each at its line, and validate (or
+        /// not) without a panic; a valid contract's ceiling follows the V1 rule.
+        #[test]
+        fn written_values_read_back_at_their_lines(
+            mode in "(ephemeral|persistent|[a-z]{0,8})",
+            env in "(dev|prod|[a-z]{1,6})",
+            build_id in proptest::option::of("[a-z0-9-]{1,12}"),
+            rds in proptest::option::of(proptest::bool::ANY),
+            suffix in proptest::option::of("[a-z0-9.-]{1,24}"),
+        ) {
+            let mut text = format!("bootstrap:\n  mode: \"{mode}\"\n  env: \"{env}\"\n");
+            let mut line = 3;
+            let mut build_line = None;
+            if let Some(b) = &build_id {
+                text.push_str(&format!("  buildId: \"{b}\"\n"));
+                line += 1;
+                build_line = Some(line);
+            }
+            if let Some(r) = rds {
+                text.push_str(&format!("platform:\n  rdsAvailable: {r}\n"));
+                line += 2;
+            }
+            if let Some(h) = &suffix {
+                text.push_str(&format!("dns:\n  hostSuffix: \"{h}\"\n"));
+                line += 2;
+            }
+            let layer = layer(&text);
+            let at = |s: &Option<Sourced<String>>| s.as_ref().map(|s| (s.value.clone(), s.source.to_string()));
+            proptest::prop_assert_eq!(at(&layer.mode), Some((mode.clone(), "values.yaml:2".to_owned())));
+            proptest::prop_assert_eq!(at(&layer.env), Some((env.clone(), "values.yaml:3".to_owned())));
+            proptest::prop_assert_eq!(
+                at(&layer.build_id),
+                build_id.clone().zip(build_line).map(|(b, l)| (b, format!("values.yaml:{l}")))
+            );
+            proptest::prop_assert_eq!(layer.rds_available.as_ref().map(|r| r.value), rds);
+            proptest::prop_assert_eq!(at(&layer.host_suffix).map(|h| h.0), suffix.clone());
+            proptest::prop_assert_eq!(
+                at(&layer.host_suffix).map(|h| h.1),
+                suffix.as_ref().map(|_| format!("values.yaml:{line}"))
+            );
+            let _ = layer.clone().validate_with(ContractRules::Adr0180);
+            if let Ok(v) = layer.validate() {
+                let tier = if mode == "ephemeral" { Tier::OneAndHalf } else { Tier::Three };
+                proptest::prop_assert_eq!(v.ceiling.tier, tier);
+                proptest::prop_assert!(is_dns_name(&v.host_suffix.value));
+            }
+        }
     }
 }

@@ -55,6 +55,9 @@ impl Default for KeycloakSettings {
     }
 }
 
+/// The setting of the bundle the HTTP client trusts besides the system's CAs.
+pub const KEYCLOAK_CA_BUNDLE_SETTING: &str = "checks.keycloak-realm.caBundle";
+
 /// The app whose hook checks the realm (ADR-0180: the OIDC app's PreSync hook, after
 /// Keycloak's wave).
 const OIDC_APP: &str = "oidc-config";
@@ -377,6 +380,8 @@ async fn answer(request: reqwest::RequestBuilder, url: &str) -> Result<Answer, B
 pub struct KeycloakRealm {
     realm: Realm,
     client: Option<ClientCredentials>,
+    /// The private CA's bundle the HTTP client trusts, checked before the run.
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl KeycloakRealm {
@@ -393,6 +398,7 @@ impl KeycloakRealm {
                 realm: settings.realm.clone(),
             },
             client: settings.client_credentials.clone(),
+            ca_bundle: settings.ca_bundle.clone(),
         }
     }
 
@@ -501,6 +507,16 @@ impl Definition for KeycloakRealm {
 
 #[async_trait::async_trait]
 impl Check for KeycloakRealm {
+    fn ca_bundles(&self) -> Vec<crate::trust::BundleSetting> {
+        self.ca_bundle
+            .iter()
+            .map(|path| crate::trust::BundleSetting {
+                setting: KEYCLOAK_CA_BUNDLE_SETTING.to_owned(),
+                path: path.clone(),
+            })
+            .collect()
+    }
+
     fn reads(&self) -> Reads {
         Reads::kube(
             self.client

@@ -4,4 +4,6 @@
 
 mod keycloak_realm;
 
-pub use keycloak_realm::{ClientCredentials, KeycloakRealm, KeycloakSettings};
+pub use keycloak_realm::{
+    ClientCredentials, KEYCLOAK_CA_BUNDLE_SETTING, KeycloakRealm, KeycloakSettings,
+};
