@@ -11,7 +11,6 @@ use preflight_core::checks::postgres::{PostgresTarget, SslMode};
 use preflight_core::contract::{
     InvalidConfigMapRef, Source, Sourced, ValuesConfigMap, ValuesLayer,
 };
-use preflight_core::trust::CaBundle;
 
 use crate::outputs::Output;
 
@@ -145,8 +144,8 @@ pub(crate) struct DatabaseFlags {
     /// Certificate checking: require, verify-ca or verify-full.
     #[arg(long, env = "PREFLIGHT_PG_SSL_MODE", default_value = "verify-full", value_parser = ["require", "verify-ca", "verify-full"])]
     pub pg_ssl_mode: String,
-    /// PEM bundle of CAs to trust (e.g. the RDS global bundle); read before anything runs.
-    #[arg(long, env = "PREFLIGHT_PG_CA_BUNDLE", value_name = "FILE", value_parser = parse_ca_bundle)]
+    /// PEM bundle of CAs to trust (e.g. the RDS global bundle); read before any check runs.
+    #[arg(long, env = "PREFLIGHT_PG_CA_BUNDLE", value_name = "FILE")]
     pub pg_ca_bundle: Option<PathBuf>,
     /// The role must have CREATEDB.
     #[arg(long, env = "PREFLIGHT_PG_REQUIRE_CREATEDB")]
@@ -329,16 +328,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_configmap(s: &str) -> Result<ValuesConfigMap, String> {
     s.parse().map_err(|e: InvalidConfigMapRef| e.to_string())
-}
-
-/// A CA bundle given on the command line, read now: a bundle that cannot be used is a usage
-/// error before anything runs, named by its flag.
-fn parse_ca_bundle(s: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(s);
-    match CaBundle::read(&path) {
-        Ok(_) => Ok(path),
-        Err(e) => Err(preflight_core::outcome::error_chain(&e)),
-    }
 }
 
 /// How to name the argument `id` in a message: its flag, or its variable when the value

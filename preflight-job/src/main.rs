@@ -269,6 +269,7 @@ fn set_doing(stage: &SharedStage, doing: &'static str) {
 async fn prepare(
     args: RunArgs,
     flags: ValuesLayer,
+    pg_flag: Option<String>,
     start: Instant,
     stage: SharedStage,
 ) -> anyhow::Result<Ready> {
@@ -316,7 +317,7 @@ async fn prepare(
     }
     let plan = make_plan(&values, &config, &common)?;
     set_doing(&stage, "reading the CA bundles");
-    ca_bundles::check(&plan, &config, common.config.as_deref())?;
+    ca_bundles::check(&plan, &config, common.config.as_deref(), pg_flag.as_deref())?;
     set_doing(&stage, "building the clients");
     // A run of checks that never touch Kubernetes (a database login from CI) needs no cluster.
     if client.is_none() && plan.checks.iter().any(|e| e.meta.uses_kubernetes) {
@@ -388,7 +389,13 @@ async fn run_checks(
     // stuck in such a read can leave no thread to poll the I/O driver, which is where signals
     // arrive.
     let handle = tokio::runtime::Handle::current();
-    let task = prepare(args.clone(), flags, start, stage.clone());
+    // How a bad `--pg-ca-bundle` is named: by its flag, or its variable.
+    let pg_flag = common
+        .database
+        .target()
+        .is_some()
+        .then(|| cli::source_of(matches, "pg_ca_bundle", "--pg-ca-bundle"));
+    let task = prepare(args.clone(), flags, pg_flag, start, stage.clone());
     let mut preparing = tokio::task::spawn_blocking(move || handle.block_on(task));
     let ready = tokio::select! {
         biased;
@@ -451,7 +458,11 @@ async fn stopped_early(
         && let Ok(plan) = make_plan(values, &config.unwrap_or_default(), common)
     {
         let results = run(&plan, &Context::default(), &RunOptions::default(), cancel).await;
-        return Report::new(&plan, values, results, notes);
+        let mut report = Report::new(&plan, values, results, notes);
+        // No check ran: even a plan of advisory checks only has not passed.
+        report.verdict = preflight_core::report::Verdict::Unsettled;
+        report.exit_code = report.verdict.exit_code();
+        return report;
     }
     let app = common.app.as_deref().and_then(|a| app_scope(a).ok());
     let (tier, app) = match app {

@@ -634,6 +634,10 @@ async fn a_bad_ca_bundle_stops_every_check_alike_before_the_run() {
         case(
             "--pg-ca-bundle",
             &[
+                "--values",
+                &persistent,
+                "--tier",
+                "3",
                 "--pg-host",
                 "127.0.0.1",
                 "--pg-ca-bundle",
@@ -641,15 +645,21 @@ async fn a_bad_ca_bundle_stops_every_check_alike_before_the_run() {
                 "--check",
                 "postgres",
             ],
-            &["'--pg-ca-bundle <FILE>'", "is cut short"],
+            &["--pg-ca-bundle: the CA bundle", "is cut short"],
         ),
         case(
             "$PREFLIGHT_PG_CA_BUNDLE",
-            &["--pg-host", "127.0.0.1", "--check", "postgres"],
             &[
-                "'--pg-ca-bundle <FILE>' (from $PREFLIGHT_PG_CA_BUNDLE)",
-                "cannot read the CA bundle",
+                "--values",
+                &persistent,
+                "--tier",
+                "3",
+                "--pg-host",
+                "127.0.0.1",
+                "--check",
+                "postgres",
             ],
+            &["$PREFLIGHT_PG_CA_BUNDLE: cannot read the CA bundle"],
         )
         .env("PREFLIGHT_PG_CA_BUNDLE", &absent),
     ];

@@ -217,6 +217,38 @@ async fn while_building_the_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn while_reading_the_ca_bundles() {
+    let cluster = Cluster::healthy().await;
+    let bundle = fifo(&cluster.path("rds-ca.pem"));
+    let outputs = Outputs::new(cluster.dir.path());
+    // The postgres check is planned (tier 3 of a persistent cluster), so its bundle is read.
+    let values = cluster.path("persistent.yaml");
+    std::fs::copy(repo("examples/values-persistent.yaml"), &values).unwrap();
+    let mut cmd = preflight_cmd();
+    cmd.arg("--kubeconfig")
+        .arg(cluster.path("kubeconfig"))
+        .arg("--values")
+        .arg(&values)
+        .args([
+            "--tier",
+            "3",
+            "--pg-host",
+            "127.0.0.1",
+            "--check",
+            "postgres",
+        ])
+        .arg("--pg-ca-bundle")
+        .arg(&bundle);
+    outputs.add(&mut cmd);
+    let run = signal_after(cmd.spawn().unwrap(), "TERM", Duration::from_millis(1500)).await;
+    let report = outputs.assert_interrupted(&run, "tier 3");
+    assert!(
+        notes(&report).contains("stopped while reading the CA bundles"),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn while_running_the_checks() {
     let cluster = Cluster::healthy().await;
     set_all_nodes(&cluster, false);
