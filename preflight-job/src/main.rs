@@ -382,6 +382,12 @@ async fn run_checks(
         args.termination_message_path.as_deref(),
     )?;
     let flags = common.layer(matches);
+    // How a bad `--pg-ca-bundle` is named: by its flag, or its variable.
+    let pg_flag = common
+        .database
+        .target()
+        .is_some()
+        .then(|| cli::source_of(matches, "pg_ca_bundle", "--pg-ca-bundle"));
     let stage = SharedStage::default();
     // The preparation runs on a thread of its own, so that however it hangs (a FIFO for a
     // values file, an API server that never answers), a signal ends the run here. Not on a
@@ -389,12 +395,6 @@ async fn run_checks(
     // stuck in such a read can leave no thread to poll the I/O driver, which is where signals
     // arrive.
     let handle = tokio::runtime::Handle::current();
-    // How a bad `--pg-ca-bundle` is named: by its flag, or its variable.
-    let pg_flag = common
-        .database
-        .target()
-        .is_some()
-        .then(|| cli::source_of(matches, "pg_ca_bundle", "--pg-ca-bundle"));
     let task = prepare(args.clone(), flags, pg_flag, start, stage.clone());
     let mut preparing = tokio::task::spawn_blocking(move || handle.block_on(task));
     let ready = tokio::select! {
