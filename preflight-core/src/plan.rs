@@ -128,6 +128,15 @@ impl Plan {
         Ok(())
     }
 
+    /// Whether a planned check speaks HTTP through [`Context::http`](crate::check::Context::http):
+    /// an HTTPS check, or one that calls a registry's API. The client is built only then.
+    #[must_use]
+    pub fn uses_http(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|e| e.meta.family == Family::Http || e.check.uses_http())
+    }
+
     /// The CA bundles its checks trust, each with the setting that names it: read them
     /// ([`trust::check_all`](crate::trust::check_all)) before the run.
     #[must_use]

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use preflight_core::check::Family;
 use preflight_core::checks::http::KEYCLOAK_CA_BUNDLE_SETTING;
 use preflight_core::config::Config;
 use preflight_core::outcome::error_chain;
@@ -33,10 +32,7 @@ pub(crate) fn check(
             }
         }
     }
-    let http = plan
-        .checks
-        .iter()
-        .any(|e| e.meta.family == Family::Http || e.check.uses_http());
+    let http = plan.uses_http();
     if let Some(path) = config
         .checks
         .keycloak_realm

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use preflight_core::check::{Context, Family};
+use preflight_core::check::Context;
 use preflight_core::config::Config;
 use preflight_core::reads::KubeRead;
 use std::time::Duration;
@@ -333,11 +333,7 @@ async fn prepare(
     // default header, cookie or credential (each request sets its own), so sharing it shares
     // only the trust store (with checks.keycloak-realm.caBundle, a CA the platform may also use
     // for its own registry) and one parse of the system's CA bundle.
-    if plan
-        .checks
-        .iter()
-        .any(|e| e.meta.family == Family::Http || e.check.uses_http())
-    {
+    if plan.uses_http() {
         ctx = ctx.with_http(preflight_core::connect::http_client(
             config.checks.keycloak_realm.ca_bundle.as_deref(),
             config.runner.attempt_timeout,
