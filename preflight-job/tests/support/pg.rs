@@ -12,6 +12,10 @@ use tempfile::TempDir;
 
 use super::{Cluster, b64};
 
+/// The postgres check's own query about the session (version, TLS, CREATEDB), for the
+/// benchmarks' `psql` to send the same.
+pub(crate) const SESSION_QUERY: &str = "SELECT current_setting('server_version'), coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false), (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()), coalesce((SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user), false)";
+
 /// The password of the `backstage` role: tests assert it appears in no output.
 pub(crate) const CANARY: &str = "canary-Pa55-do-not-print-7f3e";
 /// The password of the `grafana` role.
