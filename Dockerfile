@@ -28,6 +28,10 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json --package preflight-job
 COPY . .
 RUN cargo build --release --locked --package preflight-job --bin preflight
+# The system's CAs as a hashed directory (one file per CA, named by its subject's hash), from
+# which preflight has OpenSSL read a CA only when a chain needs it (preflight_core::tls):
+# distroless ships only the bundle file, which OpenSSL 3 would decode whole for every connector.
+RUN mkdir /trust && cp -L /etc/ssl/certs/*.[0-9] /trust/
 
 # Debian 12's libc6, libssl3 and libgcc-s1: what the binary links (ldd), checked by
 # preflight-job/tests/image.rs.
@@ -40,6 +44,7 @@ LABEL org.opencontainers.image.title="preflight" \
       org.opencontainers.image.source="https://example.invalid/goldenpath/preflight" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 COPY --from=build /src/target/release/preflight /usr/local/bin/preflight
+COPY --from=build /trust/ /etc/ssl/certs/
 # distroless's nonroot user; the hooks' securityContext names the same UID.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/preflight"]

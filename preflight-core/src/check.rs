@@ -196,6 +196,7 @@ pub struct Context {
     iam: Option<aws_sdk_iam::Client>,
     s3: Option<aws_sdk_s3::Client>,
     http: Option<crate::connect::HttpClient>,
+    tls: Arc<crate::tls::Connectors>,
 }
 
 impl fmt::Debug for Context {
@@ -276,6 +277,12 @@ impl Context {
     #[must_use]
     pub fn http(&self) -> Option<&crate::connect::HttpClient> {
         self.http.as_ref()
+    }
+
+    /// The run's TLS connectors, one per trust setting, shared by every check and client.
+    #[must_use]
+    pub fn tls(&self) -> &Arc<crate::tls::Connectors> {
+        &self.tls
     }
 
     /// The RDS client, if AWS was configured.

@@ -11,6 +11,7 @@ use futures::future::{BoxFuture, Shared};
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
+use crate::tls::{Bundle, Connectors, Roots, TlsError, TlsSettings};
 use crate::trust::{CaBundle, CaBundleError};
 
 /// Why no Kubernetes client could be built.
@@ -457,9 +458,9 @@ pub async fn aws() -> aws_config::SdkConfig {
         .await
 }
 
-/// The HTTP client of the HTTPS checks, being built. Its setup parses the system's CA bundle
-/// (tens of milliseconds of CPU), so it runs on a blocking thread from the moment the run is
-/// planned, and the first check that needs the client waits for it.
+/// The HTTP client of the HTTPS checks, being built. Its TLS connector is CPU work, so it is
+/// built on a blocking thread from the moment the run is planned, and the first check that
+/// needs the client waits for it.
 #[derive(Clone)]
 pub struct HttpClient(Shared<BoxFuture<'static, Result<reqwest::Client, Arc<str>>>>);
 
@@ -477,28 +478,34 @@ impl HttpClient {
 }
 
 /// Starts building the HTTP client of the HTTPS checks: the system's trust store plus
-/// `ca_bundle` (a private CA), no redirects followed (a redirect to a login page is a finding,
-/// not a detour), and a connect timeout that only backs up the runner's per-attempt timeout.
-/// The bundle is read and parsed here, so that a bad one is a configuration error; the rest
-/// of the setup runs in the background. Call it inside a Tokio runtime.
+/// `ca_bundle` (a private CA), through the run's shared connector for that trust (`tls`), no
+/// redirects followed (a redirect to a login page is a finding, not a detour), and a connect
+/// timeout that only backs up the runner's per-attempt timeout. The bundle is read and parsed
+/// here, so that a bad one is a configuration error; the connector is built in the
+/// background. Call it inside a Tokio runtime.
 pub fn http_client(
     ca_bundle: Option<&Path>,
     attempt_timeout: Duration,
+    tls: Arc<Connectors>,
 ) -> Result<HttpClient, ConnectError> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(attempt_timeout + Duration::from_secs(1))
-        .min_tls_version(reqwest::tls::Version::TLS_1_2)
-        .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = ca_bundle {
-        for der in CaBundle::read(path)?.certificates() {
-            // Each was parsed as X.509 when the bundle was read.
-            if let Ok(certificate) = reqwest::Certificate::from_der(der) {
-                builder = builder.add_root_certificate(certificate);
-            }
+    let roots = match ca_bundle {
+        Some(path) => {
+            CaBundle::load(path)?;
+            Roots::SystemAnd(Bundle::File(path.to_owned()))
         }
-    }
-    let building = tokio::task::spawn_blocking(move || builder.build());
+        None => Roots::System,
+    };
+    let building = tokio::spawn(async move {
+        let connector = tls.get(&TlsSettings::verified(roots)).await?;
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(attempt_timeout + Duration::from_secs(1))
+            .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")))
+            // TLS 1.2 at least, set on the connector.
+            .use_preconfigured_tls(connector)
+            .build()
+            .map_err(|e| TlsError::Setup(Arc::from(crate::outcome::error_chain(&e))))
+    });
     Ok(HttpClient(
         async move {
             match building.await {

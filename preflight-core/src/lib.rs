@@ -80,6 +80,8 @@
 //!
 //! `preflight-core/examples/custom_gate.rs` does the same against a real cluster.
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod check;
 pub mod checks;
@@ -98,6 +100,7 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod tier;
+pub mod tls;
 pub mod trust;
 pub mod yaml;
 

@@ -4,8 +4,10 @@
 //! read before the run starts: a bundle that cannot be used is a configuration error for every
 //! check alike, never a finding of one of them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use base64::Engine as _;
 
@@ -102,7 +104,32 @@ const BEGIN: &str = "-----BEGIN ";
 const END: &str = "-----END ";
 const DASHES: &str = "-----";
 
+/// The bundles read so far in this process, by path: decoding a certificate is the costly
+/// part of TLS set-up (see [`crate::tls`]), and the same bundle is trusted by the check of
+/// the settings, by each connector and by every attempt.
+static LOADED: LazyLock<Mutex<HashMap<PathBuf, Arc<CaBundle>>>> = LazyLock::new(Mutex::default);
+
 impl CaBundle {
+    /// The bundle at `path`, read and checked on first use in the process, then shared. A
+    /// bundle that cannot be used is not kept: the next use reads the file again.
+    pub fn load(path: &Path) -> Result<Arc<CaBundle>, CaBundleError> {
+        let cached = LOADED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        if let Some(bundle) = cached {
+            return Ok(bundle);
+        }
+        let bundle = Arc::new(Self::read(path)?);
+        Ok(LOADED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(path.to_owned())
+            .or_insert(bundle)
+            .clone())
+    }
+
     /// Reads and checks the bundle at `path`.
     pub fn read(path: &Path) -> Result<CaBundle, CaBundleError> {
         let bytes = std::fs::read(path).map_err(|source| CaBundleError::Read {
@@ -238,7 +265,7 @@ pub fn check_all(settings: &[BundleSetting]) -> Vec<BundleSettingError> {
     settings
         .iter()
         .filter_map(|s| {
-            CaBundle::read(&s.path)
+            CaBundle::load(&s.path)
                 .err()
                 .map(|source| BundleSettingError {
                     setting: s.setting.clone(),

@@ -11,7 +11,8 @@
 //!
 //! Run with `cargo bench -p preflight-job --bench cpu` (needs valgrind, and moto installed by
 //! `./tests/run.sh`). Set `PREFLIGHT_CPU_TOP=N` to also print the N costliest functions of each
-//! run. Prints a table; asserts nothing.
+//! run. The profiles are kept in `target/cpu-profiles/` for `callgrind_annotate` (e.g.
+//! `--inclusive=yes --tree=caller`). Prints a table; asserts nothing.
 
 #![expect(
     clippy::print_stdout,
@@ -101,7 +102,7 @@ fn callgrind(cmd: &Command, out_dir: &Path, name: &str) -> Profile {
     for line in text.lines() {
         let line = line.trim();
         if let Some(rest) = line.strip_suffix("PROGRAM TOTALS") {
-            total = number(rest.trim()).unwrap_or(0);
+            total = rest.split_whitespace().next().and_then(number).unwrap_or(0);
             continue;
         }
         // "1,234,567 (12.34%)  file:function [object]"
@@ -117,7 +118,10 @@ fn callgrind(cmd: &Command, out_dir: &Path, name: &str) -> Profile {
             .map_or("", |(_, f)| f);
         inclusive.push((count, function.to_owned()));
     }
-    assert!(total > 0, "no totals in callgrind_annotate's output: {text}");
+    assert!(
+        total > 0,
+        "no totals in callgrind_annotate's output: {text}"
+    );
     Profile { total, inclusive }
 }
 
@@ -150,7 +154,10 @@ fn show(name: &str, command: &str, p: &Profile) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let platform = Platform::start(PERSISTENT_VALUES).await;
-    let dir = tempfile::tempdir().unwrap();
+    // Kept after the run, for callgrind_annotate or kcachegrind.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cpu-profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    println!("profiles in {}", dir.display());
     // Valgrind runs a program some 50 times slower: every attempt gets room to finish.
     let run = |only: Option<&str>| {
         let mut args = vec![
@@ -169,11 +176,11 @@ async fn main() {
         cmd
     };
     let full = run(None);
-    let full_profile = callgrind(full.as_std(), dir.path(), "tier3");
+    let full_profile = callgrind(full.as_std(), &dir, "tier3");
     show("full tier-3 run", &describe(full.as_std()), &full_profile);
 
     let postgres = run(Some("postgres"));
-    let postgres_profile = callgrind(postgres.as_std(), dir.path(), "postgres");
+    let postgres_profile = callgrind(postgres.as_std(), &dir, "postgres");
     show(
         "postgres check alone",
         &describe(postgres.as_std()),
@@ -181,7 +188,7 @@ async fn main() {
     );
 
     let pg = &platform.pg;
-    let mut psql = Command::new("psql");
+    let mut psql = Command::new(support::pg::bin("psql"));
     psql.arg(format!(
         "host=127.0.0.1 port={} user=backstage dbname=backstage sslmode=verify-full sslrootcert={}",
         pg.port,
@@ -189,8 +196,12 @@ async fn main() {
     ))
     .args(["-X", "-q", "-t", "-c", support::pg::SESSION_QUERY])
     .env("PGPASSWORD", CANARY);
-    let psql_profile = callgrind(&psql, dir.path(), "psql");
-    show("psql, same login and query", &describe(&psql), &psql_profile);
+    let psql_profile = callgrind(&psql, &dir, "psql");
+    show(
+        "psql, same login and query",
+        &describe(&psql),
+        &psql_profile,
+    );
     println!(
         "ratio postgres check / psql (instructions)    {:.2}",
         postgres_profile.total as f64 / psql_profile.total as f64

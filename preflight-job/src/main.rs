@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, Common, PlanArgs, RunArgs};
 
 fn main() -> ExitCode {
+    let system_trust = system_trust_on_demand();
     let matches = match Cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => cli::name_the_variable(e).exit(),
@@ -58,6 +59,12 @@ fn main() -> ExitCode {
             }),
         )
         .init();
+    match &system_trust {
+        Some(trust) => {
+            tracing::debug!(dir = %trust.dir.display(), "the system's CAs are read on demand from their hashed directory")
+        }
+        None => tracing::debug!("the system's CAs are read as the TLS libraries find them"),
+    }
 
     // Two workers: checks mostly wait on the network, but their TLS setup (parsing the system's
     // CA bundle) is CPU work that should not hold up the others; more threads would only cost
@@ -254,6 +261,25 @@ impl Default for Stage {
     }
 }
 
+/// Lets OpenSSL read the system's CAs one at a time from their hashed directory, when a chain
+/// needs one, instead of decoding the whole bundle for every connector (kube's, and each of
+/// native-tls's twice): see `preflight_core::tls`. Left alone when the operator set
+/// `SSL_CERT_FILE` or `SSL_CERT_DIR`, or the system has no hashed directory. Credential
+/// plugins inherit the variables; OpenSSL, Go and rustls read the same CAs from the directory.
+#[expect(
+    unsafe_code,
+    reason = "the variables are set before any other thread of the process exists"
+)]
+fn system_trust_on_demand() -> Option<preflight_core::tls::SystemTrust> {
+    let trust = preflight_core::tls::SystemTrust::on_demand()?;
+    for (name, value) in trust.variables() {
+        // SAFETY: called first in `main`, before the runtime or any other thread starts, so
+        // nothing reads the environment meanwhile.
+        unsafe { std::env::set_var(name, value) };
+    }
+    Some(trust)
+}
+
 type SharedStage = std::sync::Arc<std::sync::Mutex<Stage>>;
 
 fn set_doing(stage: &SharedStage, doing: &'static str) {
@@ -334,9 +360,11 @@ async fn prepare(
     // only the trust store (with checks.keycloak-realm.caBundle, a CA the platform may also use
     // for its own registry) and one parse of the system's CA bundle.
     if plan.uses_http() {
+        let tls = ctx.tls().clone();
         ctx = ctx.with_http(preflight_core::connect::http_client(
             config.checks.keycloak_realm.ca_bundle.as_deref(),
             config.runner.attempt_timeout,
+            tls,
         )?);
     }
     if plan.checks.iter().any(|e| !e.check.reads().iam.is_empty()) {

@@ -75,6 +75,16 @@ fn the_runtime_stage_is_small_non_root_and_shell_free() {
         !runtime.iter().any(|l| l.starts_with("RUN ")),
         "nothing runs in the runtime stage: it has no shell"
     );
+    // The system's CAs in OpenSSL's hashed layout, so that preflight reads a CA only when a
+    // chain needs it (preflight_core::tls), from the build stage's Debian store, dereferenced.
+    assert!(
+        runtime.contains(&"COPY --from=build /trust/ /etc/ssl/certs/"),
+        "a hashed CA directory: {runtime:?}"
+    );
+    assert!(
+        lines.contains(&"RUN mkdir /trust && cp -L /etc/ssl/certs/*.[0-9] /trust/"),
+        "the hash links, copied as files"
+    );
     for label in ["title", "description", "version", "licenses", "source"] {
         assert!(
             text.contains(&format!("org.opencontainers.image.{label}=")),

@@ -349,3 +349,57 @@ async fn a_client_credentials_grant_uses_the_secret_without_showing_it() {
         );
     }
 }
+
+/// The system's CAs as preflight has OpenSSL read them when the system keeps them hashed (what
+/// `update-ca-certificates` lays out): one file at a time, found by the subject's hash when a
+/// chain needs it, with `SSL_CERT_FILE` empty and `SSL_CERT_DIR` naming the directory. Here the
+/// directory is a test's, given by those same variables, holding Keycloak's CA.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_found_in_a_hashed_directory_is_trusted_without_a_bundle() {
+    let realm = Realm::start().await;
+    let certs = realm.cluster.path("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let ca = realm.cluster.path("keycloak-ca.pem");
+    let hash = std::process::Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(hash.status.success());
+    let link = certs.join(format!(
+        "{}.0",
+        String::from_utf8(hash.stdout).unwrap().trim()
+    ));
+    std::fs::copy(&ca, &link).unwrap();
+    let config = realm.cluster.write(
+        "system-trust.yaml",
+        &format!(
+            "checks:\n  keycloak-realm:\n    url: {}\n",
+            realm.keycloak.url()
+        ),
+    );
+    let run_with_system_trust = || {
+        let mut cmd = realm.cluster.preflight(&[
+            "--app",
+            "oidc-config",
+            "--check",
+            "keycloak-realm",
+            "--no-cluster-values",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        cmd.env("SSL_CERT_FILE", "/dev/null")
+            .env("SSL_CERT_DIR", &certs);
+        run(cmd)
+    };
+    let trusted = run_with_system_trust().await;
+    assert_eq!(trusted.code, 0, "{}\n{}", trusted.stdout, trusted.stderr);
+    assert_check(&trusted, "keycloak-realm", "pass", "keycloak-realm-served");
+    // Without it in the directory, the same server is untrusted: the directory was read.
+    std::fs::remove_file(&link).unwrap();
+    let untrusted = run_with_system_trust().await;
+    assert_eq!(untrusted.code, 1, "{}", untrusted.stderr);
+    assert_check(&untrusted, "keycloak-realm", "fail", "keycloak-tls");
+}

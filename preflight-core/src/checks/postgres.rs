@@ -10,16 +10,14 @@
 //! them in the config and an environment variable. The host, when none of them names it, is the
 //! RDS instance's endpoint. The password lives in a `Password` that never prints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use native_tls::{Protocol, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use crate::check::ObjectRef;
@@ -32,7 +30,8 @@ use crate::outcome::{Outcome, Status, error_chain};
 use crate::platform::{NeededBy, Provider, Scope, app_named};
 use crate::reads::{IamGrant, KubeRead, Reads};
 use crate::tier::Tier;
-use crate::trust::{BundleSetting, CaBundle, CaBundleError};
+use crate::tls::{Bundle, Roots, TlsError, TlsSettings, Verify};
+use crate::trust::{BundleSetting, CaBundleError};
 
 /// How strictly the PostgreSQL client checks the server's certificate (libpq's `sslmode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -396,8 +395,12 @@ enum Trust {
     Bundle(PathBuf),
     /// The RDS CA bundle shipped with preflight (`certs/rds-global-bundle.pem`), for RDS
     /// endpoints when no bundle is configured: RDS certificates chain to Amazon's RDS roots,
-    /// which no system trust store holds.
-    Rds,
+    /// which no system trust store holds. Only the CAs of the instance's region (when its
+    /// endpoint names one) and the global roots are trusted: see [`rds_bundle`].
+    Rds {
+        /// The region in the endpoint, e.g. `eu-west-1`.
+        region: Option<String>,
+    },
 }
 
 /// The RDS global CA bundle, as AWS publishes it (see `certs/README.md` for its source and how
@@ -405,6 +408,26 @@ enum Trust {
 const RDS_CA_BUNDLE: &str = include_str!("../../certs/rds-global-bundle.pem");
 
 impl Trust {
+    /// The connector's settings: like libpq's `sslrootcert`, a bundle replaces the system's
+    /// CAs rather than adding to them, so that a certificate from a public CA cannot pass for
+    /// the RDS instance's.
+    fn settings(self, ssl_mode: SslMode) -> TlsSettings {
+        let roots = match self {
+            Trust::System => Roots::System,
+            Trust::Bundle(path) => Roots::Only(Bundle::File(path)),
+            Trust::Rds { region } => Roots::Only(Bundle::Shipped {
+                name: "shipped for RDS",
+                pem: rds_bundle(region.as_deref()),
+            }),
+        };
+        let verify = match ssl_mode {
+            SslMode::Require => Verify::Nothing,
+            SslMode::VerifyCa => Verify::Chain,
+            SslMode::VerifyFull => Verify::Full,
+        };
+        TlsSettings { roots, verify }
+    }
+
     fn of(target: &PostgresTarget, host: &str) -> Trust {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         match &target.ca_bundle {
@@ -414,21 +437,100 @@ impl Trust {
             None if host.ends_with(".rds.amazonaws.com")
                 || host.ends_with(".rds.amazonaws.com.cn") =>
             {
-                Trust::Rds
+                // <instance>.<account hash>.<region>.rds.amazonaws.com[.cn]
+                let labels: Vec<&str> = host.split('.').collect();
+                let from_end = if host.ends_with(".cn") { 5 } else { 4 };
+                Trust::Rds {
+                    region: labels
+                        .len()
+                        .checked_sub(from_end)
+                        .and_then(|at| labels.get(at))
+                        .filter(|r| is_region(r))
+                        .map(|r| (*r).to_owned()),
+                }
             }
             None => Trust::System,
         }
     }
 }
 
-/// Adds a bundle's certificates as the only roots.
-fn trust_bundle(builder: &mut native_tls::TlsConnectorBuilder, bundle: &CaBundle) {
-    // Like libpq's sslrootcert, a bundle replaces the system's CAs rather than adding to
-    // them: a certificate from a public CA must not pass for the RDS instance's.
-    builder.disable_built_in_roots(true);
-    for certificate in bundle.native_certificates() {
-        builder.add_root_certificate(certificate.clone());
+/// Whether `token` reads as an AWS region (`eu-west-1`, `us-gov-west-1`, `cn-north-1`).
+fn is_region(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The part of the shipped RDS bundle an instance in `region` chains to: the CAs that name
+/// the region (`Amazon RDS eu-west-1 Root CA RSA2048 G1`, `Amazon RDS eu-west-1 2019 CA`) and
+/// those that name none (`Amazon RDS Root 2019 CA`), in the bundle's order. The whole bundle
+/// holds over a hundred CAs, a set per region, and OpenSSL 3 decodes every certificate a
+/// connector trusts (`cargo bench -p preflight-job --bench cpu`). The names are read from the
+/// certificates' DER without decoding them; without a region, or with one the bundle does not
+/// name, the whole bundle.
+fn rds_bundle(region: Option<&str>) -> Arc<str> {
+    static WHOLE: std::sync::LazyLock<Arc<str>> =
+        std::sync::LazyLock::new(|| Arc::from(RDS_CA_BUNDLE));
+    let Some(region) = region else {
+        return WHOLE.clone();
+    };
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut kept = String::new();
+    let mut named = false;
+    for block in RDS_CA_BUNDLE.split_inclusive(END) {
+        let Some(start) = block.find("-----BEGIN CERTIFICATE-----") else {
+            continue;
+        };
+        let block = &block[start..];
+        let body: String = block.lines().filter(|l| !l.starts_with("-----")).collect();
+        let Ok(der) = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body)
+        else {
+            continue;
+        };
+        let regions = regions_named(&der);
+        if regions.iter().any(|r| r == region) {
+            named = true;
+        }
+        if regions.is_empty() || regions.iter().any(|r| r == region) {
+            kept.push_str(block);
+            kept.push('\n');
+        }
     }
+    if named {
+        Arc::from(kept)
+    } else {
+        WHOLE.clone()
+    }
+}
+
+/// The regions a certificate's names mention: `Amazon RDS [Beta |Preview ]<region> …`.
+fn regions_named(der: &[u8]) -> Vec<String> {
+    const PREFIX: &[u8] = b"Amazon RDS ";
+    let mut regions = Vec::new();
+    let mut rest = der;
+    while let Some(at) = rest.windows(PREFIX.len()).position(|w| w == PREFIX) {
+        rest = &rest[at + PREFIX.len()..];
+        // The rest of the name: printable ASCII up to the next DER header.
+        let name: Vec<u8> = rest
+            .iter()
+            .take_while(|b| (0x20..0x7f).contains(*b))
+            .copied()
+            .collect();
+        for token in String::from_utf8_lossy(&name).split(' ') {
+            if is_region(token) && !regions.iter().any(|r| r == token) {
+                regions.push(token.to_owned());
+            }
+        }
+    }
+    regions
 }
 
 /// A bundle that cannot be used, as the login's outcome. The run checks every bundle before
@@ -442,37 +544,20 @@ fn bundle_failure(e: &CaBundleError) -> Outcome {
     Outcome::fail(code, error_chain(e))
 }
 
-/// The TLS connector for an `sslMode` and the CAs to trust.
-fn connector(ssl_mode: SslMode, trust: &Trust) -> Result<MakeTlsConnector, Outcome> {
-    let mut builder = TlsConnector::builder();
-    builder.min_protocol_version(Some(Protocol::Tlsv12));
-    match trust {
-        Trust::System => {}
-        Trust::Rds => {
-            let bundle = CaBundle::parse(RDS_CA_BUNDLE.as_bytes(), "shipped for RDS")
-                .map_err(|e| bundle_failure(&e))?;
-            trust_bundle(&mut builder, &bundle);
-        }
-        Trust::Bundle(path) => {
-            let bundle = CaBundle::read(path).map_err(|e| bundle_failure(&e))?;
-            trust_bundle(&mut builder, &bundle);
-        }
-    }
-    match ssl_mode {
-        SslMode::Require => {
-            builder
-                .danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        SslMode::VerifyCa => {
-            builder.danger_accept_invalid_hostnames(true);
-        }
-        SslMode::VerifyFull => {}
-    }
-    builder
-        .build()
+/// The shared TLS connector for an `sslMode` and the CAs to trust.
+async fn connector(
+    ctx: &Context,
+    ssl_mode: SslMode,
+    trust: Trust,
+) -> Result<MakeTlsConnector, Outcome> {
+    ctx.tls()
+        .get(&trust.settings(ssl_mode))
+        .await
         .map(MakeTlsConnector::new)
-        .map_err(|e| Outcome::fail("tls-setup-failed", format!("cannot set up TLS: {e}")))
+        .map_err(|e| match e {
+            TlsError::Bundle(e) => bundle_failure(&e),
+            TlsError::Setup(_) => Outcome::fail("tls-setup-failed", e.to_string()),
+        })
 }
 
 /// What the server said about the session.
@@ -715,44 +800,6 @@ pub(crate) fn judge_not_created(
         .evidence("tls", &tls)
 }
 
-/// TLS connectors by trust setting. Building one parses the system's CA bundle (twice, in
-/// native-tls): tens of milliseconds of CPU, done once per setting on a blocking thread, then
-/// shared by every database and attempt with that setting.
-#[derive(Default)]
-struct Connectors(Mutex<TlsCells>);
-
-type TlsCells = HashMap<(SslMode, Trust), Arc<OnceCell<MakeTlsConnector>>>;
-
-impl fmt::Debug for Connectors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Connectors")
-    }
-}
-
-impl Connectors {
-    async fn get(&self, ssl_mode: SslMode, trust: Trust) -> Result<MakeTlsConnector, Outcome> {
-        let cell = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((ssl_mode, trust.clone()))
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| async move {
-            tokio::task::spawn_blocking(move || connector(ssl_mode, &trust))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(Outcome::fail(
-                        "tls-setup-failed",
-                        format!("cannot set up TLS: {e}"),
-                    ))
-                })
-        })
-        .await
-        .cloned()
-    }
-}
-
 /// One database to log in to, with where its credentials come from at this site.
 #[derive(Clone, Debug)]
 struct Login {
@@ -778,7 +825,6 @@ impl Login {
 #[derive(Debug)]
 pub struct PostgresLogin {
     logins: Vec<Login>,
-    connectors: Connectors,
 }
 
 impl PostgresLogin {
@@ -819,10 +865,7 @@ impl PostgresLogin {
                 })
             })
             .collect();
-        PostgresLogin {
-            logins,
-            connectors: Connectors::default(),
-        }
+        PostgresLogin { logins }
     }
 }
 
@@ -960,11 +1003,7 @@ async fn endpoint(
 }
 
 /// One database's attempt; a watch on its Secret when its credentials came from one.
-async fn attempt_one(
-    ctx: &Context,
-    connectors: &Connectors,
-    login: &Login,
-) -> (Attempt, Option<KubeWatch>) {
+async fn attempt_one(ctx: &Context, login: &Login) -> (Attempt, Option<KubeWatch>) {
     let target = &login.target;
     let (data, watch) = match read_source(ctx, login).await {
         Ok(read) => read,
@@ -990,10 +1029,7 @@ async fn attempt_one(
         Ok(c) => c,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
-    let tls = match connectors
-        .get(target.ssl_mode, Trust::of(target, &creds.host))
-        .await
-    {
+    let tls = match connector(ctx, target.ssl_mode, Trust::of(target, &creds.host)).await {
         Ok(t) => t,
         Err(outcome) => return (Attempt::settled(input_hint(outcome)), watch),
     };
@@ -1073,12 +1109,8 @@ impl Check for PostgresLogin {
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {
-        let results = futures::future::join_all(
-            self.logins
-                .iter()
-                .map(|l| attempt_one(ctx, &self.connectors, l)),
-        )
-        .await;
+        let results =
+            futures::future::join_all(self.logins.iter().map(|l| attempt_one(ctx, l))).await;
         combine(
             self.logins
                 .iter()
@@ -1386,9 +1418,20 @@ mod tests {
         let t = target();
         assert_eq!(
             Trust::of(&t, "goldenpath-dev.c1x2y3.eu-west-1.rds.amazonaws.com"),
-            Trust::Rds
+            Trust::Rds {
+                region: Some("eu-west-1".into())
+            }
         );
-        assert_eq!(Trust::of(&t, "GOLDENPATH.X.RDS.AMAZONAWS.COM."), Trust::Rds);
+        assert_eq!(
+            Trust::of(&t, "x.y.cn-north-1.rds.amazonaws.com.cn"),
+            Trust::Rds {
+                region: Some("cn-north-1".into())
+            }
+        );
+        assert_eq!(
+            Trust::of(&t, "GOLDENPATH.X.RDS.AMAZONAWS.COM."),
+            Trust::Rds { region: None }
+        );
         assert_eq!(
             Trust::of(&t, "rds.amazonaws.com.evil.example"),
             Trust::System
@@ -1407,13 +1450,72 @@ mod tests {
             Trust::Bundle("/etc/ca.pem".into())
         );
         assert!(
-            CaBundle::parse(RDS_CA_BUNDLE.as_bytes(), "RDS")
+            crate::trust::CaBundle::parse(RDS_CA_BUNDLE.as_bytes(), "RDS")
                 .expect("the shipped bundle")
                 .certificates()
                 .len()
                 > 100
         );
-        assert!(connector(SslMode::VerifyFull, &Trust::Rds).is_ok());
+    }
+
+    /// Each region's part of the RDS bundle is small, and complete: every CA in it is issued
+    /// by a CA in it (or by itself), so that any chain an instance of the region presents ends
+    /// at a trusted root.
+    #[test]
+    fn an_rds_region_trusts_its_own_chains_only() {
+        use openssl::x509::X509;
+        let names = |pem: &str| -> Vec<(String, String)> {
+            X509::stack_from_pem(pem.as_bytes())
+                .expect("PEM")
+                .iter()
+                .map(|c| {
+                    let text = |n: &openssl::x509::X509NameRef| {
+                        n.entries()
+                            .map(|e| String::from_utf8_lossy(e.data().as_slice()).into_owned())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    };
+                    (text(c.subject_name()), text(c.issuer_name()))
+                })
+                .collect()
+        };
+        let whole = names(RDS_CA_BUNDLE);
+        let mut regions: Vec<String> = whole
+            .iter()
+            .flat_map(|(subject, _)| {
+                subject
+                    .split(['/', ' '])
+                    .filter(|t| is_region(t))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        regions.sort();
+        regions.dedup();
+        assert!(regions.len() > 20, "{regions:?}");
+        for region in &regions {
+            let part = names(&rds_bundle(Some(region)));
+            assert!(part.len() < 15, "{region}: {}", part.len());
+            assert!(
+                part.iter()
+                    .any(|(s, _)| s.contains(&format!("Amazon RDS {region} "))),
+                "{region}"
+            );
+            for (subject, issuer) in &part {
+                assert!(
+                    part.iter().any(|(s, _)| s == issuer),
+                    "{region}: {subject} is issued by {issuer}, which is not kept"
+                );
+                assert!(
+                    !regions
+                        .iter()
+                        .any(|r| r != region && subject.contains(&format!("Amazon RDS {r} "))),
+                    "{region}: {subject}"
+                );
+            }
+        }
+        assert_eq!(names(&rds_bundle(None)).len(), whole.len());
+        assert_eq!(names(&rds_bundle(Some("xx-nowhere-9"))).len(), whole.len());
     }
 
     #[test]

@@ -44,6 +44,8 @@ use crate::outcome::{Outcome, error_chain};
 use crate::platform::{APPS, NeededBy, Provider, Scope};
 use crate::reads::Reads;
 use crate::tier::Tier;
+use crate::tls::{Bundle, Roots, TlsError, TlsSettings};
+use crate::trust::CaBundleError;
 
 /// `checks.admission-webhooks`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -820,26 +822,42 @@ impl Definition for AdmissionWebhooks {
 }
 
 /// Asks a webhook's URL for any answer over TLS: an HTTP status of any kind proves the server
-/// is up and its certificate is trusted as the API server would trust it.
-async fn probe_url(url: &str, ca_bundle: Option<&str>) -> Reached {
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(bundle) = ca_bundle {
-        let pem = match base64::engine::general_purpose::STANDARD.decode(bundle.trim()) {
-            Ok(pem) => pem,
+/// is up and its certificate is trusted as the API server would trust it (its `caBundle`
+/// only, else the system's CAs), through the run's shared connector for that trust.
+async fn probe_url(ctx: &Context, url: &str, ca_bundle: Option<&str>) -> Reached {
+    let roots = match ca_bundle {
+        Some(bundle) => match base64::engine::general_purpose::STANDARD.decode(bundle.trim()) {
+            Ok(pem) => Roots::Only(Bundle::Inline(pem.into())),
             Err(e) => return Reached::NoAnswer(format!("its caBundle is not base64: {e}")),
-        };
-        match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(certs) => builder = builder.tls_certs_only(certs),
-            Err(e) => return Reached::NoAnswer(format!("its caBundle is not PEM: {e}")),
+        },
+        None => Roots::System,
+    };
+    let connector = match ctx.tls().get(&TlsSettings::verified(roots)).await {
+        Ok(c) => c,
+        Err(TlsError::Bundle(e)) => {
+            return Reached::NoAnswer(format!("its caBundle {}", inline_problem(&e)));
         }
-    }
-    let client = match builder.build() {
+        Err(e) => return Reached::NoAnswer(e.to_string()),
+    };
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .use_preconfigured_tls(connector)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => return Reached::NoAnswer(error_chain(&e)),
     };
     match client.post(url).send().await {
         Ok(_) => Reached::Answered,
         Err(e) => Reached::NoAnswer(error_chain(&e)),
+    }
+}
+
+/// What is wrong with an inline bundle, worded after "its caBundle".
+fn inline_problem(e: &CaBundleError) -> String {
+    match e {
+        CaBundleError::Invalid { problem, .. } => problem.to_string(),
+        CaBundleError::Read { .. } => error_chain(e),
     }
 }
 
@@ -977,7 +995,7 @@ impl Check for AdmissionWebhooks {
                     slices.get(s.namespace.as_str()).map_or(&[], Vec::as_slice),
                     &s.name,
                 )),
-                Backend::Url(url) => probe_url(url, w.ca_bundle.as_deref()).await,
+                Backend::Url(url) => probe_url(ctx, url, w.ca_bundle.as_deref()).await,
                 Backend::Nowhere => Reached::Endpoints(0),
             };
             (w.clone(), reached)
