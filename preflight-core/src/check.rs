@@ -196,6 +196,7 @@ pub struct Context {
     iam: Option<aws_sdk_iam::Client>,
     s3: Option<aws_sdk_s3::Client>,
     http: Option<crate::connect::HttpClient>,
+    floors: crate::freshness::Floors,
 }
 
 impl fmt::Debug for Context {
@@ -288,6 +289,11 @@ impl Context {
     #[must_use]
     pub fn kube(&self) -> Option<&kube::Client> {
         self.kube.as_ref()
+    }
+
+    /// The resource versions the run's watches have seen, shared by every clone.
+    pub(crate) fn floors(&self) -> &crate::freshness::Floors {
+        &self.floors
     }
 }
 
