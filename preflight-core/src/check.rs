@@ -197,6 +197,7 @@ pub struct Context {
     s3: Option<aws_sdk_s3::Client>,
     http: Option<crate::connect::HttpClient>,
     tls: Arc<crate::tls::Connectors>,
+    floors: crate::freshness::Floors,
 }
 
 impl fmt::Debug for Context {
@@ -295,6 +296,11 @@ impl Context {
     #[must_use]
     pub fn kube(&self) -> Option<&kube::Client> {
         self.kube.as_ref()
+    }
+
+    /// The resource versions the run's watches have seen, shared by every clone.
+    pub(crate) fn floors(&self) -> &crate::freshness::Floors {
+        &self.floors
     }
 }
 

@@ -90,6 +90,7 @@ pub mod connect;
 pub mod contract;
 pub(crate) mod dns;
 pub mod exit;
+pub(crate) mod freshness;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod outcome;

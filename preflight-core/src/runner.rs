@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::StreamExt;
+use futures::TryStreamExt as _;
 use futures::future::select_all;
 use kube::api::WatchParams;
 use kube::core::{Request, WatchEvent};
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::{Attempt, Context, KubeWatch, Retry};
 use crate::checks::Entry;
 use crate::config::RunnerSettings;
+use crate::freshness::Floors;
 use crate::outcome::{Outcome, Status};
 use crate::plan::Plan;
 use crate::result::{CheckResult, Cut, End, RunEnd, RunResults};
@@ -95,6 +96,10 @@ const MIN_SPACING: Duration = Duration::from_millis(200);
 
 /// Upper bound of a watch request; real servers close watches after about five minutes.
 const WATCH_SECONDS: u32 = 290;
+
+/// A watch that a server closes sooner than this after opening it is opened again only after
+/// the backoff delay.
+const MIN_WATCH: Duration = Duration::from_secs(1);
 
 /// Runs every check of the plan. Returns when all have settled, when the deadline passes, or
 /// soon after `cancel` fires; checks still waiting then are reported as unsettled.
@@ -364,9 +369,20 @@ fn timed_out(limit: Duration) -> Attempt {
     Attempt::transient(End::TimedOut { limit }.outcome().into_owned())
 }
 
-/// Any object: watch events are only a signal here, so their content is skipped.
-#[derive(Clone, Debug, Deserialize)]
-struct Anything {}
+/// The resource version of a watched object: watch events are only a signal here, so the
+/// rest of the object is skipped.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Seen {
+    #[serde(default)]
+    metadata: SeenMeta,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeenMeta {
+    #[serde(default)]
+    resource_version: String,
+}
 
 /// Returns when any watched collection changes, or after `fallback` at most. A watch that
 /// cannot be opened (no client, no `watch` permission) degrades to waiting `delay`, so that a
@@ -381,52 +397,110 @@ async fn wait_for_change(
         sleep(delay).await;
         return;
     };
-    let first_events = watches.iter().map(|w| {
+    if watches.is_empty() {
+        sleep(delay).await;
+        return;
+    }
+    let floors = ctx.floors();
+    let changes = watches.iter().map(|w| {
         Box::pin(async move {
-            if let Err(e) = first_event(client, w).await {
+            if let Err(e) = watch_for_change(client, floors, w, delay).await {
                 tracing::debug!(path = %w.path, "watch failed, waiting instead: {e}");
                 sleep(delay).await;
             }
         })
     });
-    if watches.is_empty() {
-        sleep(delay).await;
-        return;
-    }
-    let _ = timeout(fallback, select_all(first_events)).await;
+    let _ = timeout(fallback, select_all(changes)).await;
 }
 
-/// Opens a watch from the resource version the facts were read at and waits for its first
-/// event (bookmarks aside). A closed stream also counts as a change worth re-checking.
-async fn first_event(client: &kube::Client, w: &KubeWatch) -> Result<(), kube::Error> {
+/// How one watch request ended.
+enum WatchEnd {
+    /// An object was added, changed or deleted.
+    Changed,
+    /// The resource version it started from is gone (`410`).
+    Expired,
+    /// The server ended it (its timeout) or the connection dropped, with no change.
+    Closed,
+}
+
+/// Watches a collection from the resource version the facts were read at until it changes
+/// or the version expires. A watch the server closes is opened again from the last version
+/// it saw (a bookmark's, at least the start's), with no read in between: nothing happened.
+/// Every version seen raises the collection's floor ([`Floors`]),
+/// so the next attempt's read is not older than what woke it.
+async fn watch_for_change(
+    client: &kube::Client,
+    floors: &Floors,
+    w: &KubeWatch,
+    delay: Duration,
+) -> Result<(), kube::Error> {
+    let mut from = w.resource_version.clone();
+    floors.raise(&w.path, &from);
+    loop {
+        let opened = Instant::now();
+        match watch_once(client, floors, w, &mut from).await? {
+            WatchEnd::Changed => return Ok(()),
+            // The facts are read again, which is a relist: from the floor, which the version
+            // the watch started at (a list's) keeps valid for a list `NotOlderThan` it.
+            WatchEnd::Expired => {
+                tracing::info!(path = %w.path, "the watch expired (410 Gone): reading again");
+                return Ok(());
+            }
+            WatchEnd::Closed => {
+                tracing::debug!(
+                    path = %w.path,
+                    resource_version = %from,
+                    "the watch closed without a change: watching again from the last version seen"
+                );
+                // A server that closes watches at once must not turn this into a busy loop.
+                if opened.elapsed() < MIN_WATCH {
+                    sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// One watch request from `from`, which follows the versions it sees.
+async fn watch_once(
+    client: &kube::Client,
+    floors: &Floors,
+    w: &KubeWatch,
+    from: &mut String,
+) -> Result<WatchEnd, kube::Error> {
+    // Bookmarks (on by default) let a quiet watch move on with the server, so that one the
+    // server closes is opened again from a recent version, still in the server's window.
     let mut params = WatchParams::default().timeout(WATCH_SECONDS);
     if let Some(fs) = &w.field_selector {
         params = params.fields(fs);
     }
     let request = Request::new(&w.path)
-        .watch(&params, &w.resource_version)
+        .watch(&params, from)
         .map_err(kube::Error::BuildRequest)?;
     // A resource version the server has compacted away expires the watch (410 Gone, as an
-    // answer or as an ERROR event): the facts are then read again, fresh, which is a relist.
-    let expired = |path: &str| {
-        tracing::info!(path, "the watch expired (410 Gone): reading again");
-        Ok(())
-    };
-    let events = match client.request_events::<Anything>(request).await {
+    // answer or as an ERROR event).
+    let events = match client.request_events::<Seen>(request).await {
         Ok(events) => events,
-        Err(kube::Error::Api(status)) if status.code == 410 => return expired(&w.path),
+        Err(kube::Error::Api(status)) if status.code == 410 => return Ok(WatchEnd::Expired),
         Err(e) => return Err(e),
     };
     futures::pin_mut!(events);
-    while let Some(event) = events.next().await {
-        match event? {
-            WatchEvent::Bookmark(_) => {}
-            WatchEvent::Error(status) if status.code == 410 => return expired(&w.path),
+    while let Some(event) = events.try_next().await? {
+        let seen = match event {
+            WatchEvent::Bookmark(bookmark) => bookmark.metadata.resource_version,
+            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                floors.raise(&w.path, &o.metadata.resource_version);
+                return Ok(WatchEnd::Changed);
+            }
+            WatchEvent::Error(status) if status.code == 410 => return Ok(WatchEnd::Expired),
             WatchEvent::Error(status) => return Err(kube::Error::Api(status)),
-            _ => return Ok(()),
+        };
+        if !seen.is_empty() {
+            floors.raise(&w.path, &seen);
+            *from = seen;
         }
     }
-    Ok(())
+    Ok(WatchEnd::Closed)
 }
 
 #[cfg(test)]

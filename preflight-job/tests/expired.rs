@@ -6,6 +6,8 @@
 //! This binary's kube-apiserver runs with its watch cache off, so that every list page and
 //! every watch is served by etcd and a compaction expires them at once; with the cache, the
 //! same 410s come when a version falls out of the cache's window, which a test cannot time.
+//! Without the cache, etcd also pages a list at `resourceVersion=0`, which a cache serves
+//! whole: the pages are followed.
 
 #![allow(
     clippy::unwrap_used,
@@ -64,6 +66,55 @@ impl Drop for Compactions {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+on_both_servers!(lists_are_followed_page_by_page_without_a_watch_cache);
+
+/// Without a watch cache, a list at `resourceVersion=0` is paged like any other: 1,200 nodes
+/// in three pages of 500, the next ones asked for by their continue token alone (a version
+/// or a match next to it is refused), and every node judged.
+async fn lists_are_followed_page_by_page_without_a_watch_cache(backend: Backend) {
+    let backend = match backend {
+        Backend::Real => real(),
+        Backend::Fake => Backend::Fake,
+    };
+    let cluster = Cluster::empty_on(backend).await;
+    let nodes = fake_kube::nodes_from_template(&eks_node(), 1200, true);
+    match &cluster.kube {
+        Kube::Real(plane) => plane.apply_all(nodes).unwrap(),
+        Kube::Fake(fake) => {
+            fake.set_watch_cache(false);
+            for n in nodes {
+                fake.apply(n).unwrap();
+            }
+        }
+    }
+    let run =
+        run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"]))
+            .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.check("nodes-ready")["message"],
+        "1200 of 1200 nodes are Ready and schedulable (amd64: 1200)"
+    );
+    let lists: Vec<String> = cluster
+        .queries("/api/v1/nodes")
+        .into_iter()
+        .map(|(_, query)| query)
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:#?}");
+    assert_eq!(
+        query_param(&lists[0], "resourceVersion").as_deref(),
+        Some("0")
+    );
+    for page in &lists {
+        assert_eq!(query_param(page, "limit").as_deref(), Some("500"), "{page}");
+    }
+    for next in &lists[1..] {
+        assert!(query_param(next, "continue").is_some(), "{next}");
+        assert_eq!(query_param(next, "resourceVersion"), None, "{next}");
+        assert_eq!(query_param(next, "resourceVersionMatch"), None, "{next}");
     }
 }
 

@@ -608,53 +608,6 @@ async fn a_403_is_not_retried_while_waiting() {
     );
 }
 
-on_both_servers!(large_clusters_are_listed_in_pages);
-
-async fn large_clusters_are_listed_in_pages(backend: Backend) {
-    let cluster = Cluster::empty_on(backend).await;
-    let nodes = fake_kube::nodes_from_template(&eks_node(), 1200, true);
-    match &cluster.kube {
-        Kube::Real(plane) => plane.apply_all(nodes).unwrap(),
-        Kube::Fake(_) => {
-            for n in nodes {
-                cluster.kube.apply(n).unwrap();
-            }
-        }
-    }
-    let run =
-        run(cluster.preflight(&["--tier", "0", "--check", "nodes-ready", "--output", "json"]))
-            .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.check("nodes-ready")["message"],
-        "1200 of 1200 nodes are Ready and schedulable (amd64: 1200)"
-    );
-    // The query of each request on the nodes: the fake's request log, the real audit log.
-    let lists: Vec<String> = match &cluster.kube {
-        Kube::Fake(k) => k
-            .requests()
-            .into_iter()
-            .filter(|r| r.path == "/api/v1/nodes")
-            .map(|r| r.query)
-            .collect(),
-        Kube::Real(_) => cluster
-            .audit()
-            .into_iter()
-            .filter_map(|(_, uri, _)| {
-                let (path, query) = uri.split_once('?').unwrap_or((&uri, ""));
-                (path == "/api/v1/nodes").then(|| query.to_owned())
-            })
-            .collect(),
-    };
-    assert_eq!(lists.len(), 3, "{lists:?}");
-    assert!(lists.iter().all(|q| q.contains("limit=500")), "{lists:?}");
-    assert_eq!(
-        lists.iter().filter(|q| q.contains("continue=")).count(),
-        2,
-        "{lists:?}"
-    );
-}
-
 /// Backstage's own hook (`--app backstage`), checking the fixture's two ExternalSecrets as
 /// if both were Backstage's, so that one run judges several.
 /// Backstage is tier 2: the cluster is a persistent one.

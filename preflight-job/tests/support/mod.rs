@@ -52,6 +52,35 @@ impl Cluster {
         }
     }
 
+    /// The requests the server received on the collection at `path` since this cluster was
+    /// made, oldest first, as (verb, query): `list` or `watch`, and the raw query string. On
+    /// the real server, from its audit log (requests as [`PREFLIGHT_USER`]).
+    pub(crate) fn queries(&self, path: &str) -> Vec<(String, String)> {
+        match &self.kube {
+            Kube::Fake(k) => k
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == path)
+                .map(|r| {
+                    let watch = r
+                        .query
+                        .split('&')
+                        .any(|p| p == "watch=true" || p == "watch=1");
+                    let verb = if watch { "watch" } else { "list" };
+                    (verb.to_owned(), r.query)
+                })
+                .collect(),
+            Kube::Real(k) => k
+                .audit(self.audit_mark, PREFLIGHT_USER)
+                .into_iter()
+                .filter_map(|(verb, uri, _)| {
+                    let (p, query) = uri.split_once('?').unwrap_or((&uri, ""));
+                    (p == path).then(|| (verb, query.to_owned()))
+                })
+                .collect(),
+        }
+    }
+
     /// Waits (at most 20 s) until preflight has opened a watch on `path`: a change made after
     /// this can be noticed at once only through that watch, however loaded the machine.
     pub(crate) async fn watching(&self, path: &str) {
@@ -79,6 +108,13 @@ impl Cluster {
             })
             .unwrap_or_else(|e| panic!("Secret {namespace}/{name}: {e}"));
     }
+}
+
+/// The value of `key` in a raw query string, decoded.
+pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A path in the repository.

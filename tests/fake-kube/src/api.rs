@@ -480,23 +480,48 @@ fn list(
         Some(Ok(_)) => usize::MAX,
         Some(Err(_)) => return bad_request("limit: Invalid value: must be an integer"),
     };
-    let (at, after) = match param("continue") {
+    let (version, matching, token) = (
+        param("resourceVersion"),
+        param("resourceVersionMatch"),
+        param("continue"),
+    );
+    if let Some(problem) = invalid_list_options(version, matching, token) {
+        return problem;
+    }
+    let requested = match version.map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(rv)) => Some(rv),
+        Some(Err(_)) => {
+            return bad_request(&format!(
+                "invalid resource version {:?}",
+                version.unwrap_or_default()
+            ));
+        }
+    };
+    let (at, after) = match token {
         Some(token) => match ContinueToken::decode(token, def) {
             Ok((rv, key)) => (Some(rv), Some(key)),
             Err(e) => return bad_request(&e),
         },
         // An exact version asks for the list as it was then.
-        None => match (param("resourceVersion"), param("resourceVersionMatch")) {
-            (Some(rv), Some("Exact")) => match rv.parse::<u64>() {
-                Ok(rv) => (Some(rv), None),
-                Err(_) => return bad_request(&format!("invalid resource version {rv:?}")),
-            },
-            _ => (None, None),
-        },
+        None if matching == Some("Exact") => (requested, None),
+        None => (None, None),
+    };
+    // A watch cache serves version 0 from memory, whole: it ignores `limit` there.
+    let limit = if token.is_none() && requested == Some(0) && shared.has_watch_cache() {
+        usize::MAX
+    } else {
+        limit
     };
     // The lock is held to pick the items, not to assemble the body.
     let picked = {
         let state = shared.state();
+        // A version the server has not reached yet: a real one waits three seconds for it
+        // to arrive (its watch cache, or etcd), then gives up.
+        let current = state.resource_version();
+        if let Some(rv) = requested.filter(|rv| *rv > current && token.is_none()) {
+            return too_large_resource_version(rv, current);
+        }
         state
             .list(def, t.namespace, after.as_ref(), at, limit, |o| {
                 selector.matches(o)
@@ -547,6 +572,73 @@ fn list(
     json_response(StatusCode::OK, body)
 }
 
+/// What the API server answers to list options it rejects before reading anything
+/// (apimachinery's `ValidateListOptions`, then the storage layer's rule for `continue`).
+fn invalid_list_options(
+    version: Option<&str>,
+    matching: Option<&str>,
+    token: Option<&str>,
+) -> Option<Response<Body>> {
+    let forbidden = |why: &str| {
+        let message = format!(
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: {why}"
+        );
+        let details = Details {
+            group: Some("meta.k8s.io"),
+            kind: Some("ListOptions"),
+            causes: Some(
+                json!([{"reason": "FieldValueForbidden", "message": format!("Forbidden: {why}"), "field": "resourceVersionMatch"}]),
+            ),
+            ..Details::default()
+        };
+        Some(status(422, "Invalid", &message, Some(details)))
+    };
+    if let Some(matching) = matching {
+        if version.is_none() {
+            return forbidden(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            );
+        }
+        if token.is_some() {
+            return forbidden("resourceVersionMatch is forbidden when continue is provided");
+        }
+        if matching != "Exact" && matching != "NotOlderThan" {
+            let message = format!(
+                "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Unsupported value: {matching:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+            );
+            return Some(status(422, "Invalid", &message, None));
+        }
+        if matching == "Exact" && version == Some("0") {
+            return forbidden(
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            );
+        }
+    }
+    if token.is_some() && version.is_some_and(|v| v != "0") {
+        return Some(bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    None
+}
+
+/// The `504` of a list at a resource version the server has not reached.
+fn too_large_resource_version(requested: u64, current: u64) -> Response<Body> {
+    let details = Details {
+        causes: Some(
+            json!([{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]),
+        ),
+        retry_after_seconds: Some(1),
+        ..Details::default()
+    };
+    status(
+        504,
+        "Timeout",
+        &format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        Some(details),
+    )
+}
+
 fn watch(
     shared: &Arc<Shared>,
     def: ResourceDef,
@@ -567,10 +659,11 @@ fn watch(
         },
     };
     let timeout = match param("timeoutSeconds").map(str::parse::<u64>) {
-        None | Some(Ok(0)) => DEFAULT_WATCH_SECONDS,
-        Some(Ok(s)) => s,
+        None | Some(Ok(0)) => Duration::from_secs(DEFAULT_WATCH_SECONDS),
+        Some(Ok(s)) => Duration::from_secs(s),
         Some(Err(_)) => return bad_request("timeoutSeconds: Invalid value: must be an integer"),
     };
+    let timeout = shared.watch_limit().map_or(timeout, |cap| cap.min(timeout));
     let initial_events = flag("sendInitialEvents");
     crate::watch::watch(
         shared,
@@ -581,7 +674,8 @@ fn watch(
             selector,
             // Streaming lists start with the current objects whatever the version.
             start: if initial_events { Start::Now } else { start },
-            timeout: Duration::from_secs(timeout),
+            timeout,
+            expired: shared.take_expiring_watch(),
             bookmarks: flag("allowWatchBookmarks"),
             initial_events,
         },

@@ -8,7 +8,14 @@
 //! and label selectors, and the real error bodies: `Status` objects for 401/403/404/405/410 and
 //! the plain-text `404 page not found` for a path nothing serves. Custom resources are served
 //! only while their CustomResourceDefinition exists, as on a real cluster. Faults can be
-//! injected: a revoked token, RBAC denials, transient 429/5xx, a blackholed endpoint.
+//! injected: a revoked token, RBAC denials, transient 429/5xx, a blackholed endpoint, watches
+//! that end early or expire.
+//!
+//! Lists follow a real server's rules for `resourceVersion` and `resourceVersionMatch`: the
+//! combinations it rejects are rejected, `Exact` serves the list as it was then, a version the
+//! server has not reached is `504 Too large resource version`, and a list at version `0` is
+//! served whole whatever its `limit`, as a watch cache serves it (see
+//! [`FakeKube::set_watch_cache`]).
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -74,6 +81,12 @@ pub(crate) struct Shared {
     fail_code: AtomicU16,
     denied: Mutex<Vec<Denial>>,
     requests: Mutex<Vec<RequestRecord>>,
+    /// Whether lists at resource version 0 are served whole, as from a watch cache.
+    watch_cache: AtomicBool,
+    /// The longest a watch lasts, whatever the client asks for.
+    watch_limit: Mutex<Option<std::time::Duration>>,
+    /// How many of the next watches expire at once.
+    expiring_watches: AtomicUsize,
     cancel: CancellationToken,
 }
 
@@ -120,6 +133,23 @@ impl Shared {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .ok()
             .map(|_| self.fail_code.load(Ordering::SeqCst))
+    }
+
+    /// Whether lists at resource version 0 ignore `limit`.
+    pub(crate) fn has_watch_cache(&self) -> bool {
+        self.watch_cache.load(Ordering::SeqCst)
+    }
+
+    /// The longest a watch may last, if the server caps it.
+    pub(crate) fn watch_limit(&self) -> Option<std::time::Duration> {
+        *lock(&self.watch_limit)
+    }
+
+    /// Whether this watch is one of those due to expire at once.
+    pub(crate) fn take_expiring_watch(&self) -> bool {
+        self.expiring_watches
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub(crate) fn is_denied(&self, verb: &str, group: &str, resource: &str) -> bool {
@@ -234,6 +264,9 @@ impl FakeKube {
             fail_code: AtomicU16::new(503),
             denied: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            watch_cache: AtomicBool::new(true),
+            watch_limit: Mutex::new(None),
+            expiring_watches: AtomicUsize::new(0),
             cancel: cancel.clone(),
         });
         tokio::spawn(server::serve(
@@ -419,6 +452,29 @@ impl FakeKube {
     pub fn fail_next(&self, n: usize, code: u16) {
         self.shared.fail_code.store(code, Ordering::SeqCst);
         self.shared.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether the server has a watch cache (it starts with one, as real servers do for every
+    /// type). With it, a list at `resourceVersion=0` is served whole, its `limit` ignored, as
+    /// every kube-apiserver release serves it from its cache; without it (`--watch-cache=false`,
+    /// or a cache not ready yet), such a list is paged like any other, as etcd pages it.
+    pub fn set_watch_cache(&self, on: bool) {
+        self.shared.watch_cache.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on every watch ends after at most `limit`, whatever `timeoutSeconds` the client
+    /// asked for, as a real server ends watches at its own request timeout or a load balancer
+    /// drops idle connections; a watch that allows bookmarks gets one first, as from a real
+    /// server. `None` lifts the cap.
+    pub fn limit_watches(&self, limit: Option<std::time::Duration>) {
+        *lock(&self.shared.watch_limit) = limit;
+    }
+
+    /// The next `n` watch requests find their resource version compacted away: each gets one
+    /// `ERROR` event, `410 Expired` "too old resource version", and ends, as a real server's
+    /// watch from a version older than its window does.
+    pub fn expire_next_watches(&self, n: usize) {
+        self.shared.expiring_watches.store(n, Ordering::SeqCst);
     }
 
     /// Every request received so far, oldest first.

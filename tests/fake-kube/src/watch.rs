@@ -54,6 +54,8 @@ pub(crate) struct WatchRequest {
     pub(crate) bookmarks: bool,
     /// `sendInitialEvents=true`: the current objects, then a bookmark marking their end.
     pub(crate) initial_events: bool,
+    /// Its resource version counts as compacted away, whatever it is.
+    pub(crate) expired: bool,
 }
 
 /// One line of a watch stream.
@@ -144,6 +146,14 @@ impl WatchRequest {
 
     /// The first lines of the stream and the resource version they bring it to.
     fn first(&self, state: &State) -> Result<(Vec<Bytes>, u64), (u64, Expired)> {
+        if self.expired {
+            let requested = match self.start {
+                Start::After(rv) => rv,
+                Start::Now => 0,
+            };
+            let oldest = state.resource_version();
+            return Err((requested, Expired { oldest }));
+        }
         match self.start {
             Start::After(rv) => self.catch_up(state, rv).map_err(|e| (rv, e)),
             Start::Now => {

@@ -412,6 +412,130 @@ async fn pages_lists_with_limit_and_continue() {
     assert_eq!(paged, 3, "two continued pages and the bad token");
 }
 
+/// A list at resource version 0 is served whole by a watch cache, on every release, whatever
+/// its `limit`; without the cache (etcd) it is paged like any other, and its pages continue
+/// from the token alone.
+#[tokio::test]
+async fn lists_at_version_0_whole_from_the_watch_cache_and_paged_without_it() {
+    let kube = FakeKube::start().await.expect("starts");
+    for n in fake_kube::nodes_from_template(&template(), 5, true) {
+        kube.apply(n).expect("applies");
+    }
+    let client = client(&kube).await;
+    let cached = raw(
+        &client,
+        "GET",
+        "/api/v1/nodes?resourceVersion=0&limit=2",
+        "",
+    )
+    .await;
+    let list = cached.json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(5), "{list:#}");
+    assert!(list["metadata"].get("continue").is_none(), "{list:#}");
+
+    kube.set_watch_cache(false);
+    let first = raw(
+        &client,
+        "GET",
+        "/api/v1/nodes?resourceVersion=0&limit=2",
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+    let token = first["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token");
+    let next = raw(
+        &client,
+        "GET",
+        &format!("/api/v1/nodes?limit=2&continue={token}"),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (next.code, next.json()["items"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    let with_zero = raw(
+        &client,
+        "GET",
+        &format!("/api/v1/nodes?limit=2&continue={token}&resourceVersion=0"),
+        "",
+    )
+    .await;
+    assert_eq!(
+        with_zero.code, 200,
+        "version 0 may come with a token: {}",
+        with_zero.body
+    );
+}
+
+/// The list options a real server refuses before reading, with its codes and messages, and
+/// a version it has not reached yet.
+#[tokio::test]
+async fn rejects_the_list_options_a_real_server_rejects() {
+    let kube = FakeKube::start().await.expect("starts");
+    kube.apply(config_map("a", "1")).expect("applies");
+    let client = client(&kube).await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let current = raw(&client, "GET", path, "").await.json()["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .parse::<u64>()
+        .expect("a number");
+    let token = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTAwMSwic3RhcnQiOiJkZWZhdWx0L2FcdTAwMDAifQ";
+    for (query, code, message) in [
+        ("resourceVersionMatch=NotOlderThan", 422, "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".to_owned()),
+        (&format!("resourceVersion=1001&resourceVersionMatch=NotOlderThan&continue={token}"), 422, "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided".to_owned()),
+        ("resourceVersion=1001&resourceVersionMatch=Newest", 422, "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Unsupported value: \"Newest\": supported values: \"Exact\", \"NotOlderThan\", \"\"".to_owned()),
+        ("resourceVersion=0&resourceVersionMatch=Exact", 422, "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".to_owned()),
+        (&format!("resourceVersion=1001&continue={token}"), 400, "specifying resource version is not allowed when using continue".to_owned()),
+        (&format!("resourceVersion={}&resourceVersionMatch=NotOlderThan", current + 5), 504, format!("Timeout: Too large resource version: {}, current: {current}", current + 5)),
+    ] {
+        let answer = raw(&client, "GET", &format!("{path}?{query}"), "").await;
+        let status = answer.json();
+        assert_eq!(
+            (answer.code, status["message"].as_str()),
+            (code, Some(message.as_str())),
+            "{query}: {status:#}"
+        );
+    }
+    let too_large = raw(
+        &client,
+        "GET",
+        &format!(
+            "{path}?resourceVersion={}&resourceVersionMatch=NotOlderThan",
+            current + 5
+        ),
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            too_large["reason"].as_str(),
+            too_large["details"]["causes"][0]["reason"].as_str()
+        ),
+        (Some("Timeout"), Some("ResourceVersionTooLarge"))
+    );
+    for query in [
+        format!("resourceVersion={current}&resourceVersionMatch=NotOlderThan"),
+        "resourceVersion=1000&resourceVersionMatch=NotOlderThan".to_owned(),
+        "resourceVersion=0&resourceVersionMatch=NotOlderThan".to_owned(),
+    ] {
+        let answer = raw(&client, "GET", &format!("{path}?{query}"), "").await;
+        assert_eq!(
+            (
+                answer.code,
+                answer.json()["metadata"]["resourceVersion"].as_str()
+            ),
+            (200, Some(current.to_string().as_str())),
+            "{query}: the latest, never older than asked"
+        );
+    }
+}
+
 #[tokio::test]
 async fn lists_across_namespaces_and_by_selector() {
     let kube = FakeKube::start().await.expect("starts");
@@ -643,6 +767,90 @@ async fn a_too_old_resource_version_gets_410_gone() {
     assert!(
         next_event(&mut events).await.is_none(),
         "the stream ends after the error"
+    );
+}
+
+/// A server that ends watches sooner than the client asked ends each with a bookmark of the
+/// version it reached, changes to other types included, so the client can resume from there.
+#[tokio::test]
+async fn watches_end_at_the_servers_limit_with_a_bookmark() {
+    let kube = FakeKube::start().await.expect("starts");
+    kube.apply(config_map("a", "1")).expect("applies");
+    kube.limit_watches(Some(Duration::from_millis(500)));
+    let maps: Api<ConfigMap> = Api::namespaced(client(&kube).await, "default");
+    let rv = maps
+        .list(&ListParams::default())
+        .await
+        .expect("lists")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let started = Instant::now();
+    let mut events = maps
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .expect("watches")
+        .boxed();
+    kube.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}}))
+        .expect("applies");
+    let reached = kube
+        .get("v1", "Namespace", None, "elsewhere")
+        .expect("exists")["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_owned();
+    assert_ne!(reached, rv);
+    let event = next_event(&mut events).await;
+    assert_eq!(event.as_ref().map(name_of), Some(("BOOKMARK", reached)));
+    assert!(
+        next_event(&mut events).await.is_none(),
+        "then the stream ends"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// An injected expiry answers the next watches as a compacted version is answered.
+#[tokio::test]
+async fn expired_watches_can_be_injected() {
+    let kube = FakeKube::start().await.expect("starts");
+    kube.apply(config_map("a", "1")).expect("applies");
+    let maps: Api<ConfigMap> = Api::namespaced(client(&kube).await, "default");
+    let rv = maps
+        .list(&ListParams::default())
+        .await
+        .expect("lists")
+        .metadata
+        .resource_version
+        .expect("rv");
+    kube.expire_next_watches(1);
+    let mut events = maps
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .expect("watches")
+        .boxed();
+    let event = next_event(&mut events).await;
+    assert!(
+        matches!(&event, Some(WatchEvent::Error(s)) if s.code == 410 && s.reason == "Expired" && s.message == format!("too old resource version: {rv} ({rv})")),
+        "{:?}",
+        event.as_ref().map(name_of)
+    );
+    assert!(next_event(&mut events).await.is_none());
+    let mut events = maps
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .expect("watches")
+        .boxed();
+    kube.update("v1", "ConfigMap", Some("default"), "a", set_data("2"))
+        .expect("updates");
+    let event = next_event(&mut events).await;
+    assert_eq!(
+        event.as_ref().map(name_of),
+        Some(("MODIFIED", "a".to_owned())),
+        "only the next one"
     );
 }
 

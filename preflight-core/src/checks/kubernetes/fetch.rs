@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use futures::AsyncBufReadExt as _;
 use futures::future::join_all;
-use kube::api::ListParams;
-use kube::core::{ObjectList, Request};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
+use super::list_body::ListReader;
 use crate::check::{Attempt, Context, KubeWatch};
 use crate::outcome::{Outcome, error_chain};
 
@@ -327,17 +328,110 @@ pub(crate) fn client(ctx: &Context) -> Fetched<&kube::Client> {
 /// large next to the facts).
 pub(crate) type Fetched<T> = Result<T, Box<Attempt>>;
 
-/// A page size that keeps memory flat on large clusters, like kubectl's `--chunk-size`.
+/// A page size that keeps the server's work bounded where it pages a list at all (see
+/// [`Recency`]), like kubectl's `--chunk-size`. preflight's own memory does not depend on it:
+/// list bodies are read item by item ([`ListReader`]).
 const PAGE: u32 = 500;
 
-/// Lists a collection page by page, folding each page into a state that starts as `init`,
-/// and returns the state and the resource version of the (consistent) list, from which a
-/// watch misses nothing.
+/// How recent a list must be, which decides where an API server reads it from. Lists are
+/// never consistent reads (no `resourceVersion`): before ConsistentListFromCache (beta and on
+/// by default in 1.31, GA in 1.34) those are served by etcd, and a check only needs a recent
+/// view, never older than what the run has already seen.
 ///
-/// A continue token expires when the server compacts its history past the list's resource
-/// version (`410 Gone`, "the provided continue parameter is too old"), as happens on a
-/// large, busy cluster. The list then starts again from `init`, whole, without a limit, as
-/// client-go's pager does: a fresh list in pages could expire again for the same reason.
+/// What each request shape gets from a collection with a watch cache (every built-in type
+/// and custom resource, unless the server runs with `--watch-cache=false`), from
+/// k8s.io/apiserver's cacher: `shouldDelegateList` up to 1.32, `delegator.ShouldDelegateList`
+/// and `Cacher.GetList` since 1.33:
+///
+/// | request | 1.29, 1.30 | 1.31 to 1.33 | 1.34 |
+/// |---|---|---|---|
+/// | no `resourceVersion`, `limit` | etcd, paged | cache once caught up with etcd¹, first page; the next pages from etcd | cache¹, every page (ListFromCacheSnapshot, beta) |
+/// | `resourceVersion=0`, `limit` | cache, whole: `limit` ignored | the same | the same |
+/// | `resourceVersion=N`, `NotOlderThan`, `limit` | etcd, paged: any `limit` with a version but 0 is delegated | cache, first page; the next pages from etcd | cache, every page |
+/// | `resourceVersion=N`, `NotOlderThan`, no `limit` | cache, whole | the same | the same |
+///
+/// ¹ ConsistentListFromCache, which also needs etcd's progress notifications.
+///
+/// A cache that is not ready yet (the server just started) sends some of these lists to etcd
+/// (with `limit`, paged) and answers others `429` or `503`, which are retried. A server
+/// without a watch cache reads everything from etcd, paged wherever `limit` is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recency {
+    /// `resourceVersion=0`: any recent view, from the watch cache on every version. `limit`
+    /// goes with it: the cache ignores it, and etcd (no cache, or one not ready yet) pages.
+    Any,
+    /// `resourceVersion=N&resourceVersionMatch=NotOlderThan`: from the watch cache on every
+    /// version, at N or later. Without `limit`: up to 1.30 a `limit` with a version other than 0
+    /// sends the list to etcd, and up to 1.33 its next pages; the whole list costs this
+    /// process nothing more ([`ListReader`]), and it is what `resourceVersion=0` returns anyway.
+    NotOlderThan(String),
+}
+
+impl Recency {
+    /// The recency of a list of the collection at `path`: not older than what the run's
+    /// watches have seen of it, else any.
+    fn of(ctx: &Context, path: &str) -> Recency {
+        ctx.floors()
+            .get(path)
+            .map_or(Recency::Any, Recency::NotOlderThan)
+    }
+}
+
+/// The query of one list request. A continue token carries the list's resource version
+/// itself: the server forbids `resourceVersionMatch`, and any version but 0, next to it.
+fn list_query(
+    field_selector: Option<&str>,
+    recency: &Recency,
+    limit: Option<u32>,
+    continue_token: Option<&str>,
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(fs) = field_selector {
+        query.append_pair("fieldSelector", fs);
+    }
+    match (continue_token, recency) {
+        (Some(token), _) => {
+            query.append_pair("continue", token);
+        }
+        (None, Recency::Any) => {
+            query.append_pair("resourceVersion", "0");
+        }
+        (None, Recency::NotOlderThan(rv)) => {
+            query.append_pair("resourceVersion", rv);
+            query.append_pair("resourceVersionMatch", "NotOlderThan");
+        }
+    }
+    if let (Some(limit), Recency::Any) = (limit, recency) {
+        query.append_pair("limit", &limit.to_string());
+    }
+    query.finish()
+}
+
+/// Whether a list's answer says the server has not reached the resource version asked for:
+/// its watch cache waited three seconds for it and gave up (`504`, cause
+/// `ResourceVersionTooLarge`). On a highly available control plane another API server may have
+/// served the watch that saw that version.
+fn is_too_large_resource_version(status: &kube::core::Status) -> bool {
+    status.code == 504
+        && (status.details.as_ref().is_some_and(|d| {
+            d.causes
+                .iter()
+                .any(|c| c.reason == "ResourceVersionTooLarge")
+        }) || status.message.contains("Too large resource version"))
+}
+
+/// Lists a collection, folding its items into a state that starts as `init` as they arrive,
+/// and returns the state and the resource version of the list, from which a watch misses
+/// nothing. The list is as recent as [`Recency::of`] the collection says, pages are followed.
+///
+/// Starting again, from `init`:
+/// - a continue token expires when the server compacts its history past the list's resource
+///   version (`410 Gone`, "the provided continue parameter is too old"), as happens on a
+///   large, busy cluster: the list is read again whole, without a limit, as client-go's pager
+///   does, since new pages could expire again for the same reason;
+/// - a server that has not reached the floor ([`is_too_large_resource_version`]), or that
+///   no longer has it (`410`), is asked for any recent view instead: the watch it came from
+///   then replays whatever the view misses, and the check is attempted again.
 pub(crate) async fn list_fold<T, S, F>(
     ctx: &Context,
     resource: &ResourceType,
@@ -347,7 +441,7 @@ pub(crate) async fn list_fold<T, S, F>(
     mut fold: F,
 ) -> Fetched<(S, String)>
 where
-    T: DeserializeOwned + Clone,
+    T: DeserializeOwned,
     S: Clone,
     F: FnMut(&mut S, Vec<T>),
 {
@@ -362,45 +456,82 @@ where
             .and_then(|fs| fs.strip_prefix("metadata.name="))
             .filter(|_| crate::reads::read_by_name(resource.group, resource.plural)),
     };
-    let request = Request::new(resource.collection_path(namespace));
-    let mut params = ListParams::default().limit(PAGE);
-    if let Some(fs) = field_selector {
-        params = params.fields(fs);
-    }
+    let path = resource.collection_path(namespace);
+    let mut recency = Recency::of(ctx, &path);
+    let mut limit = Some(PAGE);
+    let mut token: Option<String> = None;
     let mut state = init.clone();
     let mut version = None;
     loop {
-        let http = request.list(&params).map_err(|e| {
-            Attempt::settled(Outcome::fail(
-                "bad-request",
-                format!("cannot build the list request: {e}"),
-            ))
-        })?;
-        let page: ObjectList<T> = match client.request(http).await {
-            Ok(page) => page,
-            Err(kube::Error::Api(status))
-                if status.code == 410 && params.continue_token.is_some() =>
-            {
+        let query = list_query(field_selector, &recency, limit, token.as_deref());
+        let http = http_get(&format!("{path}?{query}"))?;
+        let meta = match read_list(client, http, &mut state, &mut fold).await {
+            Ok(meta) => meta,
+            Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() => {
                 tracing::info!(
                     resource = resource.plural,
                     "the list's continue token expired (410 Gone): listing it again, whole"
                 );
-                params.continue_token = None;
-                params.limit = None;
+                (token, limit, version) = (None, None, None);
                 state = init.clone();
-                version = None;
+                continue;
+            }
+            Err(kube::Error::Api(status))
+                if matches!(recency, Recency::NotOlderThan(_))
+                    && (status.code == 410 || is_too_large_resource_version(&status)) =>
+            {
+                tracing::info!(
+                    resource = resource.plural,
+                    code = status.code,
+                    "the server cannot list at the version already seen ({}): listing any recent version",
+                    status.message
+                );
+                (recency, token, version) = (Recency::Any, None, None);
+                state = init.clone();
                 continue;
             }
             Err(e) => return Err(Box::new(failure(&e, access))),
         };
-        version.get_or_insert(page.metadata.resource_version.clone().unwrap_or_default());
-        fold(&mut state, page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
+        version.get_or_insert(meta.resource_version.unwrap_or_default());
+        match meta.continue_.filter(|c| !c.is_empty()) {
+            Some(next) => token = Some(next),
             None => break,
         }
     }
     Ok((state, version.unwrap_or_default()))
+}
+
+/// Sends one list request and folds its items as the body arrives ([`ListReader`]); returns
+/// the list's metadata.
+async fn read_list<T, S, F>(
+    client: &kube::Client,
+    request: http::Request<Vec<u8>>,
+    state: &mut S,
+    fold: &mut F,
+) -> Result<ListMeta, kube::Error>
+where
+    T: DeserializeOwned,
+    F: FnMut(&mut S, Vec<T>),
+{
+    let body = client.request_stream(request).await?;
+    futures::pin_mut!(body);
+    let mut list = ListReader::<T>::default();
+    loop {
+        let piece = body
+            .fill_buf()
+            .await
+            .map_err(|e| kube::Error::Service(Box::new(e)))?;
+        if piece.is_empty() {
+            break;
+        }
+        let read = piece.len();
+        let items = list.feed(piece).map_err(kube::Error::SerdeError)?;
+        body.consume_unpin(read);
+        if !items.is_empty() {
+            fold(state, items);
+        }
+    }
+    list.finish().map_err(kube::Error::SerdeError)
 }
 
 /// Lists a whole collection into memory; for small collections.
@@ -659,6 +790,64 @@ mod tests {
                 .collection_path(None),
             "/apis/external-secrets.io/v1beta1/clustersecretstores"
         );
+    }
+
+    #[test]
+    fn list_queries_ask_the_watch_cache_and_continue_by_token_alone() {
+        let at = Recency::NotOlderThan("4711".into());
+        for (selector, recency, limit, token, want) in [
+            (
+                None,
+                &Recency::Any,
+                Some(500),
+                None,
+                "resourceVersion=0&limit=500",
+            ),
+            (None, &Recency::Any, None, None, "resourceVersion=0"),
+            (
+                None,
+                &Recency::Any,
+                Some(500),
+                Some("eyJ2"),
+                "continue=eyJ2&limit=500",
+            ),
+            (
+                Some("metadata.name=kong"),
+                &at,
+                Some(500),
+                None,
+                "fieldSelector=metadata.name%3Dkong&resourceVersion=4711&resourceVersionMatch=NotOlderThan",
+            ),
+            (None, &at, None, Some("eyJ2"), "continue=eyJ2"),
+        ] {
+            assert_eq!(list_query(selector, recency, limit, token), want);
+        }
+    }
+
+    #[test]
+    fn tells_a_version_the_server_has_not_reached_from_other_timeouts() {
+        let status = |code: u16, message: &str, cause: Option<&str>| {
+            let mut doc = serde_json::json!({"kind": "Status", "code": code, "message": message, "reason": "Timeout"});
+            if let Some(cause) = cause {
+                doc["details"] = serde_json::json!({"causes": [{"reason": cause, "message": "Too large resource version"}], "retryAfterSeconds": 1});
+            }
+            serde_json::from_value::<kube::core::Status>(doc).expect("a Status")
+        };
+        let too_large = "Timeout: Too large resource version: 1200, current: 1100";
+        assert!(is_too_large_resource_version(&status(
+            504,
+            too_large,
+            Some("ResourceVersionTooLarge")
+        )));
+        assert!(is_too_large_resource_version(&status(504, too_large, None)));
+        assert!(!is_too_large_resource_version(&status(
+            504,
+            "Timeout: request did not complete within the allotted timeout",
+            None
+        )));
+        assert!(!is_too_large_resource_version(&status(
+            410, too_large, None
+        )));
     }
 
     fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {

@@ -17,6 +17,7 @@ mod ingress_class;
 mod ingress_hosts;
 mod irsa;
 mod kube_api;
+mod list_body;
 mod lower_tiers_healthy;
 mod nodes_ready;
 mod observability_crds;
