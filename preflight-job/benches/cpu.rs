@@ -4,7 +4,8 @@
 //! Against the same platform as the `tiers` benchmark (fake Kubernetes API, real PostgreSQL 15
 //! with TLS, moto, the HTTPS Keycloak stand-in), it counts:
 //! 1. a full tier-3 gate;
-//! 2. the postgres check alone, next to `psql` doing the same TLS login and query;
+//! 2. the postgres check alone (the `tiers` benchmark's login: one database, its CA bundle),
+//!    next to `psql` doing the same TLS login and query;
 //!
 //! and for each preflight run, the inclusive count of the steps that set up TLS (parsing a
 //! trust store, building a connector, handshakes), so that a change to them shows as numbers.
@@ -159,27 +160,24 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     println!("profiles in {}", dir.display());
     // Valgrind runs a program some 50 times slower: every attempt gets room to finish.
-    let run = |only: Option<&str>| {
-        let mut args = vec![
-            "--tier",
-            "3",
-            "--output",
-            "json=/dev/null",
-            "--attempt-timeout",
-            "120s",
-        ];
-        if let Some(id) = only {
-            args.extend(["--check", id]);
-        }
-        let mut cmd = platform.preflight(&args);
-        cmd.env("PREFLIGHT_LOG", "warn");
-        cmd
-    };
-    let full = run(None);
+    let mut full = platform.preflight(&[
+        "--tier",
+        "3",
+        "--output",
+        "json=/dev/null",
+        "--attempt-timeout",
+        "120s",
+    ]);
+    full.env("PREFLIGHT_LOG", "warn");
     let full_profile = callgrind(full.as_std(), &dir, "tier3");
     show("full tier-3 run", &describe(full.as_std()), &full_profile);
 
-    let postgres = run(Some("postgres"));
+    // The same login as the `tiers` benchmark's, next to psql's: one database, its CA bundle.
+    let values = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/values-persistent.yaml");
+    let mut postgres = support::pg::login_cmd(&platform.pg, &values, CANARY, "json=/dev/null");
+    postgres
+        .args(["--attempt-timeout", "120s"])
+        .env("PREFLIGHT_LOG", "warn");
     let postgres_profile = callgrind(postgres.as_std(), &dir, "postgres");
     show(
         "postgres check alone",
