@@ -229,8 +229,9 @@ const COMMANDS: &[(&str, Class)] = &[
     ),
     (
         "cargo bench -p preflight-job --bench tiers",
-        Exempt("a benchmark of minutes, after ./tests/run.sh installed moto"),
+        Exempt("a benchmark of minutes, after ./tests/run.sh installed moto, curl and netcat"),
     ),
+    ("kubectl get nodes -o name", Exempt(NEEDS_A_CLUSTER)),
     ("kubectl get nodes -o json", Exempt(NEEDS_A_CLUSTER)),
     (
         "kubectl -n argocd describe pod -l job-name=preflight-tier-1-5",
