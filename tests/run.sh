@@ -22,6 +22,12 @@ need pkg-config || apt_install pkg-config
 need psql || apt_install postgresql-client-15
 need setpriv || apt_install util-linux
 
+# The benchmarks: tiers times the shell pipeline of the platform's proposal for its hooks
+# (kubectl, `nc -z` with OpenBSD's netcat, curl); cluster reads peak RSS from GNU time.
+need nc || apt_install netcat-openbsd
+need curl || apt_install curl
+[ -x /usr/bin/time ] || apt_install time
+
 # The AWS checks are tested against moto's server; hooks/ is rendered with kubectl kustomize;
 # the Dockerfile and the CI workflow are linted: all from PyPI, in a virtualenv of our own.
 need python3 || apt_install python3 python3-venv

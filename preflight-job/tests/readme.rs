@@ -229,8 +229,13 @@ const COMMANDS: &[(&str, Class)] = &[
     ),
     (
         "cargo bench -p preflight-job --bench tiers",
-        Exempt("a benchmark of minutes, after ./tests/run.sh installed moto"),
+        Exempt("a benchmark of minutes, after ./tests/run.sh installed moto, curl and netcat"),
     ),
+    (
+        "cargo bench -p preflight-job --bench cpu",
+        Exempt("a benchmark of minutes under valgrind; its counts are reported, not asserted"),
+    ),
+    ("kubectl get nodes -o name", Exempt(NEEDS_A_CLUSTER)),
     ("kubectl get nodes -o json", Exempt(NEEDS_A_CLUSTER)),
     (
         "kubectl -n argocd describe pod -l job-name=preflight-tier-1-5",

@@ -23,8 +23,8 @@ pub(crate) const GRAFANA_PASSWORD: &str = "grafana-Pa55-2b1c";
 /// The password of Keycloak's `keycloak_app` role: also never printed.
 pub(crate) const KEYCLOAK_PASSWORD: &str = "keycloak-Pa55-do-not-print-91ad";
 
-/// A PostgreSQL 15 program itself, not Debian's wrapper script (which would add a Perl start
-/// to every benchmarked `psql`).
+/// A PostgreSQL 15 program by name, the versioned binary itself where installed (Debian's
+/// `/usr/bin/psql` is `pg_wrapper`, a Perl script that picks a version, then execs it).
 pub(crate) fn bin(name: &str) -> PathBuf {
     let versioned = Path::new("/usr/lib/postgresql/15/bin").join(name);
     if versioned.exists() {

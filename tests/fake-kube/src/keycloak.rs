@@ -146,6 +146,17 @@ impl KeycloakHandler {
             );
         }
         match (method, endpoint) {
+            // The realm's public representation (Keycloak's PublishedRealmRepresentation,
+            // without its public key), which a script curls to see the realm is there.
+            (&Method::GET, "") => json(
+                StatusCode::OK,
+                &json!({
+                    "realm": realm,
+                    "token-service": format!("{issuer}/protocol/openid-connect"),
+                    "account-service": format!("{issuer}/account"),
+                    "tokens-not-before": 0,
+                }),
+            ),
             (&Method::GET, ".well-known/openid-configuration") => json(
                 StatusCode::OK,
                 &json!({
